@@ -1,0 +1,228 @@
+"""The probe contract: what a data kind declares, and the errors its parsers raise.
+
+A probe names its table, its record type, a POSIX ``sh`` fragment per OS (one or more
+*parts*, each run as its own framed section of the host's single script) and a parser
+per OS. Parsers are pure: ``parse(parts) -> list[record]`` where ``parts`` maps a part
+name to the text that part printed. A part that failed or did not run is absent.
+
+Errors (all derive from :class:`poller.errors.OnionError`)::
+
+    ProbeError
+     ├── ParseError     the output is not what the parser knows; costs one probe on one host
+     └── Unavailable    the tool is missing or not working on that host; recorded, not an error
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import enum
+import types
+import typing
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from poller.errors import OnionError
+
+
+class OS(enum.StrEnum):
+    LINUX = "linux"
+    FREEBSD = "freebsd"
+    OPENBSD = "openbsd"
+    MACOS = "macos"
+
+    @classmethod
+    def from_uname(cls, name: str) -> OS | None:
+        """Map ``uname -s`` to an OS; None for a kernel we have no parsers for."""
+        return _UNAME.get(name.strip())
+
+
+_UNAME = {"Linux": OS.LINUX, "FreeBSD": OS.FREEBSD, "OpenBSD": OS.OPENBSD, "Darwin": OS.MACOS}
+
+# Exit status a fragment uses to say "this tool is not here" (sysexits' EX_UNAVAILABLE);
+# 127 is what sh itself returns for a command that is not found.
+EXIT_UNAVAILABLE = 69
+EXIT_NOT_FOUND = 127
+
+
+class ProbeError(OnionError):
+    """A probe could not produce records on one host."""
+
+
+class ParseError(ProbeError):
+    """Output a parser does not know how to interpret."""
+
+    def __init__(self, message: str, line: str | None = None) -> None:
+        self.line = line
+        if line is not None:
+            shown = line if len(line) <= 200 else line[:200] + "…"
+            message = f"{message}: {shown!r}"
+        super().__init__(message)
+
+
+class Unavailable(ProbeError):
+    """The probe's tool is absent or not working on that host (not an error)."""
+
+
+# -- record field helpers ---------------------------------------------------------------
+# Column metadata lives on the record's fields: one source of truth for the table.
+
+
+def col(sql: str | None = None, *, unit: str = "", counter: bool = False,
+        key: bool = False, doc: str = "", default: Any = dataclasses.MISSING) -> Any:
+    """A record field with its SQL type and meaning.
+
+    ``counter``: a raw, monotonically increasing counter (rates come from SQL views).
+    ``key``: identifies the item within one host's poll (interface, mount point, pid).
+    """
+    meta = {"sql": sql, "unit": unit, "counter": counter, "key": key, "doc": doc}
+    if default is dataclasses.MISSING:
+        return field(metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+_PY_SQL = {int: "BIGINT", float: "DOUBLE", str: "VARCHAR", bool: "BOOLEAN",
+           dt.datetime: "TIMESTAMP"}
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    name: str
+    sql: str
+    nullable: bool
+    unit: str = ""
+    counter: bool = False
+    key: bool = False
+    doc: str = ""
+
+
+def columns_of(record: type) -> list[Column]:
+    """The table columns a record type declares, in field order."""
+    hints = typing.get_type_hints(record)
+    out = []
+    for f in dataclasses.fields(record):
+        hint = hints[f.name]
+        args = typing.get_args(hint)
+        nullable = typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in args
+        base = next((a for a in args if a is not type(None)), hint) if nullable else hint
+        meta = f.metadata
+        sql = meta.get("sql") or _PY_SQL.get(base)
+        if sql is None:
+            raise TypeError(f"{record.__name__}.{f.name}: no SQL type for {hint!r}")
+        out.append(Column(f.name, sql, nullable, meta.get("unit", ""), meta.get("counter", False),
+                          meta.get("key", False), meta.get("doc", "")))
+    return out
+
+
+# -- the probe ---------------------------------------------------------------------------
+
+Parser = Callable[[Mapping[str, str]], Sequence[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One section of the host script.
+
+    ``sh`` is a POSIX sh fragment; it runs in its own subshell under ``LC_ALL=C`` with
+    stdin closed, and may call ``_na "reason"`` to declare the tool unavailable.
+    ``file``: instead of a fragment, the part is the contents of one file (``/proc/…``):
+    the script reads all such files of a host in one process, which keeps the
+    monitored host's cost low. A missing or unreadable file leaves the part absent.
+    ``sh`` may also be a function of the host's variables (watched files), which must
+    quote what it interpolates with ``shlex.quote``.
+    ``guard``: the fragment may hang (``df`` on a dead NFS mount, ``nvidia-smi``), so it
+    runs under its own time budget on the remote side.
+    """
+
+    name: str
+    sh: str | Callable[[Mapping[str, Any]], str] | None = None
+    file: str | None = None
+    guard: bool = False
+
+    def __post_init__(self) -> None:
+        if (self.sh is None) == (self.file is None):
+            raise TypeError(f"part {self.name}: give exactly one of sh= or file=")
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    name: str                                  # also the table name
+    record: type
+    parts: Mapping[OS, Sequence[Part]]
+    parsers: Mapping[OS, Parser]
+    description: str = ""
+    enabled_by_default: bool = True
+    # Why an OS is left out on purpose ("OpenBSD has no loadable modules").
+    unsupported: Mapping[OS, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if set(self.parts) != set(self.parsers):
+            raise TypeError(f"probe {self.name}: parts and parsers name different OSes")
+        columns_of(self.record)  # fail at definition time, not at the first poll
+
+    @property
+    def columns(self) -> list[Column]:
+        return columns_of(self.record)
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.key)
+
+    def supports(self, os: OS) -> bool:
+        return os in self.parts
+
+    def why_unsupported(self, os: OS) -> str:
+        return self.unsupported.get(os, f"{self.name} has no command for {os}")
+
+    def parse(self, os: OS, parts: Mapping[str, str]) -> list[Any]:
+        """Run the OS's parser; anything but records or ProbeError becomes ParseError."""
+        try:
+            records = list(self.parsers[os](parts))
+        except ProbeError:
+            raise
+        except (ValueError, IndexError, KeyError, TypeError, OverflowError) as exc:
+            # A parser bug or an input shape it did not foresee: still one probe's loss.
+            raise ParseError(f"{type(exc).__name__}: {exc}") from exc
+        for r in records:
+            if type(r) is not self.record:
+                raise ParseError(f"parser returned {type(r).__name__}, not {self.record.__name__}")
+        return records
+
+
+# -- small parsing helpers shared by the parsers ------------------------------------------
+
+
+def only_part(parts: Mapping[str, str], name: str) -> str:
+    """The text of a required part, or Unavailable when it did not run."""
+    try:
+        return parts[name]
+    except KeyError:
+        raise Unavailable(f"no output from {name}") from None
+
+
+def to_int(text: str, what: str, line: str | None = None) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ParseError(f"not an integer for {what}: {text!r}", line) from None
+
+
+def to_float(text: str, what: str, line: str | None = None) -> float:
+    """A finite float; ``52,0`` (decimal comma) is accepted, NaN and inf are not."""
+    try:
+        value = float(text.replace(",", ".") if text.count(",") == 1 and "." not in text else text)
+    except ValueError:
+        raise ParseError(f"not a number for {what}: {text!r}", line) from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ParseError(f"not a finite number for {what}: {text!r}", line)
+    return value
+
+
+def as_json(record: Any) -> dict[str, Any]:
+    """A record as JSON-ready dict (timestamps in ISO 8601, UTC)."""
+    out = {}
+    for f in dataclasses.fields(record):
+        v = getattr(record, f.name)
+        out[f.name] = v.isoformat() if isinstance(v, dt.datetime) else v
+    return out

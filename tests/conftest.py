@@ -1,0 +1,43 @@
+"""Shared test fixtures. The real-output corpus is read through ONION_CORPUS."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def corpus_dir() -> Path | None:
+    value = os.environ.get("ONION_CORPUS")
+    if not value:
+        return None
+    path = Path(value)
+    return path if path.is_dir() else None
+
+
+@pytest.fixture
+def corpus() -> Path:
+    path = corpus_dir()
+    if path is None:
+        pytest.skip("ONION_CORPUS is not set to the folder of recorded real outputs "
+                    "(CI sets it to ../shared/corpus)")
+    return path
+
+
+def corpus_files(pattern: str) -> list[Path]:
+    """Corpus files matching a glob (relative to the corpus root); [] without a corpus."""
+    root = corpus_dir()
+    return sorted(root.glob(pattern)) if root else []
+
+
+def corpus_params(pattern: str) -> list:
+    """pytest params over corpus files, or one skipped param saying why there are none."""
+    files = corpus_files(pattern)
+    if not files:
+        return [pytest.param(None, marks=pytest.mark.skip(
+            reason=f"no corpus files for {pattern!r}: set ONION_CORPUS to the recorded outputs"))]
+    root = corpus_dir()
+    return [pytest.param(f, id=str(f.relative_to(root))) for f in files]
