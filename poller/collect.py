@@ -1,0 +1,137 @@
+"""From a host's split output to per-probe results: statuses, reasons, records."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from inventory.model import Host
+from poller.plan import section_name
+from poller.sections import Section
+from poller.transport import RawOutput
+from probes.base import EXIT_NOT_FOUND, EXIT_UNAVAILABLE, OS, ParseError, Probe, Unavailable
+
+# Probe statuses, as stored in probe_results.status
+OK, UNAVAILABLE, UNSUPPORTED, PARSE_ERROR, FAILED, TIMEOUT, LOST = (
+    "ok", "unavailable", "unsupported", "parse_error", "failed", "timeout", "lost")
+
+
+@dataclass(slots=True)
+class ProbeResult:
+    probe: str
+    status: str
+    reason: str | None = None
+    records: list[Any] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class HostResult:
+    host: Host
+    status: str                              # ok, unreachable, timeout, auth_refused, ...
+    reason: str | None = None
+    collected_at: dt.datetime = field(default_factory=lambda: utcnow())
+    os: OS | None = None
+    uname: str | None = None
+    connect_s: float | None = None
+    command_s: float | None = None
+    bytes_read: int = 0
+    host_key: str | None = None
+    probes: dict[str, ProbeResult] = field(default_factory=dict)
+
+
+def utcnow() -> dt.datetime:
+    """Naive UTC: every timestamp Onion stores is UTC (TIMESTAMP columns)."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+
+
+def _first_line(text: str, limit: int = 300) -> str:
+    for line in text.splitlines():
+        if line.strip():
+            return line.strip()[:limit]
+    return ""
+
+
+def _probe_result(probe: Probe, os: OS, out: RawOutput) -> ProbeResult:
+    sections = out.stdout.sections
+    errs = out.stderr.sections
+    parts: dict[str, str] = {}
+    notes: list[str] = []
+    timed_out: list[str] = []
+    unavailable: list[str] = []
+    for part in probe.parts[os]:
+        name = section_name(probe, part)
+        sec: Section | None = sections.get(name)
+        err = errs[name].text() if name in errs else ""
+        if sec is None:
+            if part.file:
+                continue  # file absent or unreadable on that host
+            why = out.error or "the script ended before this section"
+            return ProbeResult(probe.name, LOST, f"{name}: no output ({why})")
+        if not sec.complete:
+            why = out.error or "output ended inside this section"
+            return ProbeResult(probe.name, LOST, f"{name}: cut off ({why})")
+        if sec.truncated:
+            return ProbeResult(probe.name, PARSE_ERROR,
+                               f"{name}: output larger than the per-section cap; not parsed")
+        text = sec.text()
+        if sec.status == "timeout":
+            timed_out.append(name)
+            continue
+        rc = int(sec.status) if sec.status and sec.status.lstrip("-").isdigit() else None
+        if rc in (EXIT_UNAVAILABLE, EXIT_NOT_FOUND) and not text.strip():
+            unavailable.append(_first_line(err) or f"{name}: command not found")
+            continue
+        if rc and not text.strip():
+            notes.append(f"{name}: exit {rc}: {_first_line(err) or 'no output'}")
+            continue
+        parts[part.name] = text
+    if unavailable and not parts:
+        return ProbeResult(probe.name, UNAVAILABLE, "; ".join(unavailable))
+    if timed_out and not parts:
+        return ProbeResult(probe.name, TIMEOUT, f"{', '.join(timed_out)}: no answer in time")
+    if not parts:
+        return ProbeResult(probe.name, FAILED, "; ".join(notes) or "no output")
+    try:
+        records = probe.parse(os, parts)
+    except Unavailable as exc:
+        status = TIMEOUT if timed_out else UNAVAILABLE
+        return ProbeResult(probe.name, status, "; ".join([str(exc), *unavailable, *notes]))
+    except ParseError as exc:
+        return ProbeResult(probe.name, PARSE_ERROR, str(exc))
+    notes += [f"{n}: timeout" for n in timed_out] + unavailable
+    return ProbeResult(probe.name, OK, "; ".join(notes) or None, records)
+
+
+def collect(host: Host, probes: Sequence[Probe], out: RawOutput) -> HostResult:
+    result = HostResult(host, "ok", connect_s=out.connect_s, command_s=out.command_s,
+                        bytes_read=out.bytes_read, host_key=out.host_key)
+    uname = out.stdout.os
+    result.uname = uname
+    if uname is None:
+        result.status = out.error.status if out.error else "error"
+        result.reason = str(out.error) if out.error else (
+            "no Onion output: the remote shell did not run the script "
+            f"(exit {out.exit_status}; {_first_line(out.stderr.stray_text()) or 'no message'})")
+        return result
+    os = OS.from_uname(uname)
+    result.os = os
+    if os is None:
+        result.status = "unsupported_os"
+        result.reason = f"no parsers for {uname or 'an empty uname'}"
+        return result
+    for probe in probes:
+        if not probe.supports(os):
+            result.probes[probe.name] = ProbeResult(probe.name, UNSUPPORTED,
+                                                    probe.why_unsupported(os))
+            continue
+        result.probes[probe.name] = _probe_result(probe, os, out)
+    if out.error is not None:
+        result.status, result.reason = out.error.status, str(out.error)
+    else:
+        failed = [p for p in result.probes.values() if p.status == PARSE_ERROR]
+        if failed:
+            result.status = "parse_error"
+            result.reason = "; ".join(f"parse error in probe {p.probe}: {p.reason}" for p in failed)
+    return result

@@ -1,0 +1,185 @@
+"""The configuration file (TOML). Every setting and its default is written out by
+``onion init`` (see :data:`EXAMPLE`); a test checks the two never drift apart.
+
+Where the files are: ``--config`` / ``ONION_CONFIG``, else ``~/.config/onion/onion.toml``
+if it exists, else defaults. The database: ``--db`` / ``ONION_DB`` / ``[storage] db``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from poller.errors import ConfigError
+
+DEFAULT_CONFIG = Path("~/.config/onion/onion.toml")
+DATA_HOME = Path(os.environ.get("XDG_DATA_HOME") or "~/.local/share") / "onion"
+
+
+@dataclass(slots=True)
+class PollerSettings:
+    concurrency: int = 100
+    connect_timeout: float = 10.0
+    command_timeout: float = 60.0
+    section_timeout: int = 20
+    run_timeout: float = 300.0
+    max_output_bytes: int = 64 << 20
+    max_section_bytes: int = 16 << 20
+    keepalive_interval: float = 15.0
+    lock_wait: float = 0.0
+
+
+@dataclass(slots=True)
+class SSHSettings:
+    known_hosts: list[str] = field(default_factory=lambda: ["~/.ssh/known_hosts"])
+    host_key_policy: str = "strict"
+    accept_new_file: str = str(DATA_HOME / "known_hosts")
+    config: list[str] = field(default_factory=lambda: ["~/.ssh/config"])
+    user: str = ""
+    identity_files: list[str] = field(default_factory=list)
+    agent: bool = True
+
+
+@dataclass(slots=True)
+class ProbeSettings:
+    enable: list[str] = field(default_factory=list)
+    disable: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class PluginSettings:
+    paths: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class FilesSettings:
+    watch: list[str] = field(default_factory=lambda: [
+        "/etc/passwd", "/etc/group", "/etc/hosts", "/etc/fstab", "/etc/ssh/sshd_config"])
+
+
+@dataclass(slots=True)
+class StorageSettings:
+    db: str = str(DATA_HOME / "onion.duckdb")
+    spool: str = ""
+
+
+@dataclass(slots=True)
+class ReportSettings:
+    out: str = "onion-report"
+
+
+@dataclass(slots=True)
+class Config:
+    inventory: str = ""
+    poller: PollerSettings = field(default_factory=PollerSettings)
+    ssh: SSHSettings = field(default_factory=SSHSettings)
+    probes: ProbeSettings = field(default_factory=ProbeSettings)
+    plugins: PluginSettings = field(default_factory=PluginSettings)
+    files: FilesSettings = field(default_factory=FilesSettings)
+    storage: StorageSettings = field(default_factory=StorageSettings)
+    report: ReportSettings = field(default_factory=ReportSettings)
+    source: Path | None = None
+
+    @property
+    def db_path(self) -> Path:
+        return Path(self.storage.db).expanduser()
+
+    @property
+    def spool_path(self) -> Path:
+        return Path(self.storage.spool).expanduser() if self.storage.spool else \
+            self.db_path.with_name(self.db_path.name + ".spool")
+
+
+def _fill(obj: Any, data: dict[str, Any], where: str) -> None:
+    known = {f.name: f for f in fields(obj)}
+    for key, value in data.items():
+        if key not in known or key == "source":
+            raise ConfigError(f"{where}: unknown setting {key!r} "
+                              f"(known: {', '.join(sorted(k for k in known if k != 'source'))})")
+        current = getattr(obj, key)
+        if hasattr(current, "__dataclass_fields__"):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}: [{key}] must be a table")
+            _fill(current, value, f"{where} [{key}]")
+            continue
+        expected = type(current)
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            raise ConfigError(f"{where}: {key} must be {expected.__name__}, "
+                              f"not {type(value).__name__} ({value!r})")
+        setattr(obj, key, value)
+
+
+def load(path: str | Path | None = None, db: str | None = None) -> Config:
+    explicit = path or os.environ.get("ONION_CONFIG")
+    cfg = Config()
+    candidate = Path(explicit).expanduser() if explicit else DEFAULT_CONFIG.expanduser()
+    if candidate.is_file():
+        try:
+            data = tomllib.loads(candidate.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{candidate}: {exc}") from exc
+        _fill(cfg, data, str(candidate))
+        cfg.source = candidate
+    elif explicit:
+        raise ConfigError(f"config file {candidate} does not exist (run `onion init {candidate}`)")
+    if cfg.ssh.host_key_policy not in ("strict", "accept-new"):
+        raise ConfigError(f"[ssh] host_key_policy must be \"strict\" or \"accept-new\", "
+                          f"not {cfg.ssh.host_key_policy!r}")
+    if cfg.poller.concurrency < 1:
+        raise ConfigError("[poller] concurrency must be at least 1")
+    db = db or os.environ.get("ONION_DB")
+    if db:
+        cfg.storage.db = db
+    return cfg
+
+
+EXAMPLE = '''\
+# Onion configuration. Every setting is shown with its default value.
+
+# Inventory file: Ansible INI/YAML, Onion's YAML, or a plain list of hosts.
+# Empty: this machine only, polled without SSH. `-i FILE` on the command line wins.
+inventory = ""
+
+[poller]
+concurrency = 100            # hosts polled at once
+connect_timeout = 10.0       # seconds to TCP connect, handshake and authenticate
+command_timeout = 60.0       # seconds for a host's whole script once connected
+section_timeout = 20         # seconds one guarded section (df, nvidia-smi…) may take on the host
+run_timeout = 300.0          # seconds for the whole round; hosts still running are cut
+max_output_bytes = 67108864  # output one host may send (64 MiB)
+max_section_bytes = 16777216 # output one section may send (16 MiB)
+keepalive_interval = 15.0    # SSH keepalive, seconds
+lock_wait = 0.0              # seconds a poll waits for another one to finish
+
+[ssh]
+known_hosts = ["~/.ssh/known_hosts"]   # files host keys are checked against
+host_key_policy = "strict"             # or "accept-new": trust and record unknown keys
+accept_new_file = "~/.local/share/onion/known_hosts"  # where accept-new records keys
+config = ["~/.ssh/config"]             # OpenSSH client config(s) for HostName, User, …
+user = ""                              # default login; empty: ssh_config, then your user
+identity_files = []                    # default keys; empty: ssh_config and the agent
+agent = true                           # use ssh-agent if SSH_AUTH_SOCK is set
+
+[probes]
+enable = []     # probes to run; empty: every probe that is on by default
+disable = []    # probes to leave out
+
+[plugins]
+paths = []      # folders of drop-in probe files (*.py defining PROBE)
+
+[files]
+# Watched on every host; an inventory host/group var `watch_files` adds more.
+watch = ["/etc/passwd", "/etc/group", "/etc/hosts", "/etc/fstab", "/etc/ssh/sshd_config"]
+
+[storage]
+db = "~/.local/share/onion/onion.duckdb"   # also --db and ONION_DB
+spool = ""      # where batches wait while the database is locked; empty: <db>.spool
+
+[report]
+out = "onion-report"   # folder `onion report` writes
+'''

@@ -1,0 +1,147 @@
+"""Build the one script a host runs per poll.
+
+The script is sent on stdin to ``/bin/sh -s`` (so the user's login shell, csh included,
+never parses it, and the token never shows in ``ps``). It finds the OS with ``uname -s``
+and runs that OS's sections, each framed by marker lines that carry a random per-run
+token, so remote output cannot forge a section::
+
+    \\n@@onion:<token> os Linux\\n
+    \\n@@onion:<token> begin cpu.stat\\n<stdout of the part>\\n@@onion:<token> end cpu.stat 0\\n
+
+The newline before a marker belongs to the marker, so a section's text is exactly what its
+command printed. Markers go to stderr as well, so each section's stderr is known too.
+File parts (``Part(file=…)``) of all probes are read by one ``awk`` (one process instead
+of one ``cat`` per file) into sections named ``@<path>``.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shlex
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from probes.base import EXIT_UNAVAILABLE, OS, Part, Probe
+
+UNAME_TO_CASE = {OS.LINUX: "Linux", OS.FREEBSD: "FreeBSD", OS.OPENBSD: "OpenBSD",
+                 OS.MACOS: "Darwin"}
+
+_PREAMBLE = r"""
+LC_ALL=C LANG=C LC_NUMERIC=C; export LC_ALL LANG LC_NUMERIC
+PATH=$PATH:/usr/sbin:/sbin:/usr/bin:/bin:/usr/local/sbin:/usr/local/bin; export PATH
+umask 077
+M='@@onion:__TOKEN__'
+_b() { printf '\n%s begin %s\n' "$M" "$1"; printf '\n%s begin %s\n' "$M" "$1" >&2; }
+_e() { printf '\n%s end %s %s\n' "$M" "$1" "$2"; printf '\n%s end %s %s\n' "$M" "$1" "$2" >&2; }
+_na() { printf '%s\n' "$*" >&2; exit __NA__; }
+"""
+
+# A guarded section runs in the background with a watchdog; its output goes to a temp
+# file, so a child stuck in the kernel (df on a dead NFS mount) holds that file rather
+# than the SSH channel, and the rest of the script goes on.
+_GUARD = r"""
+_d=$(mktemp -d "${TMPDIR:-/tmp}/onion.XXXXXX") || _d=
+trap '[ -n "$_d" ] && rm -rf "$_d"' EXIT
+_g() {
+  if [ -z "$_d" ]; then _b "$1"; ( "$3" ); _e "$1" $?; return; fi
+  _b "$1"; rm -f "$_d/t"
+  ( "$3" ) >"$_d/o" 2>"$_d/e" &
+  _p=$!
+  ( trap 'kill $_s 2>/dev/null; exit 0' TERM
+    sleep "$2" & _s=$!; wait $_s
+    : >"$_d/t"; pkill -TERM -P $_p 2>/dev/null; kill -TERM $_p 2>/dev/null
+    sleep 1; pkill -KILL -P $_p 2>/dev/null; kill -KILL $_p 2>/dev/null ) >/dev/null 2>&1 &
+  _w=$!
+  wait $_p; _r=$?
+  kill -TERM $_w 2>/dev/null; wait $_w 2>/dev/null
+  [ -f "$_d/t" ] && _r=timeout
+  cat "$_d/o"; cat "$_d/e" >&2
+  _e "$1" "$_r"
+}
+"""
+
+_AWK_FILES = r"""
+set --
+for _f in __FILES__; do [ -r "$_f" ] && set -- "$@" "$_f"; done
+[ $# -gt 0 ] && awk -v M="$M" '
+FNR == 1 { if (cur != "") printf "\n%s end @%s 0\n", M, cur; cur = FILENAME
+           printf "\n%s begin @%s\n", M, cur }
+{ print }
+END { if (cur != "") printf "\n%s end @%s 0\n", M, cur }' "$@"
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Script:
+    text: str
+    token: str
+
+    @property
+    def marker(self) -> bytes:
+        return f"@@onion:{self.token}".encode()
+
+
+def section_name(probe: Probe, part: Part) -> str:
+    return f"@{part.file}" if part.file else f"{probe.name}.{part.name}"
+
+
+def _fragment(part: Part, host_vars: Mapping[str, Any]) -> str:
+    sh = part.sh(host_vars) if callable(part.sh) else part.sh
+    assert sh is not None
+    return sh.strip()
+
+
+def _os_block(os: OS, probes: Iterable[Probe], host_vars: Mapping[str, Any],
+              section_timeout: int) -> tuple[str, bool]:
+    files: list[str] = []
+    lines: list[str] = []
+    guarded = False
+    n = 0
+    for probe in probes:
+        for part in probe.parts.get(os, ()):
+            if part.file:
+                if part.file not in files:
+                    files.append(part.file)
+                continue
+            name = section_name(probe, part)
+            n += 1
+            fn = f"_f{n}"
+            lines.append(f"{fn}() {{\n{_fragment(part, host_vars)}\n}}")
+            if part.guard:
+                guarded = True
+                lines.append(f"_g {name} {int(section_timeout)} {fn}")
+            else:
+                lines.append(f"_b {name}; ( {fn} ); _e {name} $?")
+    head = []
+    if files:
+        head.append(_AWK_FILES.replace("__FILES__", " ".join(shlex.quote(f) for f in files)))
+    return "\n".join(head + lines), guarded
+
+
+def build(probes: Iterable[Probe], host_vars: Mapping[str, Any] | None = None, *,
+          section_timeout: int = 20, token: str | None = None) -> Script:
+    """The whole script for one host: every OS's sections, chosen at run time by uname."""
+    probes = list(probes)
+    host_vars = host_vars or {}
+    token = token or secrets.token_hex(12)
+    cases = []
+    any_guard = False
+    for os, uname in UNAME_TO_CASE.items():
+        block, guarded = _os_block(os, probes, host_vars, section_timeout)
+        any_guard |= guarded
+        cases.append(f"{uname})\n{block}\n;;")
+    body = [
+        _PREAMBLE.replace("__TOKEN__", token).replace("__NA__", str(EXIT_UNAVAILABLE)),
+        _GUARD if any_guard else "",
+        '_u=$(uname -s 2>/dev/null)',
+        'printf \'\\n%s os %s\\n\' "$M" "$_u"',
+        'case $_u in',
+        *cases,
+        'esac',
+        'printf \'\\n%s done\\n\' "$M"',
+    ]
+    # One function, parsed whole before it runs: commands inside cannot read the rest
+    # of the script from stdin, and stdin is /dev/null for all of them.
+    text = "_onion_main() {\n" + "\n".join(body) + "\n}\n_onion_main </dev/null\n"
+    return Script(text=text, token=token)

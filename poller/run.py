@@ -1,0 +1,214 @@
+"""One round: plan per host, run with bounded concurrency and deadlines, collect, store."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+import resource
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from inventory.model import Host
+from poller import plan, store
+from poller.collect import HostResult, collect, utcnow
+from poller.config import Config
+from poller.errors import OnionError, StorageError, Timeout, TransportError
+from poller.transport import LocalTransport, SSHTransport, TransportOptions
+from probes.base import Probe, as_json
+
+__version__ = "0.1.0"
+
+
+def transport_options(cfg: Config) -> TransportOptions:
+    p, s = cfg.poller, cfg.ssh
+    return TransportOptions(
+        connect_timeout=p.connect_timeout, command_timeout=p.command_timeout,
+        keepalive_interval=p.keepalive_interval, max_output_bytes=p.max_output_bytes,
+        max_section_bytes=p.max_section_bytes,
+        known_hosts=tuple(Path(k).expanduser() for k in s.known_hosts),
+        host_key_policy=s.host_key_policy,
+        accept_new_file=Path(s.accept_new_file).expanduser() if s.accept_new_file else None,
+        ssh_config=tuple(Path(c).expanduser() for c in s.config),
+        user=s.user or None,
+        identity_files=tuple(Path(k).expanduser() for k in s.identity_files),
+        agent=s.agent)
+
+
+def host_vars(cfg: Config, host: Host) -> dict[str, Any]:
+    hv = dict(host.vars)
+    extra = hv.get("watch_files") or []
+    if isinstance(extra, str):
+        extra = [extra]
+    hv["watch_files"] = list(dict.fromkeys([*cfg.files.watch, *extra]))
+    return hv
+
+
+def host_probes(probes: Sequence[Probe], hv: dict[str, Any]) -> list[Probe]:
+    off = hv.get("probes_disable") or []
+    return [p for p in probes if p.name not in off]
+
+
+@dataclass(slots=True)
+class RunSummary:
+    run_id: int
+    results: list[HostResult]
+    wall_s: float
+    cpu_s: float
+    spooled: bool = False
+    ingest: store.IngestReport | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> int:
+        return sum(r.status == "ok" for r in self.results)
+
+
+@contextlib.contextmanager
+def poll_lock(db: Path, wait: float) -> Iterator[None]:
+    """Two polls on one database never overlap: the second waits, then gives up clearly."""
+    db.parent.mkdir(parents=True, exist_ok=True)
+    path = db.with_name(db.name + ".lock")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = os.pread(fd, 64, 0).decode(errors="replace").strip()
+                    raise StorageError(
+                        f"another onion poll (pid {holder or '?'}) holds {path}; "
+                        "not starting a second one (set [poller] lock_wait to wait)") from None
+                time.sleep(0.2)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+async def _poll_host(host: Host, probes: list[Probe], script: plan.Script, transport: Any,
+                     sem: asyncio.Semaphore) -> HostResult:
+    async with sem:
+        started = utcnow()
+        try:
+            raw = await transport.run(host, script)
+        except TransportError as exc:
+            return HostResult(host, exc.status, str(exc), collected_at=started)
+        result = collect(host, probes, raw)
+        result.collected_at = started
+        return result
+
+
+async def poll_hosts(cfg: Config, hosts: Sequence[Host], probes: Sequence[Probe],
+                     progress: Callable[[HostResult], None] | None = None) -> list[HostResult]:
+    opts = transport_options(cfg)
+    ssh = SSHTransport(opts) if any(not h.local for h in hosts) else None
+    local = LocalTransport(opts)
+    sem = asyncio.Semaphore(cfg.poller.concurrency)
+    token = plan.secrets.token_hex(12)
+    scripts: dict[Any, plan.Script] = {}
+    tasks: dict[asyncio.Task[HostResult], Host] = {}
+    for host in hosts:
+        hv = host_vars(cfg, host)
+        hp = host_probes(probes, hv)
+        key = (tuple(p.name for p in hp), tuple(hv["watch_files"]))
+        if key not in scripts:  # identical hosts share one script text
+            scripts[key] = plan.build(hp, hv, section_timeout=cfg.poller.section_timeout,
+                                      token=token)
+        transport = local if host.local else ssh
+        task = asyncio.create_task(_poll_host(host, hp, scripts[key], transport, sem))
+        if progress:
+            task.add_done_callback(lambda t: t.cancelled() or progress(t.result()))
+        tasks[task] = host
+    results: dict[str, HostResult] = {}
+    if tasks:
+        done, pending = await asyncio.wait(tasks, timeout=cfg.poller.run_timeout)
+        for task in pending:
+            task.cancel()
+        for task in pending:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+            h = tasks[task]
+            results[h.name] = HostResult(h, Timeout.status, "cut at the whole-run deadline "
+                                         f"of {cfg.poller.run_timeout:g} s")
+        for task in done:
+            results[tasks[task].name] = task.result()
+    return [results[h.name] for h in hosts]
+
+
+def make_batch(run_id: int, results: Sequence[HostResult], probes: Sequence[Probe],
+               run_row: dict[str, Any]) -> store.Batch:
+    tables: dict[str, list[tuple[str, str]]] = {}
+    counters: dict[str, dict[str, Any]] = {}
+    rows: dict[str, list[dict[str, Any]]] = {"runs": [run_row], "polls": [],
+                                             "probe_results": [], "hosts": []}
+    for p in probes:
+        tables[p.name], counters[p.name] = store.columns_for(p)
+        rows[p.name] = []
+    for r in results:
+        h = r.host
+        rows["polls"].append({
+            "run_id": run_id, "host": h.name, "ts": r.collected_at, "status": r.status,
+            "reason": r.reason, "os": r.os.value if r.os else None, "uname": r.uname,
+            "connect_s": r.connect_s, "command_s": r.command_s, "bytes_read": r.bytes_read,
+            "host_key": r.host_key})
+        rows["hosts"].append({
+            "host": h.name, "address": h.address, "port": h.port, "user": h.user,
+            "groups": list(h.groups), "os": r.os.value if r.os else None,
+            "first_seen": r.collected_at, "last_seen": r.collected_at,
+            "last_ok": r.collected_at if r.status == "ok" else None,
+            "last_status": r.status, "last_reason": r.reason})
+        for pr in r.probes.values():
+            rows["probe_results"].append({
+                "run_id": run_id, "host": h.name, "ts": r.collected_at, "probe": pr.probe,
+                "status": pr.status, "reason": pr.reason, "records": len(pr.records)})
+            if pr.records and pr.probe in rows:
+                prefix = {"run_id": run_id, "host": h.name, "ts": r.collected_at}
+                rows[pr.probe].extend({**prefix, **as_json(rec)} for rec in pr.records)
+    return store.Batch(run_id, tables, rows, counters)
+
+
+def run_poll(cfg: Config, hosts: Sequence[Host], probes: Sequence[Probe],
+             progress: Callable[[HostResult], None] | None = None) -> RunSummary:
+    """A whole round, ending with the batch stored (or spooled if the database is locked)."""
+    proc = psutil.Process()
+    cpu0 = proc.cpu_times()
+    t0 = time.perf_counter()
+    started = utcnow()
+    run_id = time.time_ns() // 1000
+    with poll_lock(cfg.db_path, cfg.poller.lock_wait):
+        results = asyncio.run(poll_hosts(cfg, hosts, probes, progress))
+        cpu1 = proc.cpu_times()
+        wall = time.perf_counter() - t0
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        peak *= 1 if sys.platform == "darwin" else 1024  # bytes on macOS, KiB on Linux
+        run_row = {
+            "run_id": run_id, "started_at": started, "finished_at": utcnow(), "wall_s": wall,
+            "hosts": len(results), "hosts_ok": sum(r.status == "ok" for r in results),
+            "cpu_user_s": cpu1.user - cpu0.user, "cpu_system_s": cpu1.system - cpu0.system,
+            "peak_rss_bytes": peak, "version": __version__, "argv": " ".join(sys.argv[1:])[:500]}
+        batch = make_batch(run_id, results, probes, run_row)
+        spool = store.Spool(cfg.spool_path)
+        with store.private_files():
+            spool.put(batch)
+        report = store.ingest(cfg.db_path, spool)
+    cpu2 = proc.cpu_times()
+    summary = RunSummary(run_id, results, time.perf_counter() - t0,
+                         (cpu2.user - cpu0.user) + (cpu2.system - cpu0.system),
+                         spooled=run_id not in report.ingested and run_id not in report.skipped,
+                         ingest=report)
+    return summary
+
+
+__all__ = ["OnionError", "RunSummary", "run_poll"]

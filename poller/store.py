@@ -1,0 +1,298 @@
+"""DuckDB storage: one writer, one transaction per run, nothing lost when it is locked.
+
+Every run first writes its batch to the spool folder (one JSON-lines file per table and
+a manifest), then ingests every pending batch, oldest first, each in one transaction,
+and deletes a batch once committed. A database held by someone else (a person's SQL
+session, another process) leaves the batch in the spool for the next run; a run killed
+mid-write leaves either no trace in the database or a batch the next run ingests.
+A batch whose run_id is already in ``runs`` was committed before a crash: it is dropped,
+never ingested twice.
+
+Tables: ``runs``, ``polls`` (one row per host per run: status, reason, timings),
+``probe_results`` (per probe: ok, unavailable, unsupported, parse_error …), ``hosts``
+(inventory with last status), one table per probe, ``latest_<table>`` views and
+``<table>_rates`` views for probes with counters (window functions; a counter that went
+down was reset, e.g. by a reboot, and counts from zero).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from poller.errors import DatabaseLocked, StorageError
+from probes.base import Column, Probe
+
+RUN_COLUMNS = [
+    ("run_id", "UBIGINT"), ("started_at", "TIMESTAMP"), ("finished_at", "TIMESTAMP"),
+    ("wall_s", "DOUBLE"), ("hosts", "UINTEGER"), ("hosts_ok", "UINTEGER"),
+    ("cpu_user_s", "DOUBLE"), ("cpu_system_s", "DOUBLE"), ("peak_rss_bytes", "UBIGINT"),
+    ("version", "VARCHAR"), ("argv", "VARCHAR"),
+]
+POLL_COLUMNS = [
+    ("run_id", "UBIGINT"), ("host", "VARCHAR"), ("ts", "TIMESTAMP"), ("status", "VARCHAR"),
+    ("reason", "VARCHAR"), ("os", "VARCHAR"), ("uname", "VARCHAR"), ("connect_s", "FLOAT"),
+    ("command_s", "FLOAT"), ("bytes_read", "UBIGINT"), ("host_key", "VARCHAR"),
+]
+PROBE_RESULT_COLUMNS = [
+    ("run_id", "UBIGINT"), ("host", "VARCHAR"), ("ts", "TIMESTAMP"), ("probe", "VARCHAR"),
+    ("status", "VARCHAR"), ("reason", "VARCHAR"), ("records", "UINTEGER"),
+]
+HOST_COLUMNS = [
+    ("host", "VARCHAR PRIMARY KEY"), ("address", "VARCHAR"), ("port", "INTEGER"),
+    ("user", "VARCHAR"), ("groups", "VARCHAR[]"), ("os", "VARCHAR"),
+    ("first_seen", "TIMESTAMP"), ("last_seen", "TIMESTAMP"), ("last_ok", "TIMESTAMP"),
+    ("last_status", "VARCHAR"), ("last_reason", "VARCHAR"),
+]
+ROW_PREFIX = [("run_id", "UBIGINT"), ("host", "VARCHAR"), ("ts", "TIMESTAMP")]
+CORE = {"runs": RUN_COLUMNS, "polls": POLL_COLUMNS, "probe_results": PROBE_RESULT_COLUMNS,
+        "hosts": HOST_COLUMNS}
+
+
+def probe_table_columns(probe: Probe) -> list[tuple[str, str]]:
+    return ROW_PREFIX + [(c.name, c.sql) for c in probe.columns]
+
+
+@dataclass(slots=True)
+class Batch:
+    """One run's rows, table by table, on their way to the database."""
+
+    run_id: int
+    tables: dict[str, list[tuple[str, str]]]       # table -> columns (name, SQL type)
+    rows: dict[str, list[dict[str, Any]]]
+    counters: dict[str, dict[str, Any]]            # table -> {"key": [...], "counters": [...]}
+
+
+def _jsonable(v: Any) -> Any:
+    return v.isoformat() if hasattr(v, "isoformat") else v
+
+
+class Spool:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def put(self, batch: Batch) -> Path:
+        """Write a batch whole (temp name, then rename) so a crash never leaves half of one."""
+        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        final = self.folder / f"{batch.run_id:020d}"
+        tmp = self.folder / f".{batch.run_id:020d}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(mode=0o700)
+        try:
+            for table, rows in batch.rows.items():
+                fd = os.open(tmp / f"{table}.jsonl", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w", encoding="utf-8") as f:
+                    dumps = json.dumps
+                    f.writelines(dumps(r, default=_jsonable) + "\n" for r in rows)
+            manifest = {"run_id": batch.run_id, "tables": batch.tables,
+                        "counters": batch.counters}
+            (tmp / "manifest.json").write_text(json.dumps(manifest))
+            os.replace(tmp, final)
+        except OSError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise StorageError(f"cannot write the spool batch in {self.folder}: {exc}") from exc
+        return final
+
+    def pending(self) -> list[Path]:
+        if not self.folder.is_dir():
+            return []
+        return sorted(p for p in self.folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the database; a lock held elsewhere becomes DatabaseLocked."""
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    elif not path.exists():
+        raise StorageError(f"no database at {path} yet: run `onion poll` first")
+    try:
+        return duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():
+            raise DatabaseLocked(f"{path} is locked by another process: {exc}") from exc
+        raise StorageError(f"cannot open {path}: {exc}") from exc
+
+
+@contextlib.contextmanager
+def private_files() -> Iterator[None]:
+    """Files created inside (database, WAL, spool) are 0600: they hold command lines."""
+    old = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+@contextlib.contextmanager
+def reading(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    con = connect(path, read_only=True)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _ensure_table(con: duckdb.DuckDBPyConnection, table: str,
+                  columns: Sequence[tuple[str, str]]) -> None:
+    cols = ", ".join(f"{_q(n)} {t}" for n, t in columns)
+    con.execute(f"CREATE TABLE IF NOT EXISTS {_q(table)} ({cols})")
+    have = {r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = ?",
+        [table]).fetchall()}
+    for n, t in columns:
+        if n not in have:  # a probe grew a field: old rows read NULL
+            sql_type = t.replace(" PRIMARY KEY", "")
+            con.execute(f"ALTER TABLE {_q(table)} ADD COLUMN {_q(n)} {sql_type}")
+
+
+def _json_columns(columns: Sequence[tuple[str, str]]) -> str:
+    inner = ", ".join(f"'{n}': '{t.replace(' PRIMARY KEY', '')}'" for n, t in columns)
+    return "{" + inner + "}"
+
+
+def _rate_view(table: str, key: Sequence[str], counters: Sequence[str]) -> str:
+    part = ", ".join(_q(c) for c in ["host", *key])
+    dt = "(epoch(ts) - epoch(lag(ts) OVER w))"
+    rates = ",\n  ".join(
+        f"CASE WHEN {_q(c)} >= lag({_q(c)}) OVER w "
+        f"THEN {_q(c)}::DOUBLE - lag({_q(c)}) OVER w ELSE {_q(c)}::DOUBLE END "
+        f"/ NULLIF({dt}, 0) AS {_q(c + '_per_s')}"
+        for c in counters)
+    keys = "".join(_q(k) + ", " for k in key)
+    return (f"CREATE OR REPLACE VIEW {_q(table + '_rates')} AS\n"
+            f"SELECT run_id, host, {keys}ts, {dt} AS interval_s,\n  {rates}\n"
+            f"FROM {_q(table)}\nWINDOW w AS (PARTITION BY {part} ORDER BY ts)\n"
+            f"QUALIFY lag(ts) OVER w IS NOT NULL")
+
+
+CPU_USAGE_VIEW = """
+CREATE OR REPLACE VIEW cpu_usage AS
+WITH d AS (
+  SELECT run_id, host, ts, ncpu, load_1m, load_5m, load_15m,
+    user_seconds_per_s AS u, nice_seconds_per_s AS n, system_seconds_per_s AS s,
+    idle_seconds_per_s AS i, coalesce(iowait_seconds_per_s, 0) AS w,
+    coalesce(irq_seconds_per_s, 0) + coalesce(softirq_seconds_per_s, 0) AS q,
+    coalesce(steal_seconds_per_s, 0) AS st
+  FROM cpu_rates JOIN cpu USING (run_id, host, ts)
+)
+SELECT run_id, host, ts, ncpu, load_1m, load_5m, load_15m,
+  100 * u / nullif(u + n + s + i + w + q + st, 0) AS user_pct,
+  100 * n / nullif(u + n + s + i + w + q + st, 0) AS nice_pct,
+  100 * s / nullif(u + n + s + i + w + q + st, 0) AS system_pct,
+  100 * w / nullif(u + n + s + i + w + q + st, 0) AS iowait_pct,
+  100 * q / nullif(u + n + s + i + w + q + st, 0) AS irq_pct,
+  100 * st / nullif(u + n + s + i + w + q + st, 0) AS steal_pct,
+  100 - 100 * i / nullif(u + n + s + i + w + q + st, 0) AS busy_pct
+FROM d
+"""
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection, tables: dict[str, Any],
+                  counters: dict[str, dict[str, Any]]) -> None:
+    for table, columns in {**CORE, **tables}.items():
+        _ensure_table(con, table, [tuple(c) for c in columns])
+    for table in tables:
+        if table in CORE:
+            continue
+        con.execute(f"CREATE OR REPLACE VIEW {_q('latest_' + table)} AS SELECT * FROM "
+                    f"{_q(table)} QUALIFY run_id = max(run_id) OVER (PARTITION BY host)")
+        spec = counters.get(table)
+        if spec and spec["counters"]:
+            con.execute(_rate_view(table, spec["key"], spec["counters"]))
+    if "cpu" in tables:
+        con.execute(CPU_USAGE_VIEW)
+    con.execute("CREATE OR REPLACE VIEW latest_polls AS SELECT * FROM polls "
+                "QUALIFY run_id = max(run_id) OVER (PARTITION BY host)")
+    con.execute("CREATE OR REPLACE VIEW latest_probe_results AS SELECT * FROM probe_results "
+                "QUALIFY run_id = max(run_id) OVER (PARTITION BY host)")
+
+
+def _ingest_one(con: duckdb.DuckDBPyConnection, folder: Path) -> bool:
+    manifest = json.loads((folder / "manifest.json").read_text())
+    run_id = manifest["run_id"]
+    con.execute("BEGIN TRANSACTION")
+    try:
+        ensure_schema(con, manifest["tables"], manifest.get("counters", {}))
+        if con.execute("SELECT 1 FROM runs WHERE run_id = ?", [run_id]).fetchone():
+            con.execute("ROLLBACK")
+            return False
+        for table, columns in {**CORE, **manifest["tables"]}.items():
+            path = folder / f"{table}.jsonl"
+            if not path.exists() or path.stat().st_size == 0:
+                continue
+            names = ", ".join(_q(c[0]) for c in columns)
+            src = (f"read_json({_sql_str(str(path))}, format='newline_delimited', "
+                   f"columns={_json_columns(columns)})")
+            if table == "hosts":
+                updates = ", ".join(f"{_q(c[0])} = excluded.{_q(c[0])}" for c in columns
+                                    if c[0] not in ("host", "first_seen", "last_ok"))
+                con.execute(f"INSERT INTO hosts ({names}) SELECT {names} FROM {src} "
+                            f"ON CONFLICT (host) DO UPDATE SET {updates}, "
+                            f"last_ok = coalesce(excluded.last_ok, hosts.last_ok)")
+            else:
+                con.execute(f"INSERT INTO {_q(table)} ({names}) SELECT {names} FROM {src}")
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return True
+
+
+def _sql_str(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+@dataclass(slots=True)
+class IngestReport:
+    ingested: list[int]
+    skipped: list[int]          # already in the database (crash after commit)
+    locked: bool = False
+    error: str | None = None
+
+
+def ingest(db: Path, spool: Spool) -> IngestReport:
+    """Move every pending batch into the database; leave them in the spool if it is locked."""
+    report = IngestReport([], [])
+    batches = spool.pending()
+    if not batches:
+        return report
+    try:
+        with private_files():
+            con = connect(db)
+    except DatabaseLocked as exc:
+        report.locked, report.error = True, str(exc)
+        return report
+    try:
+        for folder in batches:
+            run_id = int(folder.name)
+            try:
+                with private_files():
+                    done = _ingest_one(con, folder)
+            except (duckdb.Error, OSError, json.JSONDecodeError) as exc:
+                report.error = f"batch {folder.name} stays in the spool: {exc}"
+                break
+            (report.ingested if done else report.skipped).append(run_id)
+            shutil.rmtree(folder, ignore_errors=True)
+    finally:
+        con.close()
+    return report
+
+
+def columns_for(probe: Probe) -> tuple[list[tuple[str, str]], dict[str, Any]]:
+    cols: list[Column] = probe.columns
+    return probe_table_columns(probe), {
+        "key": [c.name for c in cols if c.key],
+        "counters": [c.name for c in cols if c.counter],
+    }

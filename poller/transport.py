@@ -1,0 +1,270 @@
+"""Running the poll script on a host: over SSH (asyncssh) or on this machine.
+
+Both transports send the script on stdin to ``/bin/sh -s`` through one channel and
+feed stdout and stderr into :class:`poller.sections.Splitter` as the bytes arrive.
+asyncssh and OS errors are mapped to :mod:`poller.errors` here, and only here.
+
+asyncssh's defaults are not ours: ``run()`` has no timeout, login waits 120 s and
+keepalives are off. Every one of them is set from :class:`TransportOptions`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import asyncssh
+
+from inventory.model import Host
+from poller import hostkeys
+from poller.errors import (
+    AuthRefused,
+    HostKeyMismatch,
+    HostKeyUnknown,
+    OutputTooLarge,
+    Timeout,
+    TransportError,
+    Unreachable,
+)
+from poller.plan import Script
+from poller.sections import Splitter
+
+READ_CHUNK = 1 << 16
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TransportOptions:
+    connect_timeout: float = 10.0
+    command_timeout: float = 60.0
+    keepalive_interval: float = 15.0
+    keepalive_count_max: int = 3
+    max_output_bytes: int = 64 << 20
+    max_section_bytes: int = 16 << 20
+    known_hosts: tuple[Path, ...] = ()
+    host_key_policy: str = "strict"            # or "accept-new"
+    accept_new_file: Path | None = None         # where accept-new records keys
+    ssh_config: tuple[Path, ...] = ()
+    user: str | None = None
+    identity_files: tuple[Path, ...] = ()
+    agent: bool = True
+
+
+@dataclass(slots=True)
+class RawOutput:
+    stdout: Splitter
+    stderr: Splitter
+    connect_s: float | None = None
+    command_s: float | None = None
+    exit_status: int | None = None
+    bytes_read: int = 0
+    error: TransportError | None = None         # set when output stopped early
+    host_key: str | None = None                 # fingerprint seen, for the hosts table
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Transport(Protocol):
+    async def run(self, host: Host, script: Script) -> RawOutput: ...
+
+
+def _splitters(script: Script, opts: TransportOptions) -> tuple[Splitter, Splitter]:
+    return (Splitter(script.marker, opts.max_section_bytes),
+            Splitter(script.marker, min(opts.max_section_bytes, 1 << 20)))
+
+
+async def _pump(reader: Any, splitter: Splitter, out: RawOutput, cap: int) -> None:
+    """Copy a stream into its splitter until EOF or the host's output cap."""
+    while True:
+        chunk = await reader.read(READ_CHUNK)
+        if not chunk:
+            break
+        out.bytes_read += len(chunk)
+        if out.bytes_read > cap:
+            splitter.feed(chunk[: max(0, len(chunk) - (out.bytes_read - cap))])
+            raise OutputTooLarge(f"host sent more than {cap} bytes; output cut there")
+        splitter.feed(chunk)
+    splitter.close()
+
+
+async def _exchange(stdin: Any, stdout: Any, stderr: Any, script: Script,
+                    out: RawOutput, opts: TransportOptions) -> None:
+    stdin.write(script.text.encode())
+    stdin.write_eof()
+    await asyncio.gather(_pump(stdout, out.stdout, out, opts.max_output_bytes),
+                         _pump(stderr, out.stderr, out, opts.max_output_bytes))
+
+
+class LocalTransport:
+    """This machine, through a subprocess: same script, same parsers, no SSH."""
+
+    def __init__(self, opts: TransportOptions) -> None:
+        self.opts = opts
+
+    async def run(self, host: Host, script: Script) -> RawOutput:
+        out = RawOutput(*_splitters(script, self.opts), connect_s=0.0)
+        t0 = time.perf_counter()
+        proc = await asyncio.create_subprocess_exec(
+            "/bin/sh", "-s", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE, start_new_session=True)
+        try:
+            async with asyncio.timeout(self.opts.command_timeout):
+                await _exchange(_PipeWriter(proc.stdin), proc.stdout, proc.stderr,
+                                script, out, self.opts)
+                out.exit_status = await proc.wait()
+        except TimeoutError:
+            out.error = Timeout(f"command did not finish in {self.opts.command_timeout:g} s")
+        except OutputTooLarge as exc:
+            out.error = exc
+        finally:
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, 9)
+                await proc.wait()
+            out.command_s = time.perf_counter() - t0
+        return out
+
+
+class _PipeWriter:
+    """asyncio's StreamWriter with asyncssh's ``write_eof`` spelling."""
+
+    def __init__(self, writer: asyncio.StreamWriter | None) -> None:
+        assert writer is not None
+        self._w = writer
+
+    def write(self, data: bytes) -> None:
+        self._w.write(data)
+
+    def write_eof(self) -> None:
+        self._w.close()
+
+
+class _Client(asyncssh.SSHClient):
+    """Decides on host keys that known_hosts does not trust, and remembers why."""
+
+    def __init__(self, checker: hostkeys.HostKeyChecker, host: Host) -> None:
+        self._checker = checker
+        self._host = host
+        self.verdict: TransportError | None = None
+        self.fingerprint: str | None = None
+        self.accepted: tuple[str, int, asyncssh.SSHKey] | None = None  # to record (accept-new)
+
+    def validate_host_public_key(self, host: str, addr: str, port: int,
+                                 key: asyncssh.SSHKey) -> bool:
+        self.fingerprint = key.get_fingerprint()
+        ok, err = self._checker.decide(self._host.name, host, addr, port, key)
+        self.verdict = err
+        if ok:
+            self.accepted = (host, port, key)
+        return ok
+
+
+class SSHTransport:
+    def __init__(self, opts: TransportOptions) -> None:
+        self.opts = opts
+        self.checker = hostkeys.HostKeyChecker(
+            opts.known_hosts, opts.host_key_policy, opts.accept_new_file)
+
+    def _connect_kwargs(self, host: Host) -> dict[str, Any]:
+        o = self.opts
+        kw: dict[str, Any] = {
+            "known_hosts": self.checker.known_hosts(),
+            "connect_timeout": o.connect_timeout,
+            "login_timeout": o.connect_timeout,
+            "keepalive_interval": o.keepalive_interval,
+            "keepalive_count_max": o.keepalive_count_max,
+            "config": [str(p) for p in o.ssh_config if p.exists()] or None,
+            # The user's own forwarding settings have no business in a poll.
+            "agent_forwarding": False, "x11_forwarding": False,
+        }
+        user = host.user or o.user
+        if user:
+            kw["username"] = user
+        if host.port:
+            kw["port"] = host.port
+        keys = [str(Path(k).expanduser()) for k in host.key_files] or \
+            [str(p) for p in o.identity_files]
+        if keys:
+            kw["client_keys"] = keys
+        if not o.agent:
+            kw["agent_path"] = None
+        return kw
+
+    async def _open(self, host: Host) -> tuple[asyncssh.SSHClientConnection, _Client]:
+        tunnel = None
+        if host.jump:
+            # Jump hosts get the same host key checks and keys as the target.
+            for hop in host.jump.split(","):
+                user, _, hp = hop.rpartition("@")
+                name, _, port = hp.partition(":")
+                if name.startswith("[") and "]" in name:  # [v6]:port
+                    name, _, port = hp[1:].partition("]:")
+                jh = Host(name=name, user=user or None, port=int(port) if port else None)
+                tunnel, _ = await self._connect_one(jh, tunnel)
+        return await self._connect_one(host, tunnel)
+
+    async def _connect_one(self, host: Host, tunnel: Any
+                           ) -> tuple[asyncssh.SSHClientConnection, _Client]:
+        client = _Client(self.checker, host)
+        kw = self._connect_kwargs(host)
+        if tunnel is not None:
+            kw["tunnel"] = tunnel
+        try:
+            conn = await asyncssh.connect(host.target, client_factory=lambda: client, **kw)
+        except asyncssh.HostKeyNotVerifiable as exc:
+            raise client.verdict or HostKeyUnknown(str(exc)) from exc
+        except asyncssh.PermissionDenied as exc:
+            raise AuthRefused(f"authentication refused: {exc.reason or exc}") from exc
+        except TimeoutError as exc:
+            raise Timeout(f"no SSH session within {self.opts.connect_timeout:g} s") from exc
+        except asyncssh.DisconnectError as exc:
+            raise Unreachable(f"SSH disconnect: {exc.reason or exc}") from exc
+        except socket.gaierror as exc:
+            raise Unreachable(f"cannot resolve {host.target}: {exc.strerror}") from exc
+        except ConnectionRefusedError as exc:
+            raise Unreachable(f"connection refused by {host.target}") from exc
+        except OSError as exc:
+            raise Unreachable(f"{host.target}: {exc.strerror or exc}") from exc
+        except asyncssh.Error as exc:
+            raise Unreachable(f"SSH error: {exc}") from exc
+        self.checker.confirm(client)
+        return conn, client
+
+    async def run(self, host: Host, script: Script) -> RawOutput:
+        out = RawOutput(*_splitters(script, self.opts))
+        t0 = time.perf_counter()
+        try:
+            async with asyncio.timeout(self.opts.connect_timeout):
+                conn, client = await self._open(host)
+        except TimeoutError as exc:
+            raise Timeout(f"no SSH session within {self.opts.connect_timeout:g} s") from exc
+        out.connect_s = time.perf_counter() - t0
+        out.host_key = client.fingerprint
+        t1 = time.perf_counter()
+        try:
+            async with asyncio.timeout(self.opts.command_timeout):
+                proc = await conn.create_process("/bin/sh -s", encoding=None)
+                await _exchange(proc.stdin, proc.stdout, proc.stderr, script, out, self.opts)
+                await proc.wait_closed()
+                out.exit_status = proc.exit_status
+        except TimeoutError:
+            out.error = Timeout(f"command did not finish in {self.opts.command_timeout:g} s")
+        except OutputTooLarge as exc:
+            out.error = exc
+        except (asyncssh.Error, OSError) as exc:
+            out.error = Unreachable(f"connection lost during the command: {exc}")
+        finally:
+            out.command_s = time.perf_counter() - t1
+            conn.abort() if out.error else conn.close()
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(2):
+                    await conn.wait_closed()
+        return out
+
+
+__all__ = ["HostKeyMismatch", "LocalTransport", "RawOutput", "SSHTransport",
+           "Transport", "TransportOptions"]

@@ -1,0 +1,116 @@
+"""Polling real OpenSSH servers on loopback, with faults in the same run."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from inventory.model import Host
+from poller import config
+from poller.run import run_poll
+from probes import registry
+from tests.sshd import SSHD, SilentServer, free_port, home_dir, keygen, start_sshd
+
+pytestmark = pytest.mark.skipif(not Path(SSHD).exists(), reason="OpenSSH sshd is not installed")
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cluster")
+    user_key = keygen(root / "id_user")
+    stranger_key = keygen(root / "id_stranger")
+    home = home_dir(root)
+    servers = [start_sshd(root / f"sshd{i}", f"127.0.0.{i}", [user_key], home)
+               for i in (2, 3, 4, 5)]
+    known = root / "known_hosts"
+    # 127.0.0.5 is recorded with another server's key: a changed host key.
+    known.write_text("".join(s.known_hosts_line() for s in servers[:3]) +
+                     servers[0].known_hosts_line().replace(
+                         f"[{servers[0].addr}]:{servers[0].port}",
+                         f"[{servers[3].addr}]:{servers[3].port}"))
+    silent = SilentServer("127.0.0.6")
+    yield {"root": root, "servers": servers, "known": known, "user_key": user_key,
+           "stranger_key": stranger_key, "silent": silent}
+    silent.close()
+    for s in servers:
+        s.stop()
+
+
+def make_config(tmp: Path, known: Path, **poller) -> config.Config:
+    cfg = config.load(None, str(tmp / "onion.duckdb"))
+    cfg.ssh.known_hosts = [str(known)]
+    cfg.ssh.config = []
+    cfg.ssh.agent = False
+    cfg.ssh.accept_new_file = str(tmp / "accepted_known_hosts")
+    cfg.poller.connect_timeout = 3
+    cfg.poller.command_timeout = 20
+    for k, v in poller.items():
+        setattr(cfg.poller, k, v)
+    return cfg
+
+
+def host(name: str, server, key: Path) -> Host:
+    return Host(name=name, address=server.addr, port=server.port, user="root",
+                key_files=(str(key),), groups=("test",))
+
+
+def test_poll_with_faults_stores_every_good_host(cluster, tmp_path):
+    s = cluster["servers"]
+    key = cluster["user_key"]
+    closed_port = free_port("127.0.0.7")
+    silent = cluster["silent"]
+    hosts = [
+        host("good1", s[0], key), host("good2", s[1], key), host("good3", s[2], key),
+        Host(name="closed", address="127.0.0.7", port=closed_port, user="root",
+             key_files=(str(key),)),
+        Host(name="silent", address=silent.addr, port=silent.port, user="root",
+             key_files=(str(key),)),
+        host("changed-key", s[3], key),
+        host("refused-key", s[0], cluster["stranger_key"]),
+    ]
+    cfg = make_config(tmp_path, cluster["known"])
+    probes = registry.select(registry.installed())
+    t0 = time.monotonic()
+    summary = run_poll(cfg, hosts, probes)
+    elapsed = time.monotonic() - t0
+    status = {r.host.name: r for r in summary.results}
+    assert {n: status[n].status for n in status} == {
+        "good1": "ok", "good2": "ok", "good3": "ok", "closed": "unreachable",
+        "silent": "timeout", "changed-key": "host_key_mismatch", "refused-key": "auth_refused"}
+    assert "changed" in status["changed-key"].reason and "--rekey" in status["changed-key"].reason
+    # Deadlines, not the slowest host, bound the run (connect_timeout 3 s for the silent one).
+    assert elapsed < cfg.poller.connect_timeout + cfg.poller.command_timeout
+    con = duckdb.connect(str(cfg.db_path), read_only=True)
+    polls = dict(con.execute("SELECT host, status FROM polls").fetchall())
+    assert polls == {n: r.status for n, r in status.items()}
+    reasons = dict(con.execute("SELECT host, reason FROM polls WHERE status <> 'ok'").fetchall())
+    assert all(reasons.values())
+    for table in ("processes", "memory", "cpu", "network", "system", "disk_io"):
+        rows = con.execute(f"SELECT DISTINCT host FROM {table}").fetchall()
+        hosts_with_rows = {r[0] for r in rows}
+        assert hosts_with_rows == {"good1", "good2", "good3"}, table
+    timings = con.execute("SELECT min(connect_s), min(command_s) FROM polls "
+                          "WHERE status = 'ok'").fetchone()
+    assert timings[0] > 0 and timings[1] > 0
+
+
+def test_unknown_host_key_strict_then_accept_new(cluster, tmp_path):
+    s = cluster["servers"][0]
+    empty = tmp_path / "empty_known_hosts"
+    empty.write_text("")
+    cfg = make_config(tmp_path, empty)
+    probes = registry.select(registry.installed(), ["cpu"])
+    h = host("newnode", s, cluster["user_key"])
+    r = run_poll(cfg, [h], probes).results[0]
+    assert r.status == "host_key_unknown"
+    assert "accept-new" in r.reason and "ssh-keyscan" in r.reason
+    cfg.ssh.host_key_policy = "accept-new"
+    assert run_poll(cfg, [h], probes).results[0].status == "ok"
+    recorded = Path(cfg.ssh.accept_new_file).read_text()
+    assert recorded == s.known_hosts_line()
+    # Recorded once; a second poll is verified against it (strict again).
+    cfg.ssh.host_key_policy = "strict"
+    assert run_poll(cfg, [h], probes).results[0].status == "ok"
