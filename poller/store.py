@@ -178,7 +178,6 @@ def _rate_view(table: str, key: Sequence[str], counters: Sequence[str]) -> str:
 
 
 CPU_USAGE_VIEW = """
-CREATE OR REPLACE VIEW cpu_usage AS
 WITH d AS (
   SELECT run_id, host, ts, ncpu, load_1m, load_5m, load_15m,
     user_seconds_per_s AS u, nice_seconds_per_s AS n, system_seconds_per_s AS s,
@@ -211,8 +210,9 @@ def ensure_schema(con: duckdb.DuckDBPyConnection, tables: dict[str, Any],
         spec = counters.get(table)
         if spec and spec["counters"]:
             con.execute(_rate_view(table, spec["key"], spec["counters"]))
-    if "cpu" in tables:
-        con.execute(CPU_USAGE_VIEW)
+    for table in tables:
+        for name, select in (counters.get(table) or {}).get("views", {}).items():
+            con.execute(f"CREATE OR REPLACE VIEW {_q(name)} AS {select}")
     con.execute("CREATE OR REPLACE VIEW latest_polls AS SELECT * FROM polls "
                 "QUALIFY run_id = max(run_id) OVER (PARTITION BY host)")
     con.execute("CREATE OR REPLACE VIEW latest_probe_results AS SELECT * FROM probe_results "
@@ -295,4 +295,5 @@ def columns_for(probe: Probe) -> tuple[list[tuple[str, str]], dict[str, Any]]:
     return probe_table_columns(probe), {
         "key": [c.name for c in cols if c.key],
         "counters": [c.name for c in cols if c.counter],
+        "views": dict(probe.views),
     }

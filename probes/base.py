@@ -155,6 +155,9 @@ class Probe:
     enabled_by_default: bool = True
     # Why an OS is left out on purpose ("OpenBSD has no loadable modules").
     unsupported: Mapping[OS, str] = field(default_factory=dict)
+    # Derived SQL views this probe's table feeds, name -> SELECT (after the
+    # ``latest_<name>`` and ``<name>_rates`` views exist): cpu_usage, file_changes, ...
+    views: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if set(self.parts) != set(self.parsers):

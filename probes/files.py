@@ -1,0 +1,198 @@
+"""Watched files: existence, type, size, mtime, mode, owner and SHA-256 of each path
+listed in the host variable ``watch_files`` (``watch_files_hash_max_bytes`` caps hashing,
+64 MiB by default: a bigger file gets a NULL sha256).
+
+The fragment never prints a path. Paths are known when the script is planned, so each
+block starts with the path hex-encoded *in Python* (``P 2f6574632f686f737473``): a
+``[0-9a-f]`` literal that needs no quoting in the script and decodes to exactly the
+configured path, whatever it holds (spaces, quotes, ``;``, ``$()``, newlines). The path
+itself reaches the shell only through ``shlex.quote``. Per path::
+
+    P 2f6574632f686f737473                     path, hex of its UTF-8 bytes
+    S 81a4 1024 1716825600 0 0 root:root       mode (Linux: hex %f; BSD: octal %Op, both
+                                               with the type bits), size, mtime (epoch),
+                                               uid, gid, user:group
+    H 9f86d081884c7d65…                        sha256 (regular files under the cap)
+    E No such file or directory                strerror of a failed stat or read
+
+Symlinks are followed (``stat -L``): a watched config file is watched for its content.
+Contents are hashed from stdin, so no tool ever echoes (or escapes) the name.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import shlex
+import stat as st
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from poller.errors import ConfigError
+from probes.base import OS, ParseError, Part, Probe, col, only_part, to_int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WatchedFile:
+    path: str = col("VARCHAR", key=True)
+    exists: bool | None = col("BOOLEAN", default=None,
+                              doc="false only when the OS said no such file")
+    type: str | None = col("VARCHAR", default=None,
+                           doc="file, directory, symlink, fifo, socket, char, block")
+    size_bytes: int | None = col("UBIGINT", unit="B", default=None)
+    mtime: dt.datetime | None = col(  # noqa: RUF009 - col() builds a dataclass field
+        "TIMESTAMP", default=None, doc="last modification, UTC (naive)")
+    mode: str | None = col("VARCHAR", default=None, doc="permission bits, octal: 0644, 4755")
+    uid: int | None = col("UINTEGER", default=None)
+    user_name: str | None = col("VARCHAR", default=None)
+    gid: int | None = col("UINTEGER", default=None)
+    group_name: str | None = col("VARCHAR", default=None)
+    sha256: str | None = col("VARCHAR", default=None,
+                             doc="regular files not larger than the hash cap")
+    error: str | None = col("VARCHAR", default=None, doc="why stat or hashing failed")
+
+
+DEFAULT_HASH_MAX_BYTES = 64 * 1024 * 1024
+_NOT_FOUND = "No such file or directory"
+
+# name -> (stat command, hash command reading stdin)
+_TOOLS = {
+    OS.LINUX: ("stat -L -c 'S %f %s %Y %u %g %U:%G' --", "sha256sum"),
+    OS.FREEBSD: ("stat -L -f 'S %Op %z %m %u %g %Su:%Sg' --", "sha256 -q"),
+    OS.OPENBSD: ("stat -L -f 'S %Op %z %m %u %g %Su:%Sg' --", "sha256 -q"),
+    OS.MACOS: ("stat -L -f 'S %Op %z %m %u %g %Su:%Sg' --", "shasum -a 256"),
+}
+
+
+def watched_paths(host_vars: Mapping[str, Any]) -> list[str]:
+    """The configured paths, de-duplicated in order; a single string is one path."""
+    value = host_vars.get("watch_files") or []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list | tuple) or not all(isinstance(p, str) for p in value):
+        raise ConfigError("watch_files must be a list of paths")
+    for p in value:
+        if not p or "\0" in p:
+            raise ConfigError(f"watch_files: not a usable path: {p!r}")
+    return list(dict.fromkeys(value))
+
+
+def _fragment(os: OS, host_vars: Mapping[str, Any]) -> str:
+    paths = watched_paths(host_vars)
+    if not paths:
+        return '_na "no watched files configured"'
+    cap = host_vars.get("watch_files_hash_max_bytes", DEFAULT_HASH_MAX_BYTES)
+    if isinstance(cap, bool) or not isinstance(cap, int) or cap < 0:
+        raise ConfigError("watch_files_hash_max_bytes must be a byte count")
+    stat_cmd, hash_cmd = _TOOLS[os]
+    lines = []
+    for path in paths:
+        q = shlex.quote(path)
+        # ${s##*: } keeps the strerror at the end of the tool's or the shell's message.
+        lines.append(
+            f"printf 'P %s\\n' {path.encode().hex()}\n"
+            f"if s=$({stat_cmd} {q} 2>&1); then printf '%s\\n' \"$s\"; set -- $s\n"
+            f"  if [ -f {q} ] && [ \"$3\" -le {cap} ]; then\n"
+            f"    if h=$({hash_cmd} < {q} 2>&1); then printf 'H %s\\n' \"${{h%% *}}\"\n"
+            f"    else printf 'E %s\\n' \"${{h##*: }}\"; fi\n"
+            f"  fi\n"
+            f"else printf 'E %s\\n' \"${{s##*: }}\"; fi")
+    return "\n".join(lines) + "\n"
+
+
+_TYPES = {st.S_IFREG: "file", st.S_IFDIR: "directory", st.S_IFLNK: "symlink",
+          st.S_IFIFO: "fifo", st.S_IFSOCK: "socket", st.S_IFCHR: "char", st.S_IFBLK: "block"}
+_HEX = re.compile(r"(?:[0-9a-f]{2})+")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _parse(text: str, mode_base: int) -> list[WatchedFile]:
+    records: list[dict[str, Any]] = []
+    for line in text.splitlines():
+        if not line:
+            continue
+        tag, _, rest = line.partition(" ")
+        if tag == "P":
+            if not _HEX.fullmatch(rest):
+                raise ParseError("path is not hex-encoded", line)
+            records.append({"path": bytes.fromhex(rest).decode("utf-8", "replace")})
+            continue
+        if not records:
+            raise ParseError("output before the first path", line)
+        rec = records[-1]
+        if tag == "S" and "exists" not in rec:
+            words = rest.split(" ", 5)
+            if len(words) != 6 or ":" not in words[5]:
+                raise ParseError("not sure how to interpret stat line", line)
+            try:
+                raw_mode = int(words[0], mode_base)
+            except ValueError:
+                raise ParseError("not a file mode", line) from None
+            mtime = to_int(words[2], "mtime", line)
+            user, _, group = words[5].rpartition(":")
+            rec.update(
+                exists=True, type=_TYPES.get(st.S_IFMT(raw_mode), "other"),
+                size_bytes=to_int(words[1], "size", line),
+                mtime=dt.datetime.fromtimestamp(mtime, tz=dt.UTC).replace(tzinfo=None),
+                mode=f"{st.S_IMODE(raw_mode):04o}", uid=to_int(words[3], "uid", line),
+                gid=to_int(words[4], "gid", line), user_name=user, group_name=group)
+        elif tag == "H" and rec.get("exists") and "sha256" not in rec:
+            if not _SHA256.fullmatch(rest):
+                raise ParseError("not a sha256", line)
+            rec["sha256"] = rest
+        elif tag == "E" and "error" not in rec:
+            rec["error"] = rest
+            if "exists" not in rec:
+                rec["exists"] = False if rest == _NOT_FOUND else None
+        else:
+            raise ParseError("not sure how to interpret line", line)
+    return [WatchedFile(**rec) for rec in records]
+
+
+def parse_linux(parts: Mapping[str, str]) -> list[WatchedFile]:
+    return _parse(only_part(parts, "stat"), 16)
+
+
+def parse_bsd(parts: Mapping[str, str]) -> list[WatchedFile]:
+    return _parse(only_part(parts, "stat"), 8)
+
+
+def _part(os: OS) -> tuple[Part, ...]:
+    return (Part("stat", sh=lambda host_vars: _fragment(os, host_vars)),)
+
+
+# Each change of a watched file against the previous poll of that host that saw it.
+FILE_CHANGES = """
+WITH w AS (
+  SELECT run_id, host, path, ts, exists, sha256, size_bytes, mtime, mode, uid, gid, error,
+    lag(ts) OVER p AS prev_ts, lag(exists) OVER p AS prev_exists,
+    lag(sha256) OVER p AS prev_sha256, lag(size_bytes) OVER p AS prev_size_bytes,
+    lag(mtime) OVER p AS prev_mtime, lag(mode) OVER p AS prev_mode,
+    lag(uid) OVER p AS prev_uid, lag(gid) OVER p AS prev_gid
+  FROM files WINDOW p AS (PARTITION BY host, path ORDER BY ts)
+)
+SELECT run_id, host, path, ts, prev_ts,
+  CASE WHEN NOT coalesce(prev_exists, false) AND exists THEN 'created'
+       WHEN prev_exists AND NOT coalesce(exists, false) THEN 'deleted'
+       WHEN sha256 IS DISTINCT FROM prev_sha256
+         OR size_bytes IS DISTINCT FROM prev_size_bytes THEN 'content'
+       WHEN mode IS DISTINCT FROM prev_mode OR uid IS DISTINCT FROM prev_uid
+         OR gid IS DISTINCT FROM prev_gid THEN 'owner_or_mode'
+       WHEN mtime IS DISTINCT FROM prev_mtime THEN 'touched'
+  END AS change,
+  prev_sha256, sha256, prev_size_bytes, size_bytes, prev_mtime, mtime, prev_mode, mode,
+  prev_uid, uid, prev_gid, gid
+FROM w
+WHERE prev_ts IS NOT NULL AND change IS NOT NULL
+"""
+
+PROBE = Probe(
+    name="files",
+    record=WatchedFile,
+    description="watched files: existence, size, mtime, owner, mode, sha256",
+    parts={os: _part(os) for os in _TOOLS},
+    parsers={OS.LINUX: parse_linux, OS.FREEBSD: parse_bsd, OS.OPENBSD: parse_bsd,
+             OS.MACOS: parse_bsd},
+    views={"file_changes": FILE_CHANGES},
+)
