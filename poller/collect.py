@@ -129,6 +129,10 @@ def collect(host: Host, probes: Sequence[Probe], out: RawOutput) -> HostResult:
         result.probes[probe.name] = _probe_result(probe, os, out)
     if out.error is not None:
         result.status, result.reason = out.error.status, str(out.error)
+    elif not out.stdout.done:
+        result.status = "incomplete"
+        result.reason = ("output ended before the script finished "
+                         f"(exit status {out.exit_status}); probes after that point are lost")
     else:
         failed = [p for p in result.probes.values() if p.status == PARSE_ERROR]
         if failed:

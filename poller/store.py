@@ -177,27 +177,6 @@ def _rate_view(table: str, key: Sequence[str], counters: Sequence[str]) -> str:
             f"QUALIFY lag(ts) OVER w IS NOT NULL")
 
 
-CPU_USAGE_VIEW = """
-WITH d AS (
-  SELECT run_id, host, ts, ncpu, load_1m, load_5m, load_15m,
-    user_seconds_per_s AS u, nice_seconds_per_s AS n, system_seconds_per_s AS s,
-    idle_seconds_per_s AS i, coalesce(iowait_seconds_per_s, 0) AS w,
-    coalesce(irq_seconds_per_s, 0) + coalesce(softirq_seconds_per_s, 0) AS q,
-    coalesce(steal_seconds_per_s, 0) AS st
-  FROM cpu_rates JOIN cpu USING (run_id, host, ts)
-)
-SELECT run_id, host, ts, ncpu, load_1m, load_5m, load_15m,
-  100 * u / nullif(u + n + s + i + w + q + st, 0) AS user_pct,
-  100 * n / nullif(u + n + s + i + w + q + st, 0) AS nice_pct,
-  100 * s / nullif(u + n + s + i + w + q + st, 0) AS system_pct,
-  100 * w / nullif(u + n + s + i + w + q + st, 0) AS iowait_pct,
-  100 * q / nullif(u + n + s + i + w + q + st, 0) AS irq_pct,
-  100 * st / nullif(u + n + s + i + w + q + st, 0) AS steal_pct,
-  100 - 100 * i / nullif(u + n + s + i + w + q + st, 0) AS busy_pct
-FROM d
-"""
-
-
 def ensure_schema(con: duckdb.DuckDBPyConnection, tables: dict[str, Any],
                   counters: dict[str, dict[str, Any]]) -> None:
     for table, columns in {**CORE, **tables}.items():

@@ -190,6 +190,11 @@ class Probe:
         for r in records:
             if type(r) is not self.record:
                 raise ParseError(f"parser returned {type(r).__name__}, not {self.record.__name__}")
+        for name, (lo, hi) in _int_ranges(self.record).items():
+            for r in records:
+                v = getattr(r, name)
+                if v is not None and not lo <= v <= hi:
+                    raise ParseError(f"{name} = {v} is out of range for its column", None)
         return records
 
 
@@ -220,6 +225,24 @@ def to_float(text: str, what: str, line: str | None = None) -> float:
     if value != value or value in (float("inf"), float("-inf")):
         raise ParseError(f"not a finite number for {what}: {text!r}", line)
     return value
+
+
+_SQL_INT_RANGES = {
+    "TINYINT": (-(1 << 7), (1 << 7) - 1), "SMALLINT": (-(1 << 15), (1 << 15) - 1),
+    "INTEGER": (-(1 << 31), (1 << 31) - 1), "BIGINT": (-(1 << 63), (1 << 63) - 1),
+    "UTINYINT": (0, (1 << 8) - 1), "USMALLINT": (0, (1 << 16) - 1),
+    "UINTEGER": (0, (1 << 32) - 1), "UBIGINT": (0, (1 << 64) - 1),
+}
+_range_cache: dict[type, dict[str, tuple[int, int]]] = {}
+
+
+def _int_ranges(record: type) -> dict[str, tuple[int, int]]:
+    """Integer columns and the values their SQL type holds: a value outside is bad input
+    (a negative size, a 2**64 counter) that must cost one probe, not the database batch."""
+    if record not in _range_cache:
+        _range_cache[record] = {c.name: _SQL_INT_RANGES[c.sql] for c in columns_of(record)
+                                if c.sql in _SQL_INT_RANGES}
+    return _range_cache[record]
 
 
 def as_json(record: Any) -> dict[str, Any]:

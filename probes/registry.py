@@ -68,7 +68,8 @@ def select(probes: dict[str, Probe], enable: Iterable[str] | None = None,
         names = list(enable)
         unknown = [n for n in names if n not in probes]
         if unknown:
-            raise ConfigError(f"unknown probe(s): {', '.join(unknown)}; known: {', '.join(sorted(probes))}")
+            raise ConfigError(f"unknown probe(s): {', '.join(unknown)}; "
+                              f"known: {', '.join(sorted(probes))}")
         chosen = [probes[n] for n in names]
     drop = set(disable)
     unknown = drop - set(probes)

@@ -163,3 +163,30 @@ def test_watched_file_change_is_visible_in_sql(env):
     missing = json.loads(run("sql", "--config", str(cfg), "--format", "json",
                              "SELECT exists, error FROM latest_files WHERE path LIKE '%missing'"))
     assert missing[0]["exists"] is False and "No such file" in missing[0]["error"]
+
+
+def test_rate_views_after_two_polls(env):
+    import time
+    run("poll")
+    time.sleep(1.1)  # timestamps are whole seconds
+    run("poll")
+    con = duckdb.connect(str(env / "onion.duckdb"), read_only=True)
+    busy, ncpu = con.execute("SELECT busy_pct, ncpu FROM cpu_usage").fetchone()
+    assert 0 <= busy <= 100 and ncpu == psutil.cpu_count()
+    lo = con.execute("SELECT rx_bytes_per_s, interval_s FROM network_rates "
+                     "WHERE interface = 'lo'").fetchone()
+    assert lo[0] >= 0 and lo[1] > 0
+
+
+def test_counter_reset_counts_from_zero(tmp_path):
+    from poller import store
+    con = duckdb.connect(str(tmp_path / "r.duckdb"))
+    con.execute("CREATE TABLE network (run_id UBIGINT, host VARCHAR, ts TIMESTAMP, "
+                "interface VARCHAR, rx_bytes UBIGINT)")
+    con.execute("INSERT INTO network VALUES (1, 'a', '2026-01-01 00:00:00', 'eth0', 1000), "
+                "(2, 'a', '2026-01-01 00:00:10', 'eth0', 3000), "
+                "(3, 'a', '2026-01-01 00:00:20', 'eth0', 500)")  # rebooted: counter reset
+    con.execute(store._rate_view("network", ["interface"], ["rx_bytes"]))
+    rates = [r[0] for r in con.execute(
+        "SELECT rx_bytes_per_s FROM network_rates ORDER BY ts").fetchall()]
+    assert rates == [200.0, 50.0]

@@ -1,0 +1,213 @@
+"""Processes: one row per process, from ``ps`` with a header line.
+
+The parser is driven by the header, so it reads our own ``-o`` lists and the common
+fixed formats (``ps axu``, ``ps -ef``, ``ps -A -o …``) alike; a header word it does not
+know raises ParseError. Every column but the last is one whitespace-free word; the
+last column is the command line (args), kept intact with its spaces::
+
+    Linux (procps)
+      PID  PPID UID USER STAT %CPU %MEM   RSS    VSZ  ELAPSED     TIME COMMAND         ARGS
+        1     0   0 root Ss    0.0  0.1 13056 168752 12:09:01 00:00:02 systemd         /sbin/init
+        2     0   0 root S     0.0  0.0     0      0 12:09:01 00:00:00 kthreadd        [kthreadd]
+    BusyBox (fallback, no %CPU/STAT/comm; VSZ may carry a unit: "98.1m")
+      PID  PPID USER     RSS  VSZ ELAPSED TIME COMMAND
+    FreeBSD/OpenBSD/macOS
+      PID PPID UID USER STAT %CPU %MEM  RSS   VSZ    ELAPSED    TIME UCOMM            ARGS
+      211    1   0 root Ss    0.0  0.1 9852 21312 2-03:04:05 0:01.27 sshd             /usr/sbin/sshd
+
+The process name (comm) may itself contain spaces ("Web Content"), so it is the column
+before args and is cut out by position, which ps implementations lay out differently
+after a column overflows (a long user name, a huge VSZ):
+
+- procps shortens the padding of later columns until it catches up, so args always start
+  where the header's last word starts (checked on procps-ng 4.0);
+- BSD and macOS ps never catch up (see the shifted rows of macOS ``ps axu``), but they
+  pad the name to its column width, so args start one column width after the name.
+
+Times: ELAPSED is ``[[DD-]HH:]MM:SS`` (etime; ``etimes`` plain seconds is accepted too);
+TIME is ``[DD-]HH:MM:SS`` (procps) or ``MMM:SS.hh`` (BSD). We ask for etime, not procps's
+etimes, so that one command works on every procps version and on BusyBox.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from probes.base import OS, ParseError, Part, Probe, col, only_part, to_float, to_int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Process:
+    pid: int = col("UINTEGER", key=True)
+    ppid: int | None = col("UINTEGER")
+    uid: int | None = col("UINTEGER", doc="effective user id")
+    user: str | None = col("VARCHAR", doc="effective user name; NULL where ps truncated it")
+    state: str | None = col("VARCHAR", doc="ps STAT: state letter and flags (Ss, R+, SJ)")
+    cpu_pct: float | None = col("FLOAT", unit="%", doc="ps %CPU (per-OS meaning, may exceed 100)")
+    mem_pct: float | None = col("FLOAT", unit="%")
+    rss_bytes: int | None = col("UBIGINT", unit="B")
+    vsz_bytes: int | None = col("UBIGINT", unit="B")
+    elapsed_seconds: int | None = col("UINTEGER", unit="s", doc="time since the process started")
+    cpu_seconds: float | None = col("DOUBLE", unit="s", counter=True, doc="user+system CPU time")
+    comm: str | None = col("VARCHAR", doc="process name (kernel's short name)")
+    args: str | None = col("VARCHAR", doc="full command line")
+
+
+# Header word -> record field. Several spellings exist per field across ps flavours.
+_FIELDS = {
+    "PID": "pid", "PPID": "ppid", "UID": "uid", "USER": "user", "RUSER": "user",
+    "STAT": "state", "S": "state", "STATE": "state",
+    "%CPU": "cpu_pct", "%MEM": "mem_pct", "RSS": "rss_bytes", "VSZ": "vsz_bytes",
+    "ELAPSED": "elapsed_seconds", "TIME": "cpu_seconds",
+    "COMMAND": "comm", "COMM": "comm", "UCOMM": "comm", "CMD": "comm",
+}
+# Header words of columns we read past: terminal, start time, scheduling.
+_IGNORED = {"TTY", "TT", "STARTED", "START", "STIME", "LSTART", "C", "NI", "PRI", "F"}
+_LAST = {"COMMAND", "CMD", "ARGS"}  # the last column is always the full command line
+
+_DURATION = re.compile(r"(?:(\d+)-)?(?:(\d+):)?(\d+):(\d+(?:\.\d+)?)")
+_MEM = re.compile(r"(\d+(?:\.\d+)?)([kmgtp]?)")  # KiB; BusyBox scales big values: "98.1m"
+_MEM_UNITS = {"": 1, "k": 1, "m": 1 << 10, "g": 1 << 20, "t": 1 << 30, "p": 1 << 40}
+
+
+def duration(text: str, line: str) -> float:
+    """``07-21:28:18``, ``12:09:01``, ``00:19``, ``7:53.61`` (BSD cpu time) or ``2506``."""
+    if text.isdigit():
+        return int(text)
+    m = _DURATION.fullmatch(text)
+    if m is None:
+        raise ParseError(f"not sure how to interpret the duration {text!r}", line)
+    days, hours, minutes, seconds = m.groups()
+    total = int(days or 0) * 86400 + int(hours or 0) * 3600 + int(minutes) * 60
+    return round(total + float(seconds), 2)  # hundredths at most: drop float noise
+
+
+def _kib_to_bytes(text: str, line: str) -> int:
+    m = _MEM.fullmatch(text)
+    if m is None:
+        raise ParseError(f"not sure how to interpret the size {text!r}", line)
+    return round(float(m[1]) * _MEM_UNITS[m[2]] * 1024)
+
+
+def _user(text: str) -> str | None:
+    # procps marks a name cut to the column width with '+' (older ones print the uid):
+    # a cut name is not the name, and the uid column still says who it is.
+    return None if text.endswith("+") else text
+
+
+def _convert(field: str, text: str, line: str) -> object:
+    if text == "-":  # BSD ps prints '-' for a value it cannot get
+        return None
+    if field in ("pid", "ppid"):
+        return to_int(text, field, line)
+    if field == "uid":
+        return to_int(text, field, line) if text.isdigit() else None
+    if field in ("cpu_pct", "mem_pct"):
+        return to_float(text, field, line)
+    if field in ("rss_bytes", "vsz_bytes"):
+        return _kib_to_bytes(text, line)
+    if field == "elapsed_seconds":
+        return int(duration(text, line))
+    if field == "cpu_seconds":
+        return float(duration(text, line))
+    if field == "user":
+        return _user(text)
+    return text
+
+
+# How to find where args start on a row that also has comm: (row, end of the words before
+# comm, header offset of comm, header offset of args) -> offset of args in the row.
+Locate = Callable[[str, int, int, int], int]
+
+
+def _args_at_header(row: str, words_end: int, comm_at: int, args_at: int) -> int:
+    return args_at  # procps catches up after an overflow
+
+
+def _args_after_comm(row: str, words_end: int, comm_at: int, args_at: int) -> int:
+    return words_end + 1 + (args_at - comm_at)  # name padded to its column width, then a space
+
+
+def _parse(text: str, locate: Locate) -> list[Process]:
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    if not lines:
+        raise ParseError("ps printed nothing, not even its header")
+    header = lines[0]
+    names = header.split()
+    if names[-1] not in _LAST:
+        raise ParseError("not sure how to interpret this ps header (last column is not the "
+                         "command line)", header)
+    fields: list[str | None] = []
+    for name in names[:-1]:
+        if name in _FIELDS:
+            fields.append(_FIELDS[name])
+        elif name in _IGNORED:
+            fields.append(None)
+        else:
+            raise ParseError(f"not sure how to interpret the ps column {name!r}", header)
+    if names == ["PID", "USER", "VSZ", "STAT", "COMMAND"]:
+        # BusyBox's default layout: its STAT holds spaces ("S <"), which would leak into
+        # args unnoticed. Our BusyBox fallback asks for columns without STAT instead.
+        raise ParseError("BusyBox's default ps layout is not supported (STAT has spaces)",
+                         header)
+    if "pid" not in fields:
+        raise ParseError("ps header has no PID column", header)
+    has_comm = fields[-1] == "comm"
+    words = fields[:-1] if has_comm else fields
+    args_at = header.rstrip().rindex(" ") + 1
+    comm_at = header.rstrip()[:args_at].rstrip().rindex(" ") + 1 if has_comm else 0
+
+    records = []
+    for line in lines[1:]:
+        # The words before comm/args: one regex pass keeps their offsets.
+        found = list(re.finditer(r"\S+", line))
+        if len(found) < len(words) + 1:
+            raise ParseError("not sure how to interpret this ps line (too few columns)", line)
+        values: dict[str, object] = {}
+        for field, m in zip(words, found, strict=False):
+            if field is not None:
+                values[field] = _convert(field, m[0], line)
+        end = found[len(words) - 1].end() if words else 0
+        if has_comm:
+            start = locate(line, end, comm_at, args_at)
+            if start <= end or start > len(line) or line[start - 1] != " ":
+                raise ParseError("not sure where the command name ends on this ps line", line)
+            values["comm"] = line[end:start].strip() or None
+            args = line[start:]
+        else:
+            args = line[end:].lstrip()
+        values["args"] = args.rstrip() or None
+        records.append(Process(**{f: values.get(f) for f in Process.__dataclass_fields__}))
+    return records
+
+
+def parse_linux(parts: Mapping[str, str]) -> list[Process]:
+    return _parse(only_part(parts, "ps"), _args_at_header)
+
+
+def parse_bsd(parts: Mapping[str, str]) -> list[Process]:
+    return _parse(only_part(parts, "ps"), _args_after_comm)
+
+
+# Linux: procps first; BusyBox ps (Alpine, embedded) rejects -e/-w and most columns, so
+# it gets the subset it knows. The explicit user width keeps procps from cutting names.
+_LINUX = ("ps -eww -o pid,ppid,uid,user:32,stat,pcpu,pmem,rss,vsz,etime,time,comm"
+          " -o args=ARGS 2>/dev/null || ps -o pid,ppid,user,rss,vsz,etime,time,args")
+# ucomm is the kernel's short name everywhere (macOS's comm is the full executable path).
+_BSD = "ps -axww -o pid,ppid,uid,user,stat,pcpu,pmem,rss,vsz,etime,time,ucomm -o args=ARGS"
+
+PROBE = Probe(
+    name="processes",
+    record=Process,
+    description="every process: ids, user, state, CPU and memory use, command line",
+    parts={
+        OS.LINUX: (Part("ps", sh=_LINUX),),
+        OS.FREEBSD: (Part("ps", sh=_BSD),),
+        OS.OPENBSD: (Part("ps", sh=_BSD),),
+        OS.MACOS: (Part("ps", sh=_BSD),),
+    },
+    parsers={OS.LINUX: parse_linux, OS.FREEBSD: parse_bsd, OS.OPENBSD: parse_bsd,
+             OS.MACOS: parse_bsd},
+)
