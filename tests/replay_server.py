@@ -1,0 +1,120 @@
+"""An SSH server (asyncssh's server API, on loopback) that answers Onion's script as a
+FreeBSD, OpenBSD or macOS host would, by replaying recorded output per section.
+
+It reads the script from stdin like ``/bin/sh -s`` does, takes the run's token from it,
+and prints, in the script's framing, each section the script would run on that OS with
+the text of a committed fixture for that probe and part.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+
+import asyncssh
+
+from poller.plan import UNAME_TO_CASE, section_name
+from probes.base import OS, Probe
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def fixture_parts(os: OS, probe: Probe) -> dict[str, str] | None:
+    """Part texts of the first committed fixture case of this probe on this OS."""
+    for folder in sorted(FIXTURES.glob(f"{os.value}-*"), reverse=True):
+        cases: dict[str, dict[str, str]] = {}
+        for out in sorted(folder.glob(f"{probe.name}--*.out")):
+            _, case, part = out.stem.split("--")
+            cases.setdefault(case, {})[part] = out.read_text()
+        wanted = {p.name for p in probe.parts[os]}
+        for texts in cases.values():
+            if set(texts) <= wanted:
+                return texts
+    return None
+
+
+def replay(os: OS, probes: Iterable[Probe], token: str) -> bytes:
+    m = f"@@onion:{token}"
+    out = [f"\n{m} os {UNAME_TO_CASE[os]}\n"]
+    for probe in probes:
+        if not probe.supports(os):
+            continue
+        texts = fixture_parts(os, probe) or {}
+        for part in probe.parts[os]:
+            if part.name not in texts:
+                continue
+            name = section_name(probe, part)
+            out.append(f"\n{m} begin {name}\n{texts[part.name]}\n{m} end {name} 0\n")
+    out.append(f"\n{m} done\n")
+    return "".join(out).encode()
+
+
+class ReplayServer(asyncssh.SSHServer):
+    def __init__(self, authorized: asyncssh.SSHKey) -> None:
+        self._authorized = authorized
+
+    def begin_auth(self, username: str) -> bool:
+        return True
+
+    def public_key_auth_supported(self) -> bool:
+        return True
+
+    def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        return key.public_data == self._authorized.public_data
+
+
+class ReplayHost:
+    """One replaying SSH server in a thread with its own event loop."""
+
+    def __init__(self, os: OS, probes: list[Probe], host_key: asyncssh.SSHKey,
+                 authorized_pub: str, addr: str = "127.0.0.1") -> None:
+        self.os, self.probes, self.addr = os, probes, addr
+        self._host_key = host_key
+        self._authorized = asyncssh.import_public_key(authorized_pub)
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self.port = 0
+        self.commands: list[str] = []
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("replay server did not start")
+
+    async def _session(self, process: asyncssh.SSHServerProcess) -> None:
+        self.commands.append(process.command or "")
+        script = await process.stdin.read()
+        token = re.search(r"M='@@onion:([0-9a-f]+)'", script)
+        if process.command != "/bin/sh -s" or token is None:
+            process.stderr.write("sh: unexpected command\n")
+            process.exit(2)
+            return
+        process.stdout.write(replay(self.os, self.probes, token.group(1)).decode())
+        process.exit(0)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+
+        async def start() -> None:
+            self._server = await asyncssh.create_server(
+                lambda: ReplayServer(self._authorized), self.addr, 0,
+                server_host_keys=[self._host_key], process_factory=self._session)
+            self.port = self._server.sockets[0].getsockname()[1]
+            self._ready.set()
+
+        self._loop.run_until_complete(start())
+        self._loop.run_forever()
+
+    def known_hosts_line(self) -> str:
+        pub = self._host_key.export_public_key("openssh").decode().strip()
+        return f"[{self.addr}]:{self.port} {pub}\n"
+
+    def close(self) -> None:
+        async def stop() -> None:
+            self._server.close()
+            await self._server.wait_closed()
+        asyncio.run_coroutine_threadsafe(stop(), self._loop).result(5)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
