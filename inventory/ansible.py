@@ -1,0 +1,193 @@
+"""Ansible inventories, INI and YAML, read the way `ansible-inventory` reads them.
+
+INI::
+
+    gateway ansible_host=192.0.2.1          # before any section: ungrouped
+    [compute]
+    node[01:20].example.com ansible_user=hpc
+    gpu1 ansible_host=10.0.0.50 ansible_port=2222 note="a quoted value"
+    [compute:vars]
+    ansible_ssh_common_args='-o ProxyJump=admin@gateway'
+    [cluster:children]
+    compute
+
+YAML::
+
+    all:
+      vars: {ansible_user: hpc}
+      children:
+        compute:
+          hosts:
+            node[01:20].example.com:
+            gpu1: {ansible_host: 10.0.0.50}
+
+Values in INI are read as Python literals where they are one (`5`, `True`, `[1, 2]`),
+else as strings, as Ansible does. `group_vars/` and `host_vars/` beside the file are
+read too. See `inventory.ansible_vars` for how `ansible_*` variables become `Host`
+fields and `inventory.tree` for precedence.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import shlex
+import warnings
+from pathlib import Path
+from typing import Any
+
+from inventory import ranges
+from inventory.ansible_vars import read_vars_dirs, to_host
+from inventory.model import Host
+from inventory.tree import Tree, flatten
+from inventory.yamlfile import where
+from poller.errors import ConfigError
+
+_SECTION = re.compile(r"^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:[#;].*)?$")
+_GROUP_NAME = re.compile(r"^([^:\[\]\s]+)\s*(?:[#;].*)?$")
+
+
+def parse_ini(text: str, source: str) -> Tree:
+    tree = Tree(source)
+    group, state = "ungrouped", "hosts"
+    pending: dict[str, tuple[int, str, str]] = {}  # group -> (line, parent or "", state)
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line[0] in "#;":
+            continue
+        at = f"{source}:{number}"
+        m = _SECTION.match(line)
+        if m:
+            group, state = m.group(1), m.group(2) or "hosts"
+            if state not in ("hosts", "children", "vars"):
+                raise ConfigError(f"{at}: section [{group}:{state}] has unknown type "
+                                  f"{state!r} (use hosts, children or vars)")
+            if group not in tree.groups and state == "vars":
+                pending.setdefault(group, (number, "", "vars"))
+            elif state != "vars":
+                pending.pop(group, None)
+            tree.group(group)
+            continue
+        if line.startswith("[") and (line.endswith("]") or "]" not in line):
+            raise ConfigError(f"{at}: invalid section {line!r}: no spaces, and only "
+                              "[group], [group:vars] or [group:children]")
+        if state == "hosts":
+            _host_line(tree, group, line, at)
+        elif state == "vars":
+            key, sep, value = line.partition("=")
+            if not sep or not key.strip():
+                raise ConfigError(f"{at}: expected key=value in [{group}:vars], got {line!r}")
+            tree.group(group).vars[key.strip()] = _value(value.strip())
+        else:
+            m = _GROUP_NAME.match(line)
+            if not m:
+                raise ConfigError(f"{at}: expected a group name in [{group}:children], "
+                                  f"got {line!r}")
+            child = m.group(1)
+            if pending.get(child, (0, "", ""))[2] == "vars":
+                del pending[child]  # declared by being named here
+            if child not in tree.groups:
+                pending.setdefault(child, (number, group, "children"))
+            tree.add_child(group, child)
+    for name, (number, parent, kind) in pending.items():
+        what = (f"[{name}:vars] is for a group that is never declared" if kind == "vars"
+                else f"[{parent}:children] names group {name!r}, which is never declared")
+        raise ConfigError(f"{source}:{number}: {what}")
+    return tree
+
+
+def _host_line(tree: Tree, group: str, line: str, at: str) -> None:
+    try:
+        tokens = shlex.split(line, comments=True)
+    except ValueError as exc:
+        raise ConfigError(f"{at}: cannot split host line ({exc}): {line!r}") from None
+    if not tokens:
+        return
+    variables: dict[str, Any] = {}
+    for token in tokens[1:]:
+        key, sep, value = token.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"{at}: expected key=value after the host name, got {token!r}")
+        variables[key] = _value(value)
+    for name, port in expand_host(tokens[0], at):
+        entry = tree.host(name, group)
+        if port is not None:
+            entry.vars["ansible_port"] = port
+        entry.vars.update(variables)
+
+
+def expand_host(pattern: str, at: str) -> list[tuple[str, int | None]]:
+    try:
+        host, port = ranges.split_port(pattern)
+        return [(name, port) for name in ranges.expand(host)]
+    except ValueError as exc:
+        raise ConfigError(f"{at}: bad host pattern {pattern!r}: {exc}") from None
+
+
+def _value(text: str) -> Any:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SyntaxWarning)
+            return ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return text
+
+
+def parse_yaml(data: Any, source: str) -> Tree:
+    """An Ansible YAML inventory, already loaded: top-level keys are groups."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: an Ansible YAML inventory is a mapping of groups "
+                          f"(usually just `all:`), got {type(data).__name__}")
+    tree = Tree(source)
+    for name, body in data.items():
+        _yaml_group(tree, str(name), body, where(source, data, name))
+    return tree
+
+
+def _yaml_group(tree: Tree, name: str, body: Any, at: str) -> None:
+    group = tree.group(name)
+    if body is None:
+        return
+    if not isinstance(body, dict):
+        raise ConfigError(f"{at}: group {name!r} must be a mapping with hosts, children "
+                          f"or vars, got {type(body).__name__}")
+    for key, value in body.items():
+        key_at = where(tree.source, body, key)
+        if key not in ("hosts", "children", "vars"):
+            raise ConfigError(f"{key_at}: group {name!r} has unknown key {key!r} "
+                              "(expected hosts, children or vars)")
+        if value is None:
+            continue
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key_at}: {key} of group {name!r} must be a mapping, "
+                              f"got {type(value).__name__}")
+        for item, sub in value.items():
+            item_at = where(tree.source, value, item)
+            if key == "vars":
+                group.vars[str(item)] = sub
+            elif key == "children":
+                tree.add_child(name, str(item))
+                _yaml_group(tree, str(item), sub, item_at)
+            else:
+                if sub is not None and not isinstance(sub, dict):
+                    raise ConfigError(f"{item_at}: variables of host {item!r} must be a "
+                                      f"mapping, got {type(sub).__name__}")
+                for host, port in expand_host(str(item), item_at):
+                    entry = tree.host(host, name)
+                    if port is not None:
+                        entry.vars["ansible_port"] = port
+                    entry.vars.update(sub or {})
+
+
+def hosts_from_tree(tree: Tree, path: Path | None) -> list[Host]:
+    if path is not None:
+        read_vars_dirs(tree, path)
+    return [to_host(flat, tree.source) for flat in flatten(tree)]
+
+
+def load_ini(path: Path, text: str) -> list[Host]:
+    return hosts_from_tree(parse_ini(text, str(path)), path)
+
+
+def load_yaml(path: Path, data: Any) -> list[Host]:
+    return hosts_from_tree(parse_yaml(data, str(path)), path)

@@ -1,0 +1,170 @@
+"""From Ansible's connection variables to `Host`, and `group_vars/`/`host_vars/` files.
+
+    ansible_host / ansible_ssh_host                  -> address
+    ansible_port / ansible_ssh_port                  -> port
+    ansible_user / ansible_ssh_user                  -> user
+    ansible_ssh_private_key_file / _private_key_file -> key_files
+    ansible_connection=local                         -> local
+    -J / -o ProxyJump= / ProxyCommand="ssh -W %h:%p bastion"
+      in ansible_ssh_common_args / ansible_ssh_extra_args -> jump
+
+Variables used for a field are taken out of `vars`; every other variable, `ansible_*`
+or not, stays there. Onion evaluates no Jinja, except the common
+`{{ inventory_hostname }}` and `{{ inventory_hostname_short }}`; any other template in
+a connection setting is an error rather than an address like "{{ x }}".
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+from inventory.model import Host
+from inventory.tree import FlatHost, Tree
+from inventory.yamlfile import LineDict, Vaulted
+from inventory.yamlfile import load as load_yaml
+from poller.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+_ALIASES = {
+    "address": ("ansible_host", "ansible_ssh_host"),
+    "port": ("ansible_port", "ansible_ssh_port"),
+    "user": ("ansible_user", "ansible_ssh_user"),
+    "key": ("ansible_ssh_private_key_file", "ansible_private_key_file"),
+}
+_HOSTNAME_VAR = re.compile(r"\{\{\s*inventory_hostname(_short)?\s*\}\}")
+_VARS_SUFFIXES = ("", ".yml", ".yaml", ".json")
+
+
+def to_host(flat: FlatHost, source: str) -> Host:
+    vars_ = dict(flat.vars)
+    found: dict[str, str | None] = {}
+    for field, names in _ALIASES.items():
+        found[field] = None
+        for name in names:
+            if name in vars_:
+                value = vars_.pop(name)
+                if found[field] is None and value is not None:
+                    found[field] = _text(flat.name, name, value, source)
+    port = None
+    if found["port"] is not None:
+        try:
+            port = int(found["port"])
+        except ValueError:
+            port = 0
+        if not 0 < port < 65536:
+            raise ConfigError(f"{source}: host {flat.name!r}: ansible_port must be a port "
+                              f"number, got {found['port']!r}")
+    local = vars_.get("ansible_connection") == "local"
+    if local:
+        del vars_["ansible_connection"]
+    jump = None
+    for name in ("ansible_ssh_common_args", "ansible_ssh_extra_args"):
+        if isinstance(vars_.get(name), str):
+            jump = jump_from_args(vars_[name]) or jump
+    return Host(name=flat.name, address=found["address"], port=port, user=found["user"],
+                key_files=(found["key"],) if found["key"] else (), jump=jump,
+                groups=flat.groups, vars=vars_, local=local)
+
+
+def _text(host: str, name: str, value: Any, source: str) -> str:
+    if isinstance(value, Vaulted):
+        raise ConfigError(f"{source}: host {host!r}: {name} is vault-encrypted, "
+                          "which Onion cannot decrypt")
+    text = str(value)
+    text = _HOSTNAME_VAR.sub(lambda m: host.split(".")[0] if m.group(1) else host, text)
+    if "{{" in text or "{%" in text:
+        raise ConfigError(f"{source}: host {host!r}: {name} is a Jinja template "
+                          f"({text!r}); Onion does not evaluate templates")
+    return text
+
+
+def jump_from_args(args: str) -> str | None:
+    """The jump host in ssh command-line arguments, or None."""
+    try:
+        words = shlex.split(args)
+    except ValueError:
+        return None
+    options = []
+    for i, word in enumerate(words):
+        if word == "-J" and i + 1 < len(words):
+            return words[i + 1]
+        if word.startswith("-J") and len(word) > 2:
+            return word[2:]
+        if word == "-o" and i + 1 < len(words):
+            options.append(words[i + 1])
+        elif word.startswith("-o") and len(word) > 2:
+            options.append(word[2:])
+    for option in options:
+        key, _, value = option.replace("=", " ", 1).partition(" ")
+        if key.lower() == "proxyjump" and value.strip():
+            return value.strip()
+        if key.lower() == "proxycommand":
+            return _jump_from_proxy_command(value.strip())
+    return None
+
+
+def _jump_from_proxy_command(command: str) -> str | None:
+    """`ssh [-p port] [-l user] [-q] -W %h:%p [user@]bastion` -> `user@bastion:port`."""
+    words = shlex.split(command)
+    if not words or Path(words[0]).name != "ssh" or "-W" not in words:
+        return None
+    port = user = target = None
+    it = iter(words[1:])
+    for word in it:
+        if word in ("-p", "-l", "-W", "-i", "-o", "-F"):
+            value = next(it, None)
+            port = value if word == "-p" else port
+            user = value if word == "-l" else user
+        elif word.startswith("-"):
+            continue
+        elif target is None:
+            target = word
+        else:
+            return None  # a remote command: not a plain jump
+    if target is None:
+        return None
+    if user and "@" not in target:
+        target = f"{user}@{target}"
+    return f"{target}:{port}" if port else target
+
+
+def read_vars_dirs(tree: Tree, inventory: Path) -> None:
+    """Fill `file_vars` from `group_vars/` and `host_vars/` beside the inventory file."""
+    for folder, entries in (("group_vars", tree.groups), ("host_vars", tree.hosts)):
+        base = inventory.parent / folder
+        if not base.is_dir():
+            continue
+        by_stem: dict[str, list[Path]] = {}
+        for path in sorted(base.iterdir()):
+            plain = path.is_dir() or path.suffix not in _VARS_SUFFIXES
+            stem = path.name if plain else path.stem
+            by_stem.setdefault(stem, []).append(path)
+        for name, entry in entries.items():
+            for path in by_stem.get(name, []):
+                files = sorted(p for p in path.rglob("*") if p.is_file()) \
+                    if path.is_dir() else [path]
+                for file in files:
+                    if file.suffix in _VARS_SUFFIXES and not file.name.startswith("."):
+                        entry.file_vars.update(_read_vars_file(file))
+
+
+def _read_vars_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from exc
+    if text.startswith("$ANSIBLE_VAULT"):
+        log.warning("%s: vault-encrypted, skipped (Onion cannot decrypt it)", path)
+        return {}
+    data = load_yaml(text, str(path))
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of variables, "
+                          f"got {type(data).__name__}")
+    return dict(data) if isinstance(data, LineDict) else data

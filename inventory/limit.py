@@ -1,0 +1,103 @@
+"""Choose hosts with Ansible-style patterns: `select(hosts, "compute:&gpu:!node07")`.
+
+Terms are separated by `,` (or by `:` when there is no comma; a bare IPv6 address
+stays whole). Each term names groups or hosts:
+
+    all, *            every host
+    web               the group `web`, or the host `web`
+    node*, db?.lan    shell globs, on group names and host names
+    ~node0[1-4]\\.    a regular expression (after `~`), on group and host names
+    node[01:04]       a range, as in inventories
+    !term             leave these out
+    &term             keep only hosts also in these
+
+As in Ansible, plain terms are added first, then `&` terms intersect, then `!` terms
+are taken away, whatever their order; a pattern of only `!`/`&` terms starts from
+all hosts. Matching is case-sensitive. A term that matches no host and no group in the
+inventory is an error (usually a typo), even when other terms match.
+The result keeps inventory order.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Sequence
+
+from inventory import ranges
+from inventory.model import Host
+from poller.errors import ConfigError
+
+
+def select(hosts: Sequence[Host], pattern: str) -> list[Host]:
+    terms = split(pattern)
+    if not terms:
+        raise ConfigError(f"limit {pattern!r}: empty pattern (use 'all' for every host)")
+    plain = [t for t in terms if t[0] not in "!&"]
+    chosen: set[str] = set() if plain else {h.name for h in hosts}
+    for term in plain:
+        chosen |= _matches(hosts, term, pattern)
+    for term in (t for t in terms if t[0] == "&"):
+        chosen &= _matches(hosts, term[1:], pattern)
+    for term in (t for t in terms if t[0] == "!"):
+        chosen -= _matches(hosts, term[1:], pattern)
+    return [h for h in hosts if h.name in chosen]
+
+
+def split(pattern: str) -> list[str]:
+    pattern = pattern.strip()
+    if "," in pattern:
+        parts = pattern.split(",")
+    elif ranges.is_ipv6(pattern.lstrip("!&")):
+        parts = [pattern]
+    else:
+        parts, depth, start = [], 0, 0
+        for i, ch in enumerate(pattern):
+            depth += (ch == "[") - (ch == "]")
+            if ch == ":" and depth == 0:
+                parts.append(pattern[start:i])
+                start = i + 1
+        parts.append(pattern[start:])
+    return [p.strip() for p in parts if p.strip()]
+
+
+def _matches(hosts: Sequence[Host], term: str, pattern: str) -> set[str]:
+    if not term:
+        raise ConfigError(f"limit {pattern!r}: '!' or '&' with nothing after it")
+    if term in ("all", "*"):
+        return {h.name for h in hosts}
+    test = _matcher(term, pattern)
+    found = {h.name for h in hosts if test(h.name) or any(test(g) for g in h.groups)}
+    if not found:
+        groups = sorted({g for h in hosts for g in h.groups})
+        names = [h.name for h in hosts]
+        raise ConfigError(
+            f"limit {pattern!r}: {term!r} matches no host and no group "
+            f"(groups: {_some(groups)}; hosts: {_some(names)})")
+    return found
+
+
+def _matcher(term: str, pattern: str):  # type: ignore[no-untyped-def]
+    if term.startswith("~"):
+        try:
+            regex = re.compile(term[1:])
+        except re.error as exc:
+            raise ConfigError(f"limit {pattern!r}: bad regular expression {term!r}: "
+                              f"{exc}") from None
+        return lambda name: regex.match(name) is not None
+    if ranges.has_range(term):
+        try:
+            names = set(ranges.expand(term))
+        except ValueError as exc:
+            raise ConfigError(f"limit {pattern!r}: {exc}") from None
+        return names.__contains__
+    if any(ch in term for ch in "*?["):
+        return lambda name: fnmatch.fnmatchcase(name, term)
+    return lambda name: name == term
+
+
+def _some(names: list[str], count: int = 8) -> str:
+    if not names:
+        return "none"
+    more = f", … {len(names) - count} more" if len(names) > count else ""
+    return ", ".join(names[:count]) + more

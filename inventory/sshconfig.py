@@ -1,0 +1,88 @@
+"""SSH details the inventory leaves out, from the user's ssh_config, as OpenSSH finds them.
+
+The parsing is asyncssh's own (`asyncssh.config.SSHClientConfig`), the same code the
+transport runs when it passes the config to `asyncssh.connect`, so what `onion hosts`
+shows and the address/port used for known_hosts checks agree with the connection:
+Host and Match blocks, first value wins, `%h`-style tokens, Include.
+
+As with Ansible (which runs `ssh -p PORT -l USER ADDRESS`):
+- the name looked up in `Host` patterns is the inventory's address if it gives one,
+  else the host name;
+- the inventory's port and user are fixed before the file is read, so they win over
+  the file's (and `Match user` sees them), and its key files and jump host win too;
+- `HostName` in the file still applies, as it would for `ssh ADDRESS`.
+
+Not done, to stay cheap and offline: `CanonicalizeHostname` (needs DNS). `Match exec`
+runs its command, as OpenSSH and asyncssh do.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from asyncssh.config import SSHClientConfig
+from asyncssh.misc import IllegalUserName
+
+from inventory.model import Host
+from poller.errors import ConfigError
+
+ConfigPaths = Sequence[str | os.PathLike[str]]
+
+
+def default_config_paths() -> list[Path]:
+    """The files OpenSSH reads, in its order: the user's, then the system's."""
+    candidates = [Path("~", ".ssh", "config").expanduser(), Path("/etc/ssh/ssh_config")]
+    return [p for p in candidates if os.access(p, os.R_OK)]
+
+
+def resolve(host: Host, config_paths: ConfigPaths | None = None) -> Host:
+    """`host` with address, port, user, key files and jump filled from ssh_config.
+
+    `config_paths` None means `default_config_paths()`; `[]` reads nothing. Values the
+    file does not give stay None (the connection then uses port 22 and the local user).
+    """
+    if host.local:
+        return host
+    paths = default_config_paths() if config_paths is None else [Path(p) for p in config_paths]
+    for path in paths:
+        if not path.is_file():
+            raise ConfigError(f"{path}: ssh config file not found")
+    if not paths:
+        return host
+    config = _load(host, paths, None)
+    if config.has_match_final():  # OpenSSH reads the files a second time for these
+        config = _load(host, paths, config)
+    address = config.get("Hostname")
+    port = config.get("Port")
+    user = config.get("User")
+    keys = config.get("IdentityFile") or []
+    jump = config.get("ProxyJump")
+    return replace(
+        host,
+        address=str(address) if address else host.address,
+        port=port if isinstance(port, int) else host.port,
+        user=str(user) if user else host.user,
+        key_files=host.key_files or tuple(str(k) for k in keys),
+        jump=host.jump or (str(jump) if jump else None),
+    )
+
+
+def _load(host: Host, paths: list[Path], last: SSHClientConfig | None) -> SSHClientConfig:
+    try:
+        local_user = getpass.getuser()
+    except (KeyError, OSError):
+        local_user = ""
+    try:
+        return SSHClientConfig.load(
+            last, paths, last is not None, False, last is not None, local_user,
+            host.user if host.user is not None else (),
+            host.target, host.port if host.port is not None else ())
+    except (ValueError, IllegalUserName) as exc:  # ConfigParseError is a ValueError
+        raise ConfigError(f"ssh config for {host.name!r}: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{exc.filename or 'ssh config'}: cannot read: "
+                          f"{exc.strerror}") from None
