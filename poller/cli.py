@@ -108,6 +108,11 @@ def poll(cfg: config_mod.Config, inventory: str | None, limit: str | None, verbo
                     click.echo(f"    {p.probe:14} {p.status:12} {p.reason or ''}".rstrip())
         click.echo(f"{summary.ok}/{len(summary.results)} hosts ok in {summary.wall_s:.2f} s; "
                    f"stored in {cfg.db_path}")
+    thinned = summary.maintenance.thinned if summary.maintenance else []
+    if thinned:
+        click.echo(f"onion: over the storage budget ([storage] max_size), dropped the oldest "
+                   f"archive files: {', '.join(thinned[:10])}{' …' if len(thinned) > 10 else ''}",
+                   err=True)
     if ingest and ingest.locked:
         click.echo(f"onion: database busy; this run waits in {cfg.spool_path} and is stored by "
                    f"the next run ({ingest.error})", err=True)
@@ -251,6 +256,63 @@ def report(cfg: config_mod.Config, out_dir: str | None) -> None:
     out = Path(out_dir or cfg.report.out).expanduser()
     index = render.write_report(cfg.db_path, out)
     click.echo(f"report written to {index}")
+
+
+@main.group()
+def db() -> None:
+    """Storage: sizes, compaction, export."""
+
+
+@db.command("stats")
+@common
+@click.option("--columns", is_flag=True, help="Also show each archived column's size.")
+def db_stats(cfg: config_mod.Config, columns: bool) -> None:
+    """Bytes per table, per row and per sample; compression per column."""
+    from poller import archive
+
+    size, tables = archive.stats(cfg.db_path)
+    total = archive.footprint(cfg.db_path, cfg.archive_path, cfg.spool_path)
+    budget = cfg.retention().max_size
+    click.echo(f"database {cfg.db_path}: {size:,} bytes used in the file; everything Onion "
+               f"keeps: {total:,} bytes" + (f" of a {budget:,} byte budget" if budget else ""))
+    click.echo(f"{'table':16} {'hot rows':>10} {'archived':>12} {'archive B':>12} "
+               f"{'B/row':>8} {'B/sample':>9}")
+    for t in tables:
+        per_row = f"{t.bytes_per_row:.2f}" if t.bytes_per_row is not None else "-"
+        per_sample = f"{t.bytes_per_sample:.2f}" if t.bytes_per_sample is not None else "-"
+        click.echo(f"{t.table:16} {t.hot_rows:>10,} {t.archived_rows:>12,} "
+                   f"{t.archive_bytes:>12,} {per_row:>8} {per_sample:>9}")
+        if columns:
+            for name, enc, nbytes in t.columns:
+                click.echo(f"    {name:24} {nbytes:>12,}  {enc}")
+
+
+@db.command("compact")
+@common
+def db_compact(cfg: config_mod.Config) -> None:
+    """Archive closed days, apply retention and budget, and rewrite the file."""
+    from poller import archive
+    from poller.collect import utcnow
+    from poller.run import poll_lock
+
+    with poll_lock(cfg.db_path, cfg.poller.lock_wait):
+        r = archive.maintain(cfg.db_path, cfg.archive_path, cfg.retention(), utcnow(),
+                             spool=cfg.spool_path, force_rewrite=True)
+    click.echo(f"archived {sum(n for _, _, n in r.archived):,} rows in {len(r.archived)} "
+               f"table-days; dropped {len(r.dropped)} file(s); "
+               f"{r.size_before:,} -> {r.size_after:,} bytes")
+
+
+@db.command("export")
+@common
+@click.option("--parquet", "out", required=True, type=click.Path(file_okay=False),
+              help="Folder to write, one sub-folder per table, partitioned by date and host.")
+def db_export(cfg: config_mod.Config, out: str) -> None:
+    """Export every sample table as Parquet for other engines."""
+    from poller import archive
+
+    for path in archive.export_parquet(cfg.db_path, Path(out)):
+        click.echo(str(path))
 
 
 @main.command()

@@ -64,6 +64,13 @@ class FilesSettings:
 class StorageSettings:
     db: str = str(DATA_HOME / "onion.duckdb")
     spool: str = ""
+    archive: str = ""
+    max_size: str = "10GB"
+    hot_days: int = 2
+    raw_days: int = 14
+    rollup_5m_days: int = 60
+    rollup_1h_days: int = 400
+    rollup_1d_days: int = 0
 
 
 @dataclass(slots=True)
@@ -86,6 +93,18 @@ class Config:
     @property
     def db_path(self) -> Path:
         return Path(self.storage.db).expanduser()
+
+    @property
+    def archive_path(self) -> Path:
+        return Path(self.storage.archive).expanduser() if self.storage.archive else \
+            self.db_path.with_name(self.db_path.name + ".archive")
+
+    def retention(self) -> Any:
+        from poller.archive import Retention, parse_size
+        s = self.storage
+        return Retention(hot_days=s.hot_days, raw_days=s.raw_days, days_5m=s.rollup_5m_days,
+                         days_1h=s.rollup_1h_days, days_1d=s.rollup_1d_days,
+                         max_size=parse_size(s.max_size))
 
     @property
     def spool_path(self) -> Path:
@@ -130,6 +149,8 @@ def load(path: str | Path | None = None, db: str | None = None) -> Config:
     if cfg.ssh.host_key_policy not in ("strict", "accept-new"):
         raise ConfigError(f"[ssh] host_key_policy must be \"strict\" or \"accept-new\", "
                           f"not {cfg.ssh.host_key_policy!r}")
+    from poller.archive import parse_size
+    parse_size(cfg.storage.max_size)
     if cfg.poller.concurrency < 1:
         raise ConfigError("[poller] concurrency must be at least 1")
     db = db or os.environ.get("ONION_DB")
@@ -179,6 +200,14 @@ watch = ["/etc/passwd", "/etc/group", "/etc/hosts", "/etc/fstab", "/etc/ssh/sshd
 [storage]
 db = "~/.local/share/onion/onion.duckdb"   # also --db and ONION_DB
 spool = ""      # where batches wait while the database is locked; empty: <db>.spool
+archive = ""    # where closed days go as sorted Parquet files; empty: <db>.archive
+max_size = "10GB"  # budget for everything above; oldest raw days are rolled up and dropped
+                   # first, then the finer tiers ("" or "0": no budget)
+hot_days = 2       # days kept in the database itself before they are archived
+raw_days = 14      # every sample is kept this long (0: forever)
+rollup_5m_days = 60    # then 5-minute min/avg/max/count rollups this long
+rollup_1h_days = 400   # hourly rollups (and the top processes of each poll) this long
+rollup_1d_days = 0     # daily rollups (0: forever)
 
 [report]
 out = "onion-report"   # folder `onion report` writes

@@ -64,6 +64,7 @@ class RunSummary:
     cpu_s: float
     spooled: bool = False
     ingest: store.IngestReport | None = None
+    maintenance: Any = None            # archive.MaintainReport, when it ran
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -203,11 +204,20 @@ def run_poll(cfg: Config, hosts: Sequence[Host], probes: Sequence[Probe],
         with store.private_files():
             spool.put(batch)
         report = store.ingest(cfg.db_path, spool)
+        maintenance = None
+        if not report.locked and report.error is None:
+            from poller import archive
+            try:
+                maintenance = archive.maintain(cfg.db_path, cfg.archive_path, cfg.retention(),
+                                               utcnow(), spool=cfg.spool_path)
+            except (StorageError, OSError, archive.duckdb.Error) as exc:
+                # The samples are stored; archiving waits for the next run.
+                report.error = f"archiving deferred: {exc}"
     cpu2 = proc.cpu_times()
     summary = RunSummary(run_id, results, time.perf_counter() - t0,
                          (cpu2.user - cpu0.user) + (cpu2.system - cpu0.system),
                          spooled=run_id not in report.ingested and run_id not in report.skipped,
-                         ingest=report)
+                         ingest=report, maintenance=maintenance)
     return summary
 
 

@@ -53,8 +53,6 @@ HOST_COLUMNS = [
     ("last_status", "VARCHAR"), ("last_reason", "VARCHAR"),
 ]
 ROW_PREFIX = [("run_id", "UBIGINT"), ("host", "VARCHAR"), ("ts", "TIMESTAMP")]
-CORE = {"runs": RUN_COLUMNS, "polls": POLL_COLUMNS, "probe_results": PROBE_RESULT_COLUMNS,
-        "hosts": HOST_COLUMNS}
 
 
 def probe_table_columns(probe: Probe) -> list[tuple[str, str]]:
@@ -144,17 +142,17 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _ensure_table(con: duckdb.DuckDBPyConnection, table: str,
+def _ensure_table(con: duckdb.DuckDBPyConnection, schema: str, table: str,
                   columns: Sequence[tuple[str, str]]) -> None:
     cols = ", ".join(f"{_q(n)} {t}" for n, t in columns)
-    con.execute(f"CREATE TABLE IF NOT EXISTS {_q(table)} ({cols})")
+    con.execute(f"CREATE TABLE IF NOT EXISTS {schema}.{_q(table)} ({cols})")
     have = {r[0] for r in con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = ?",
-        [table]).fetchall()}
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_schema = ? AND table_name = ?", [schema, table]).fetchall()}
     for n, t in columns:
         if n not in have:  # a probe grew a field: old rows read NULL
             sql_type = t.replace(" PRIMARY KEY", "")
-            con.execute(f"ALTER TABLE {_q(table)} ADD COLUMN {_q(n)} {sql_type}")
+            con.execute(f"ALTER TABLE {schema}.{_q(table)} ADD COLUMN {_q(n)} {sql_type}")
 
 
 def _json_columns(columns: Sequence[tuple[str, str]]) -> str:
@@ -177,25 +175,86 @@ def _rate_view(table: str, key: Sequence[str], counters: Sequence[str]) -> str:
             f"QUALIFY lag(ts) OVER w IS NOT NULL")
 
 
+# Sample tables live in schema ``hot`` until their day is archived to Parquet; the
+# table name users query is a view over both (see poller.archive).
+HOT = "hot"
+SPEC_COLUMNS = [("name", "VARCHAR PRIMARY KEY"), ("columns", "VARCHAR"), ("spec", "VARCHAR")]
+CATALOG_COLUMNS = [
+    ("table_name", "VARCHAR"), ("tier", "VARCHAR"), ("day", "DATE"), ("path", "VARCHAR"),
+    ("rows", "UBIGINT"), ("bytes", "UBIGINT"), ("created", "TIMESTAMP"),
+]
+EVENT_COLUMNS = [("ts", "TIMESTAMP"), ("action", "VARCHAR"), ("table_name", "VARCHAR"),
+                 ("tier", "VARCHAR"), ("day", "DATE"), ("bytes", "UBIGINT"),
+                 ("detail", "VARCHAR")]
+ARCHIVED_CORE = {"polls": POLL_COLUMNS, "probe_results": PROBE_RESULT_COLUMNS}
+CORE_SPECS = {"polls": {"key": [], "counters": [], "views": {}},
+              "probe_results": {"key": ["probe"], "counters": [], "views": {}}}
+
+
+def _migrate_to_hot(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """A sample table from before the hot schema existed moves there, rows included."""
+    kind = con.execute("SELECT table_type FROM information_schema.tables "
+                       "WHERE table_schema = 'main' AND table_name = ?", [table]).fetchone()
+    if kind and kind[0] == "BASE TABLE":
+        con.execute(f"CREATE TABLE {HOT}.{_q(table)} AS SELECT * FROM main.{_q(table)}")
+        con.execute(f"DROP TABLE main.{_q(table)}")
+
+
 def ensure_schema(con: duckdb.DuckDBPyConnection, tables: dict[str, Any],
                   counters: dict[str, dict[str, Any]]) -> None:
-    for table, columns in {**CORE, **tables}.items():
-        _ensure_table(con, table, [tuple(c) for c in columns])
-    for table in tables:
-        if table in CORE:
-            continue
+    """Tables, catalog and views for these sample tables (and the core ones)."""
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {HOT}")
+    for table, columns in {"runs": RUN_COLUMNS, "hosts": HOST_COLUMNS,
+                           "table_specs": SPEC_COLUMNS, "archive_files": CATALOG_COLUMNS,
+                           "storage_events": EVENT_COLUMNS}.items():
+        _ensure_table(con, "main", table, columns)
+    specs = {**{t: (c, CORE_SPECS[t]) for t, c in ARCHIVED_CORE.items()},
+             **{t: ([tuple(x) for x in c], counters.get(t) or {}) for t, c in tables.items()}}
+    for table, (columns, spec) in specs.items():
+        _migrate_to_hot(con, table)
+        _ensure_table(con, HOT, table, columns)
+        con.execute("INSERT OR REPLACE INTO table_specs VALUES (?, ?, ?)",
+                    [table, json.dumps(columns), json.dumps(spec)])
+    refresh_views(con)
+
+
+def table_specs(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[list[tuple[str, str]],
+                                                                  dict[str, Any]]]:
+    return {name: ([tuple(c) for c in json.loads(cols)], json.loads(spec))
+            for name, cols, spec in con.execute(
+                "SELECT name, columns, spec FROM table_specs ORDER BY name").fetchall()}
+
+
+def _union(con: duckdb.DuckDBPyConnection, table: str, tier: str, hot_select: str) -> str:
+    files = [r[0] for r in con.execute(
+        "SELECT path FROM archive_files WHERE table_name = ? AND tier = ? ORDER BY day, path",
+        [table, tier]).fetchall()]
+    if not files:
+        return hot_select
+    listed = ", ".join(_sql_str(f) for f in files)
+    return (f"{hot_select}\nUNION ALL BY NAME\n"
+            f"SELECT * FROM read_parquet([{listed}], union_by_name = true)")
+
+
+def refresh_views(con: duckdb.DuckDBPyConnection) -> None:
+    """(Re)create every view: after a schema change, and whenever archive files change."""
+    from poller import archive  # the tiers' SQL lives with the code that writes them
+
+    specs = table_specs(con)
+    for table, (columns, spec) in specs.items():
+        con.execute(f"CREATE OR REPLACE VIEW main.{_q(table)} AS "
+                    + _union(con, table, "raw", f"SELECT * FROM {HOT}.{_q(table)}"))
+        # Newest rows per host, from the hot schema (the last day or two): cheap to ask.
         con.execute(f"CREATE OR REPLACE VIEW {_q('latest_' + table)} AS SELECT * FROM "
-                    f"{_q(table)} QUALIFY run_id = max(run_id) OVER (PARTITION BY host)")
-        spec = counters.get(table)
-        if spec and spec["counters"]:
+                    f"{HOT}.{_q(table)} QUALIFY run_id = max(run_id) OVER (PARTITION BY host)")
+        if spec.get("counters"):
             con.execute(_rate_view(table, spec["key"], spec["counters"]))
-    for table in tables:
-        for name, select in (counters.get(table) or {}).get("views", {}).items():
+        for tier, select in archive.tier_selects(table, columns, spec).items():
+            con.execute(f"CREATE OR REPLACE VIEW {_q(table + '_' + tier)} AS "
+                        + _union(con, table, tier, select))
+    for _table, (_columns, spec) in specs.items():
+        for name, select in spec.get("views", {}).items():
             con.execute(f"CREATE OR REPLACE VIEW {_q(name)} AS {select}")
-    con.execute("CREATE OR REPLACE VIEW latest_polls AS SELECT * FROM polls "
-                "QUALIFY run_id = max(run_id) OVER (PARTITION BY host)")
-    con.execute("CREATE OR REPLACE VIEW latest_probe_results AS SELECT * FROM probe_results "
-                "QUALIFY run_id = max(run_id) OVER (PARTITION BY host)")
 
 
 def _ingest_one(con: duckdb.DuckDBPyConnection, folder: Path) -> bool:
@@ -207,7 +266,8 @@ def _ingest_one(con: duckdb.DuckDBPyConnection, folder: Path) -> bool:
         if con.execute("SELECT 1 FROM runs WHERE run_id = ?", [run_id]).fetchone():
             con.execute("ROLLBACK")
             return False
-        for table, columns in {**CORE, **manifest["tables"]}.items():
+        for table, columns in {"runs": RUN_COLUMNS, "hosts": HOST_COLUMNS, **ARCHIVED_CORE,
+                               **manifest["tables"]}.items():
             path = folder / f"{table}.jsonl"
             if not path.exists() or path.stat().st_size == 0:
                 continue
@@ -221,7 +281,9 @@ def _ingest_one(con: duckdb.DuckDBPyConnection, folder: Path) -> bool:
                             f"ON CONFLICT (host) DO UPDATE SET {updates}, "
                             f"last_ok = coalesce(excluded.last_ok, hosts.last_ok)")
             else:
-                con.execute(f"INSERT INTO {_q(table)} ({names}) SELECT {names} FROM {src}")
+                schema = "main" if table == "runs" else HOT
+                con.execute(f"INSERT INTO {schema}.{_q(table)} ({names}) "
+                            f"SELECT {names} FROM {src}")
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")

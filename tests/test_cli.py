@@ -79,7 +79,7 @@ def test_poll_this_machine_then_query(env):
 
 def test_sql_is_read_only(env):
     run("poll")
-    result = CliRunner().invoke(main, ["sql", "DELETE FROM polls"])
+    result = CliRunner().invoke(main, ["sql", "DELETE FROM runs"])
     assert result.exit_code != 0 and "read-only" in result.output.lower()
 
 
