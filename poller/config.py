@@ -37,7 +37,7 @@ class SSHSettings:
     known_hosts: list[str] = field(default_factory=lambda: ["~/.ssh/known_hosts"])
     host_key_policy: str = "strict"
     accept_new_file: str = str(DATA_HOME / "known_hosts")
-    config: list[str] = field(default_factory=lambda: ["~/.ssh/config"])
+    config: list[str] = field(default_factory=lambda: ["~/.ssh/config", "/etc/ssh/ssh_config"])
     user: str = ""
     identity_files: list[str] = field(default_factory=list)
     agent: bool = True
@@ -181,7 +181,7 @@ lock_wait = 0.0              # seconds a poll waits for another one to finish
 known_hosts = ["~/.ssh/known_hosts"]   # files host keys are checked against
 host_key_policy = "strict"             # or "accept-new": trust and record unknown keys
 accept_new_file = "~/.local/share/onion/known_hosts"  # where accept-new records keys
-config = ["~/.ssh/config"]             # OpenSSH client config(s) for HostName, User, …
+config = ["~/.ssh/config", "/etc/ssh/ssh_config"]  # OpenSSH client configs, as ssh reads them
 user = ""                              # default login; empty: ssh_config, then your user
 identity_files = []                    # default keys; empty: ssh_config and the agent
 agent = true                           # use ssh-agent if SSH_AUTH_SOCK is set

@@ -114,3 +114,34 @@ def test_unknown_host_key_strict_then_accept_new(cluster, tmp_path):
     # Recorded once; a second poll is verified against it (strict again).
     cfg.ssh.host_key_policy = "strict"
     assert run_poll(cfg, [h], probes).results[0].status == "ok"
+
+
+def test_cli_poll_with_inventory_and_limit(cluster, tmp_path):
+    from click.testing import CliRunner
+
+    from poller.cli import main
+
+    s = cluster["servers"]
+    inv = tmp_path / "hosts.ini"
+    inv.write_text(
+        "[compute]\n" + "".join(
+            f"node{i} ansible_host={srv.addr} ansible_port={srv.port} ansible_user=root\n"
+            for i, srv in enumerate(s[:3], 1)) +
+        "[login]\nlogin1 ansible_host=127.0.0.7 ansible_port=1\n")
+    cfg = tmp_path / "onion.toml"
+    cfg.write_text(f'[ssh]\nknown_hosts = ["{cluster["known"]}"]\nconfig = []\nagent = false\n'
+                   f'identity_files = ["{cluster["user_key"]}"]\n'
+                   f'[poller]\nconnect_timeout = 3.0\n'
+                   f'[storage]\ndb = "{tmp_path / "onion.duckdb"}"\n')
+    runner = CliRunner()
+    r = runner.invoke(main, ["poll", "--config", str(cfg), "-i", str(inv), "-l", "all:!node3",
+                             "-v"])
+    assert r.exit_code == 0, r.output  # a host down is data, not a failed round
+    assert "2/3 hosts ok" in r.output
+    r = runner.invoke(main, ["hosts", "--config", str(cfg), "-i", str(inv)])
+    lines = {ln.split()[0]: ln for ln in r.output.splitlines() if not ln.startswith(" ")}
+    assert "ok" in lines["node1"] and "unreachable" in lines["login1"]
+    assert "never polled" in lines["node3"]
+    r = runner.invoke(main, ["sql", "--config", str(cfg), "--format", "csv",
+                             "SELECT DISTINCT host FROM processes ORDER BY 1"])
+    assert r.output.split() == ["host", "node1", "node2"]
