@@ -24,6 +24,7 @@ records what it thinned in ``storage_events``.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import re
@@ -175,7 +176,8 @@ def archive_day(con: duckdb.DuckDBPyConnection, archive_dir: Path, table: str,
                         [table, tier, day, str(path), n, path.stat().st_size, now])
         con.execute("COMMIT")
     except Exception:
-        con.execute("ROLLBACK")
+        with contextlib.suppress(duckdb.Error):
+            con.execute("ROLLBACK")
         for _, path, _ in written:
             path.unlink(missing_ok=True)
         raise

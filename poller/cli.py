@@ -249,70 +249,36 @@ def parse(probe_name: str, os_name: str, parts: tuple[str, ...], file: Any) -> N
 @common
 @click.option("--out", "out_dir", type=click.Path(file_okay=False),
               help="Folder to write (default: [report] out).")
-def report(cfg: config_mod.Config, out_dir: str | None) -> None:
-    """Write the HTML report of the hosts and their latest state."""
-    from reports import render
+@click.option("--since", "since", default="7d", show_default=True, metavar="DURATION",
+              help="Window the charts and change lists cover: 12h, 7d, 2w …")
+@click.option("-l", "--limit", "limit", metavar="PATTERN",
+              help="Hosts to show: globs, groups, ! to exclude, & to intersect.")
+@click.option("--templates", "templates", type=click.Path(file_okay=False, exists=True),
+              help="Folder of templates that override the built-in ones (any of them).")
+def report(cfg: config_mod.Config, out_dir: str | None, since: str, limit: str | None,
+           templates: str | None) -> None:
+    """Write the HTML report: fleet overview, a page per host, alerts, changes.
 
+    The folder is self-contained (no network fetch): open index.html, serve it, or mail it.
+    """
+    from inventory import limit as limit_mod
+    from inventory.model import Host
+    from reports import names, render
+
+    try:
+        window = names.parse_since(since)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from exc
+    chosen: set[str] | None = None
+    if limit:
+        with store.reading(cfg.db_path) as con:
+            known = [Host(name=n, groups=tuple(g or ())) for n, g in con.execute(
+                "SELECT host, groups FROM hosts ORDER BY host").fetchall()]
+        chosen = {h.name for h in limit_mod.select(known, limit)}
     out = Path(out_dir or cfg.report.out).expanduser()
-    index = render.write_report(cfg.db_path, out)
+    index = render.write_report(cfg.db_path, out, Path(templates) if templates else None,
+                                since=window, hosts=chosen)
     click.echo(f"report written to {index}")
-
-
-@main.group()
-def db() -> None:
-    """Storage: sizes, compaction, export."""
-
-
-@db.command("stats")
-@common
-@click.option("--columns", is_flag=True, help="Also show each archived column's size.")
-def db_stats(cfg: config_mod.Config, columns: bool) -> None:
-    """Bytes per table, per row and per sample; compression per column."""
-    from poller import archive
-
-    size, tables = archive.stats(cfg.db_path)
-    total = archive.footprint(cfg.db_path, cfg.archive_path, cfg.spool_path)
-    budget = cfg.retention().max_size
-    click.echo(f"database {cfg.db_path}: {size:,} bytes used in the file; everything Onion "
-               f"keeps: {total:,} bytes" + (f" of a {budget:,} byte budget" if budget else ""))
-    click.echo(f"{'table':16} {'hot rows':>10} {'archived':>12} {'archive B':>12} "
-               f"{'B/row':>8} {'B/sample':>9}")
-    for t in tables:
-        per_row = f"{t.bytes_per_row:.2f}" if t.bytes_per_row is not None else "-"
-        per_sample = f"{t.bytes_per_sample:.2f}" if t.bytes_per_sample is not None else "-"
-        click.echo(f"{t.table:16} {t.hot_rows:>10,} {t.archived_rows:>12,} "
-                   f"{t.archive_bytes:>12,} {per_row:>8} {per_sample:>9}")
-        if columns:
-            for name, enc, nbytes in t.columns:
-                click.echo(f"    {name:24} {nbytes:>12,}  {enc}")
-
-
-@db.command("compact")
-@common
-def db_compact(cfg: config_mod.Config) -> None:
-    """Archive closed days, apply retention and budget, and rewrite the file."""
-    from poller import archive
-    from poller.collect import utcnow
-    from poller.run import poll_lock
-
-    with poll_lock(cfg.db_path, cfg.poller.lock_wait):
-        r = archive.maintain(cfg.db_path, cfg.archive_path, cfg.retention(), utcnow(),
-                             spool=cfg.spool_path, force_rewrite=True)
-    click.echo(f"archived {sum(n for _, _, n in r.archived):,} rows in {len(r.archived)} "
-               f"table-days; dropped {len(r.dropped)} file(s); "
-               f"{r.size_before:,} -> {r.size_after:,} bytes")
-
-
-@db.command("export")
-@common
-@click.option("--parquet", "out", required=True, type=click.Path(file_okay=False),
-              help="Folder to write, one sub-folder per table, partitioned by date and host.")
-def db_export(cfg: config_mod.Config, out: str) -> None:
-    """Export every sample table as Parquet for other engines."""
-    from poller import archive
-
-    for path in archive.export_parquet(cfg.db_path, Path(out)):
-        click.echo(str(path))
 
 
 @main.command()
@@ -326,3 +292,8 @@ def init(path: str | None, force: bool) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(config_mod.EXAMPLE)
     click.echo(f"wrote {target}")
+
+
+from poller.alerts.cli import alerts as alerts_group  # noqa: E402 (it imports common)
+
+main.add_command(alerts_group)

@@ -53,6 +53,12 @@ def _first_line(text: str, limit: int = 300) -> str:
     return ""
 
 
+def _files_cut_off(out: RawOutput) -> bool:
+    """Whether output ended before the file sections were all read: they come first in
+    each OS's block, so a section after them, or the end of the script, proves they ran."""
+    return not out.stdout.done and all(n.startswith("@") for n in out.stdout.sections)
+
+
 def _probe_result(probe: Probe, os: OS, out: RawOutput) -> ProbeResult:
     sections = out.stdout.sections
     errs = out.stderr.sections
@@ -65,7 +71,7 @@ def _probe_result(probe: Probe, os: OS, out: RawOutput) -> ProbeResult:
         sec: Section | None = sections.get(name)
         err = errs[name].text() if name in errs else ""
         if sec is None:
-            if part.file:
+            if part.file and not _files_cut_off(out):
                 continue  # file absent or unreadable on that host
             why = out.error or "the script ended before this section"
             return ProbeResult(probe.name, LOST, f"{name}: no output ({why})")

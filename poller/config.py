@@ -74,8 +74,29 @@ class StorageSettings:
 
 
 @dataclass(slots=True)
+class PrivacySettings:
+    redact_args: bool = True
+    redact_patterns: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
 class ReportSettings:
     out: str = "onion-report"
+
+
+@dataclass(slots=True)
+class AlertSettings:
+    enabled: bool = True
+    notifiers: list[str] = field(default_factory=list)
+    disable: list[str] = field(default_factory=list)
+    templates: str = ""
+    flap_window: str = "1h"
+    flap_changes: int = 6
+    retry_for: str = "2d"
+    send_timeout: float = 10.0
+    history_days: int = 400
+    # [[alerts.rules]] tables, checked and typed by poller.alerts.rules.
+    rules: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -88,6 +109,10 @@ class Config:
     files: FilesSettings = field(default_factory=FilesSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
     report: ReportSettings = field(default_factory=ReportSettings)
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
+    # [notifiers.<name>] tables, checked and typed by poller.alerts.notifiers.
+    notifiers: dict[str, dict[str, Any]] = field(default_factory=dict)
     source: Path | None = None
 
     @property
@@ -151,8 +176,12 @@ def load(path: str | Path | None = None, db: str | None = None) -> Config:
                           f"not {cfg.ssh.host_key_policy!r}")
     from poller.archive import parse_size
     parse_size(cfg.storage.max_size)
+    from poller.redact import compile_patterns
+    compile_patterns(cfg.privacy.redact_patterns)  # a bad regex fails here, not mid-run
     if cfg.poller.concurrency < 1:
         raise ConfigError("[poller] concurrency must be at least 1")
+    from poller.alerts.config import check as check_alerts
+    check_alerts(cfg)
     db = db or os.environ.get("ONION_DB")
     if db:
         cfg.storage.db = db
@@ -211,4 +240,102 @@ rollup_1d_days = 0     # daily rollups (0: forever)
 
 [report]
 out = "onion-report"   # folder `onion report` writes
+
+[privacy]
+# Process command lines are stored with values that look like secrets masked as ***:
+# --password=…, --password …, --api-key …, PGPASSWORD=…, token=…, mysql -p…, and
+# user:password@ in URLs. false: store command lines as ps printed them.
+redact_args = true
+# More regexes to mask; the first group of a match is masked, or all of it without one.
+# Example: ['--vault-id[= ](\\S+)']
+redact_patterns = []
+
+[alerts]
+# Rules are evaluated after every poll over the samples just stored; `onion alerts` shows
+# what fires, `onion alerts test RULE --since 7d` replays a rule over stored history.
+enabled = true         # evaluate rules after each poll
+notifiers = []         # notifiers of rules that name none, e.g. ["mail"]; empty: alerts are
+                       # recorded and shown by `onion alerts`, nothing is sent
+disable = []           # built-in rules to turn off: host_down, filesystem_full, load_high,
+                       # memory_low, gpu_hot, temperature_critical, file_changed,
+                       # module_changed, host_rebooted
+templates = ""         # folder of message templates that override the built-in ones
+                       # (subject.txt, body.txt, body.html, short.txt; jinja2)
+flap_window = "1h"     # an alert that changes state flap_changes times within flap_window
+flap_changes = 6       # is held and reported once as flapping, until it is stable a window
+retry_for = "2d"       # a message a notifier did not take is retried on each run this long
+send_timeout = 10.0    # seconds one notifier may take to deliver one message
+history_days = 400     # alert_events kept this long (0: forever)
+
+# Custom rules, and tuning of the built-in ones, are [[alerts.rules]] tables. Every key with
+# its default (name, condition and one of table or source are required):
+#
+# [[alerts.rules]]
+# name = ""            # a built-in's name tunes that rule: only the keys given change
+# table = ""           # table or view read: gpu, filesystems, polls, file_changes, *_rates…
+# source = ""          # or a SELECT giving run_id, host, ts and the columns used
+# items = []           # item key columns (a disk, a GPU); default: the table's key columns
+# condition = ""       # SQL over one row, true when something is wrong
+# clear = ""           # SQL that ends a firing alert (hysteresis); default: NOT condition
+# value = ""           # SQL shown as the value in messages, e.g. "temperature_celsius"
+# summary = ""         # jinja2 one-liner over the row's columns, e.g. "{{ mount }} full"
+# for = "0s"           # the condition must hold this long before it fires (s, m, h, d, w)
+# polls = 1            # … and in this many polls in a row
+# repeat = ""          # remind this often while firing; "": never
+# severity = "warning" # info, warning or critical
+# labels = {}          # shown in messages and sent to webhooks, e.g. { team = "hpc" }
+# notifiers = []       # who is told; empty: [alerts] notifiers
+# event = false        # a change, not a state: told once, no recovery message
+# recovery = true      # tell when it resolves
+# enabled = true
+#
+# Example: a GPU above 100 °C for 5 minutes pages until it is below 95 °C.
+# [[alerts.rules]]
+# name = "gpu_very_hot"
+# table = "gpu"
+# condition = "temperature_celsius > 100"
+# clear = "temperature_celsius < 95"
+# value = "temperature_celsius"
+# for = "5m"
+# repeat = "1h"
+# severity = "critical"
+# notifiers = ["mail", "sms"]
+
+# Notifiers are [notifiers.<name>] tables; `type` picks the plugin (entry point group
+# onion.notifiers). Every key of the built-in ones, with its default:
+#
+# [notifiers.mail]
+# type = "smtp"
+# host = "localhost"
+# port = 0              # 0: 465 with security = "tls", 587 with "starttls", 25 with "none"
+# security = "starttls" # "starttls", "tls" (implicit TLS) or "none"
+# username = ""         # log in when set
+# password = ""
+# password_file = ""    # or read the password from this file
+# ca_file = ""          # trust this CA (a site relay); default: the system's CAs
+# from_addr = ""        # default: onion@<this host's name>
+# to = []               # required
+# timeout = 0.0         # seconds; 0: [alerts] send_timeout
+#
+# [notifiers.hook]
+# type = "webhook"
+# url = ""              # required, http or https; the alerts are POSTed as JSON
+# secret = ""           # HMAC-SHA256 of the body in header X-Onion-Signature: sha256=<hex>
+# secret_file = ""      # or read the secret from this file
+# headers = {}          # extra request headers
+# ca_file = ""
+# timeout = 0.0
+#
+# [notifiers.script]
+# type = "command"
+# argv = []             # required, no shell: ["/usr/local/bin/page", "--team", "hpc"]
+# per_alert = false     # run once per alert instead of once per message
+# env = {}              # extra environment variables
+# timeout = 0.0
+#
+# [notifiers.sms]
+# type = "apprise"      # needs `pip install onion-poller[apprise]`
+# urls = []             # required, Apprise URLs: "sms://…", "mailto://…", "slack://…"
+# short = false         # the short text (one line per alert), for SMS
+# timeout = 0.0
 '''

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import operator
 import os
 import resource
 import sys
@@ -17,12 +18,12 @@ from typing import Any
 import psutil
 
 from inventory.model import Host
-from poller import plan, store
+from poller import plan, redact, store
 from poller.collect import HostResult, collect, utcnow
 from poller.config import Config
 from poller.errors import OnionError, StorageError, Timeout, TransportError
 from poller.transport import LocalTransport, SSHTransport, TransportOptions
-from probes.base import Probe, as_json
+from probes.base import Probe
 
 __version__ = "0.1.0"
 
@@ -149,35 +150,66 @@ async def poll_hosts(cfg: Config, hosts: Sequence[Host], probes: Sequence[Probe]
 
 
 def make_batch(run_id: int, results: Sequence[HostResult], probes: Sequence[Probe],
-               run_row: dict[str, Any]) -> store.Batch:
+               run_row: dict[str, Any],
+               redactor: redact.Redactor | None = redact.DEFAULT) -> store.Batch:
+    """One run's rows, column by column; command lines masked by ``redactor`` (None:
+    stored as they are)."""
     tables: dict[str, list[tuple[str, str]]] = {}
     counters: dict[str, dict[str, Any]] = {}
-    rows: dict[str, list[dict[str, Any]]] = {"runs": [run_row], "polls": [],
-                                             "probe_results": [], "hosts": []}
+    data: dict[str, dict[str, list[Any]]] = {
+        "runs": {k: [v] for k, v in run_row.items()},
+        "polls": {c: [] for c, _ in store.POLL_COLUMNS},
+        "probe_results": {c: [] for c, _ in store.PROBE_RESULT_COLUMNS},
+        "hosts": {c.split()[0]: [] for c, _ in store.HOST_COLUMNS},
+    }
+    getters = {}
     for p in probes:
         tables[p.name], counters[p.name] = store.columns_for(p)
-        rows[p.name] = []
+        data[p.name] = {c: [] for c, _ in tables[p.name]}
+        names = [c.name for c in p.columns]
+        getters[p.name] = (names, operator.attrgetter(*names))
+    polls, results_cols, hosts = data["polls"], data["probe_results"], data["hosts"]
     for r in results:
         h = r.host
-        rows["polls"].append({
-            "run_id": run_id, "host": h.name, "ts": r.collected_at, "status": r.status,
-            "reason": r.reason, "os": r.os.value if r.os else None, "uname": r.uname,
-            "connect_s": r.connect_s, "command_s": r.command_s, "bytes_read": r.bytes_read,
-            "host_key": r.host_key})
-        rows["hosts"].append({
-            "host": h.name, "address": h.address, "port": h.port, "user": h.user,
-            "groups": list(h.groups), "os": r.os.value if r.os else None,
-            "first_seen": r.collected_at, "last_seen": r.collected_at,
-            "last_ok": r.collected_at if r.status == "ok" else None,
-            "last_status": r.status, "last_reason": r.reason})
+        os_name = r.os.value if r.os else None
+        for k, v in (("run_id", run_id), ("host", h.name), ("ts", r.collected_at),
+                     ("status", r.status), ("reason", r.reason), ("os", os_name),
+                     ("uname", r.uname), ("connect_s", r.connect_s),
+                     ("command_s", r.command_s), ("bytes_read", r.bytes_read),
+                     ("host_key", r.host_key)):
+            polls[k].append(v)
+        for k, v in (("host", h.name), ("address", h.address), ("port", h.port),
+                     ("user", h.user), ("groups", list(h.groups)), ("os", os_name),
+                     ("first_seen", r.collected_at), ("last_seen", r.collected_at),
+                     ("last_ok", r.collected_at if r.status == "ok" else None),
+                     ("last_status", r.status), ("last_reason", r.reason)):
+            hosts[k].append(v)
         for pr in r.probes.values():
-            rows["probe_results"].append({
-                "run_id": run_id, "host": h.name, "ts": r.collected_at, "probe": pr.probe,
-                "status": pr.status, "reason": pr.reason, "records": len(pr.records)})
-            if pr.records and pr.probe in rows:
-                prefix = {"run_id": run_id, "host": h.name, "ts": r.collected_at}
-                rows[pr.probe].extend({**prefix, **as_json(rec)} for rec in pr.records)
-    return store.Batch(run_id, tables, rows, counters)
+            for k, v in (("run_id", run_id), ("host", h.name), ("ts", r.collected_at),
+                         ("probe", pr.probe), ("status", pr.status), ("reason", pr.reason),
+                         ("records", len(pr.records))):
+                results_cols[k].append(v)
+            if not pr.records or pr.probe not in getters:
+                continue
+            names, get = getters[pr.probe]
+            cols = data[pr.probe]
+            n = len(pr.records)
+            cols["run_id"].extend([run_id] * n)
+            cols["host"].extend([h.name] * n)
+            cols["ts"].extend([r.collected_at] * n)
+            rows = [get(rec) for rec in pr.records]
+            if len(names) == 1:
+                cols[names[0]].extend(rows)
+                continue
+            for name, values in zip(names, zip(*rows, strict=True), strict=True):
+                cols[name].extend(values)
+    if redactor is not None:
+        for table, fields in redact.FIELDS.items():
+            for name in fields:
+                if table in data and name in data[table]:
+                    data[table][name] = [redactor(v) if isinstance(v, str) else v
+                                         for v in data[table][name]]
+    return store.Batch(run_id, tables, data, counters)
 
 
 def run_poll(cfg: Config, hosts: Sequence[Host], probes: Sequence[Probe],
@@ -199,11 +231,9 @@ def run_poll(cfg: Config, hosts: Sequence[Host], probes: Sequence[Probe],
             "hosts": len(results), "hosts_ok": sum(r.status == "ok" for r in results),
             "cpu_user_s": cpu1.user - cpu0.user, "cpu_system_s": cpu1.system - cpu0.system,
             "peak_rss_bytes": peak, "version": __version__, "argv": " ".join(sys.argv[1:])[:500]}
-        batch = make_batch(run_id, results, probes, run_row)
-        spool = store.Spool(cfg.spool_path)
-        with store.private_files():
-            spool.put(batch)
-        report = store.ingest(cfg.db_path, spool)
+        batch = make_batch(run_id, results, probes, run_row, redact.from_settings(
+            cfg.privacy.redact_args, cfg.privacy.redact_patterns))
+        report = store.ingest(cfg.db_path, store.Spool(cfg.spool_path), batch)
         maintenance = None
         if not report.locked and report.error is None:
             from poller import archive
@@ -213,6 +243,9 @@ def run_poll(cfg: Config, hosts: Sequence[Host], probes: Sequence[Probe],
             except (StorageError, OSError, archive.duckdb.Error) as exc:
                 # The samples are stored; archiving waits for the next run.
                 report.error = f"archiving deferred: {exc}"
+        if not report.locked:  # never raises: a failure is logged, the next run catches up
+            from poller.alerts import evaluate_after_poll
+            evaluate_after_poll(cfg, cfg.db_path, utcnow())
     cpu2 = proc.cpu_times()
     summary = RunSummary(run_id, results, time.perf_counter() - t0,
                          (cpu2.user - cpu0.user) + (cpu2.system - cpu0.system),

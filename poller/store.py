@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 
 from poller.errors import DatabaseLocked, StorageError
 from probes.base import Column, Probe
@@ -61,12 +62,26 @@ def probe_table_columns(probe: Probe) -> list[tuple[str, str]]:
 
 @dataclass(slots=True)
 class Batch:
-    """One run's rows, table by table, on their way to the database."""
+    """One run's rows, table by table and column by column, on their way to the database.
+
+    Columns, not row dicts: DuckDB reads them from numpy object arrays at C speed,
+    which is most of what storing costs per host (see bench/poll.py).
+    """
 
     run_id: int
     tables: dict[str, list[tuple[str, str]]]       # table -> columns (name, SQL type)
-    rows: dict[str, list[dict[str, Any]]]
+    data: dict[str, dict[str, list[Any]]]          # table -> column -> values
     counters: dict[str, dict[str, Any]]            # table -> {"key": [...], "counters": [...]}
+
+    @property
+    def rows(self) -> dict[str, list[dict[str, Any]]]:
+        """The same data as row dicts (the spool's JSON lines)."""
+        out = {}
+        for table, cols in self.data.items():
+            names = list(cols)
+            out[table] = [dict(zip(names, values, strict=True))
+                          for values in zip(*cols.values(), strict=True)] if names else []
+        return out
 
 
 def _jsonable(v: Any) -> Any:
@@ -112,11 +127,15 @@ def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     elif not path.exists():
         raise StorageError(f"no database at {path} yet: run `onion poll` first")
     try:
-        return duckdb.connect(str(path), read_only=read_only)
+        con = duckdb.connect(str(path), read_only=read_only)
     except duckdb.IOException as exc:
         if "lock" in str(exc).lower():
             raise DatabaseLocked(f"{path} is locked by another process: {exc}") from exc
         raise StorageError(f"cannot open {path}: {exc}") from exc
+    # No replacement scans: a table name in SQL must never resolve to a Python variable
+    # (batches are registered by name, explicitly).
+    con.execute("SET python_enable_replacements = false")
+    return con
 
 
 @contextlib.contextmanager
@@ -203,13 +222,21 @@ def _migrate_to_hot(con: duckdb.DuckDBPyConnection, table: str) -> None:
 def ensure_schema(con: duckdb.DuckDBPyConnection, tables: dict[str, Any],
                   counters: dict[str, dict[str, Any]]) -> None:
     """Tables, catalog and views for these sample tables (and the core ones)."""
+    specs = {**{t: (c, CORE_SPECS[t]) for t, c in ARCHIVED_CORE.items()},
+             **{t: ([tuple(x) for x in c], counters.get(t) or {}) for t, c in tables.items()}}
+    wanted = {t: (json.dumps(c), json.dumps(s)) for t, (c, s) in specs.items()}
+    have = {}
+    if con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' "
+                   "AND table_name = 'table_specs'").fetchone()[0]:
+        have = {n: (c, s) for n, c, s in con.execute(
+            "SELECT name, columns, spec FROM table_specs").fetchall()}
+    if all(have.get(t) == w for t, w in wanted.items()):
+        return  # the usual case: nothing changed since the last run
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {HOT}")
     for table, columns in {"runs": RUN_COLUMNS, "hosts": HOST_COLUMNS,
                            "table_specs": SPEC_COLUMNS, "archive_files": CATALOG_COLUMNS,
                            "storage_events": EVENT_COLUMNS}.items():
         _ensure_table(con, "main", table, columns)
-    specs = {**{t: (c, CORE_SPECS[t]) for t, c in ARCHIVED_CORE.items()},
-             **{t: ([tuple(x) for x in c], counters.get(t) or {}) for t, c in tables.items()}}
     for table, (columns, spec) in specs.items():
         _migrate_to_hot(con, table)
         _ensure_table(con, HOT, table, columns)
@@ -257,23 +284,43 @@ def refresh_views(con: duckdb.DuckDBPyConnection) -> None:
             con.execute(f"CREATE OR REPLACE VIEW {_q(name)} AS {select}")
 
 
-def _ingest_one(con: duckdb.DuckDBPyConnection, folder: Path) -> bool:
-    manifest = json.loads((folder / "manifest.json").read_text())
-    run_id = manifest["run_id"]
+def _arrays(columns: Sequence[tuple[str, str]], data: dict[str, list[Any]]
+            ) -> dict[str, np.ndarray]:
+    out = {}
+    n = len(next(iter(data.values()), []))
+    for name, sql in columns:
+        values = data.get(name)
+        if values is None:
+            values = [None] * n
+        if sql.endswith("[]"):
+            # Lists must stay one object per row, whatever their lengths.
+            arr = np.empty(len(values), dtype=object)
+            for i, v in enumerate(values):
+                arr[i] = v
+        else:
+            arr = np.array(values, dtype=object)
+        out[name] = arr
+    return out
+
+
+def _ingest(con: duckdb.DuckDBPyConnection, run_id: int, tables: dict[str, Any],
+            counters: dict[str, Any], source: Any) -> bool:
+    """One run into the database in one transaction; False if it was already there.
+
+    ``source(table, columns)`` gives the SQL relation of that table's rows, or None.
+    """
     con.execute("BEGIN TRANSACTION")
     try:
-        ensure_schema(con, manifest["tables"], manifest.get("counters", {}))
+        ensure_schema(con, tables, counters)
         if con.execute("SELECT 1 FROM runs WHERE run_id = ?", [run_id]).fetchone():
             con.execute("ROLLBACK")
             return False
         for table, columns in {"runs": RUN_COLUMNS, "hosts": HOST_COLUMNS, **ARCHIVED_CORE,
-                               **manifest["tables"]}.items():
-            path = folder / f"{table}.jsonl"
-            if not path.exists() or path.stat().st_size == 0:
+                               **tables}.items():
+            src = source(table, columns)
+            if src is None:
                 continue
             names = ", ".join(_q(c[0]) for c in columns)
-            src = (f"read_json({_sql_str(str(path))}, format='newline_delimited', "
-                   f"columns={_json_columns(columns)})")
             if table == "hosts":
                 updates = ", ".join(f"{_q(c[0])} = excluded.{_q(c[0])}" for c in columns
                                     if c[0] not in ("host", "first_seen", "last_ok"))
@@ -286,9 +333,44 @@ def _ingest_one(con: duckdb.DuckDBPyConnection, folder: Path) -> bool:
                             f"SELECT {names} FROM {src}")
         con.execute("COMMIT")
     except Exception:
-        con.execute("ROLLBACK")
+        # A failed COMMIT (disk full) has already ended the transaction: keep its error.
+        with contextlib.suppress(duckdb.Error):
+            con.execute("ROLLBACK")
         raise
     return True
+
+
+def _ingest_folder(con: duckdb.DuckDBPyConnection, folder: Path) -> bool:
+    manifest = json.loads((folder / "manifest.json").read_text())
+
+    def source(table: str, columns: Sequence[tuple[str, str]]) -> str | None:
+        path = folder / f"{table}.jsonl"
+        if not path.exists() or path.stat().st_size == 0:
+            return None
+        return (f"read_json({_sql_str(str(path))}, format='newline_delimited', "
+                f"columns={_json_columns(columns)})")
+
+    return _ingest(con, manifest["run_id"], manifest["tables"], manifest.get("counters", {}),
+                   source)
+
+
+def _ingest_batch(con: duckdb.DuckDBPyConnection, batch: Batch) -> bool:
+    registered: list[str] = []
+
+    def source(table: str, columns: Sequence[tuple[str, str]]) -> str | None:
+        data = batch.data.get(table)
+        if not data or not next(iter(data.values()), None):
+            return None
+        name = f"_onion_batch_{len(registered)}"
+        con.register(name, _arrays(columns, data))
+        registered.append(name)
+        return name
+
+    try:
+        return _ingest(con, batch.run_id, batch.tables, batch.counters, source)
+    finally:
+        for name in registered:
+            con.unregister(name)
 
 
 def _sql_str(s: str) -> str:
@@ -303,29 +385,45 @@ class IngestReport:
     error: str | None = None
 
 
-def ingest(db: Path, spool: Spool) -> IngestReport:
-    """Move every pending batch into the database; leave them in the spool if it is locked."""
+def ingest(db: Path, spool: Spool, batch: Batch | None = None) -> IngestReport:
+    """Store this run's batch (if given) after every batch still waiting in the spool.
+
+    A locked database, or one that fails the write, sends the batch to the spool, where
+    the next run finds it: nothing is lost.
+    """
     report = IngestReport([], [])
     batches = spool.pending()
-    if not batches:
+    if not batches and batch is None:
         return report
     try:
         with private_files():
             con = connect(db)
-    except DatabaseLocked as exc:
-        report.locked, report.error = True, str(exc)
+    except (DatabaseLocked, StorageError) as exc:
+        report.locked, report.error = isinstance(exc, DatabaseLocked), str(exc)
+        if batch is not None:
+            with private_files():
+                spool.put(batch)
         return report
     try:
         for folder in batches:
             run_id = int(folder.name)
             try:
                 with private_files():
-                    done = _ingest_one(con, folder)
+                    done = _ingest_folder(con, folder)
             except (duckdb.Error, OSError, json.JSONDecodeError) as exc:
                 report.error = f"batch {folder.name} stays in the spool: {exc}"
                 break
             (report.ingested if done else report.skipped).append(run_id)
             shutil.rmtree(folder, ignore_errors=True)
+        if batch is not None:
+            try:
+                with private_files():
+                    done = _ingest_batch(con, batch)
+                (report.ingested if done else report.skipped).append(batch.run_id)
+            except duckdb.Error as exc:
+                with private_files():
+                    spool.put(batch)
+                report.error = f"this run's batch waits in the spool: {exc}"
     finally:
         con.close()
     return report

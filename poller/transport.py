@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import asyncssh
+from asyncssh.saslprep import SASLPrepError
 
 from inventory.model import Host
 from poller import hostkeys
@@ -219,12 +220,17 @@ class SSHTransport:
             raise client.verdict or HostKeyUnknown(str(exc)) from exc
         except asyncssh.PermissionDenied as exc:
             raise AuthRefused(f"authentication refused: {exc.reason or exc}") from exc
+        except SASLPrepError as exc:  # a user name SSH cannot carry (control characters)
+            raise AuthRefused(f"cannot log in as {kw.get('username')!r}: {exc}") from exc
         except TimeoutError as exc:
             raise Timeout(f"no SSH session within {self.opts.connect_timeout:g} s") from exc
         except asyncssh.DisconnectError as exc:
             raise Unreachable(f"SSH disconnect: {exc.reason or exc}") from exc
         except socket.gaierror as exc:
             raise Unreachable(f"cannot resolve {host.target}: {exc.strerror}") from exc
+        except UnicodeError as exc:  # the IDNA codec refuses it: not a host name at all
+            raise Unreachable(f"cannot resolve {host.target!r}: not a host name ({exc})") \
+                from exc
         except ConnectionRefusedError as exc:
             raise Unreachable(f"connection refused by {host.target}") from exc
         except OSError as exc:

@@ -24,13 +24,15 @@ after a column overflows (a long user name, a huge VSZ):
 - BSD and macOS ps never catch up (see the shifted rows of macOS ``ps axu``), but they
   pad the name to its column width, so args start one column width after the name.
 
-Times: ELAPSED is ``[[DD-]HH:]MM:SS`` (etime; ``etimes`` plain seconds is accepted too);
-TIME is ``[DD-]HH:MM:SS`` (procps) or ``MMM:SS.hh`` (BSD). We ask for etime, not procps's
-etimes, so that one command works on every procps version and on BusyBox.
+Times: ELAPSED is ``[[DD-]HH:]MM:SS`` (etime) or plain seconds (procps's etimes); TIME
+is ``[DD-]HH:MM:SS`` (procps time), ``MMM:SS.hh`` (BSD) or plain seconds (procps's times).
+On Linux we ask for etimes/times: seconds cost nothing to parse, and this runs for every
+process of every host. procps too old for them, and BusyBox, take the fallback command.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -38,7 +40,9 @@ from dataclasses import dataclass
 from probes.base import OS, ParseError, Part, Probe, col, only_part, to_float, to_int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+# Not frozen: one record per process per host per poll makes this the hottest constructor
+# in Onion, and a frozen dataclass's __init__ costs three times a plain one's.
+@dataclass(slots=True, kw_only=True)
 class Process:
     pid: int = col("UINTEGER", key=True)
     ppid: int | None = col("UINTEGER")
@@ -97,24 +101,36 @@ def _user(text: str) -> str | None:
     return None if text.endswith("+") else text
 
 
-def _convert(field: str, text: str, line: str) -> object:
-    if text == "-":  # BSD ps prints '-' for a value it cannot get
-        return None
-    if field in ("pid", "ppid"):
-        return to_int(text, field, line)
-    if field == "uid":
-        return to_int(text, field, line) if text.isdigit() else None
-    if field in ("cpu_pct", "mem_pct"):
-        return to_float(text, field, line)
-    if field in ("rss_bytes", "vsz_bytes"):
-        return _kib_to_bytes(text, line)
-    if field == "elapsed_seconds":
-        return int(duration(text, line))
-    if field == "cpu_seconds":
-        return float(duration(text, line))
-    if field == "user":
-        return _user(text)
+def _int(text: str, line: str) -> int:
+    # Fast path first: this runs for every column of every process of every host.
+    return int(text) if text.isdigit() else to_int(text, "ps column", line)
+
+
+def _pct(text: str, line: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return to_float(text, "ps percentage", line)
+
+
+def _kib(text: str, line: str) -> int:
+    return int(text) * 1024 if text.isdigit() else _kib_to_bytes(text, line)
+
+
+_CONVERTERS: dict[str, Callable[[str, str], object]] = {
+    "pid": _int, "ppid": _int,
+    "uid": lambda text, line: int(text) if text.isdigit() else None,
+    "cpu_pct": _pct, "mem_pct": _pct, "rss_bytes": _kib, "vsz_bytes": _kib,
+    "elapsed_seconds": lambda text, line: int(duration(text, line)),
+    "cpu_seconds": lambda text, line: float(duration(text, line)),
+    "user": lambda text, line: _user(text),
+    "state": lambda text, line: text,
+}
+
+
+def _keep(text: str, line: str) -> str:
     return text
+
 
 
 # How to find where args start on a row that also has comm: (row, end of the words before
@@ -159,28 +175,72 @@ def _parse(text: str, locate: Locate) -> list[Process]:
     args_at = header.rstrip().rindex(" ") + 1
     comm_at = header.rstrip()[:args_at].rstrip().rindex(" ") + 1 if has_comm else 0
 
-    records = []
-    for line in lines[1:]:
-        # The words before comm/args: one regex pass keeps their offsets.
-        found = list(re.finditer(r"\S+", line))
-        if len(found) < len(words) + 1:
+    # Column by column: this runs for every process of every host, and whole-column
+    # conversions (with a careful path only for a column that needs it) are several
+    # times cheaper than converting field by field.
+    body = lines[1:]
+    n_words = len(words)
+    split = [line.split(None, n_words) for line in body]
+    for line, found in zip(body, split, strict=True):
+        if len(found) < n_words + 1:
             raise ParseError("not sure how to interpret this ps line (too few columns)", line)
-        values: dict[str, object] = {}
-        for field, m in zip(words, found, strict=False):
-            if field is not None:
-                values[field] = _convert(field, m[0], line)
-        end = found[len(words) - 1].end() if words else 0
+    columns: dict[str, list[object]] = {}
+    for i, field in enumerate(words):
+        if field is not None:
+            columns[field] = _column(field, [found[i] for found in split], body)
+    comms: list[str | None] = []
+    argv: list[str | None] = []
+    for line, found in zip(body, split, strict=True):
+        end = len(line[: len(line) - len(found[n_words])].rstrip()) if n_words else 0
         if has_comm:
             start = locate(line, end, comm_at, args_at)
             if start <= end or start > len(line) or line[start - 1] != " ":
                 raise ParseError("not sure where the command name ends on this ps line", line)
-            values["comm"] = line[end:start].strip() or None
+            comms.append(line[end:start].strip() or None)
             args = line[start:]
         else:
+            comms.append(None)
             args = line[end:].lstrip()
-        values["args"] = args.rstrip() or None
-        records.append(Process(**{f: values.get(f) for f in Process.__dataclass_fields__}))
-    return records
+        argv.append(args.rstrip() or None)
+    columns["comm"], columns["args"] = comms, argv
+    for name in Process.__dataclass_fields__:
+        columns.setdefault(name, [None] * len(body))  # a column this ps did not print
+    keys = list(columns)
+    return [Process(**dict(zip(keys, values, strict=True)))
+            for values in zip(*columns.values(), strict=True)]
+
+
+def _column(field: str, texts: list[str], lines: list[str]) -> list[object]:
+    fast = _FAST.get(field)
+    if fast is not None:
+        try:
+            return fast(texts)
+        except ValueError:
+            pass  # a '-', a duration, a unit: the careful path says which line is wrong
+    convert = _CONVERTERS.get(field, _keep)
+    return [None if t == "-" else convert(t, line) for t, line in zip(texts, lines, strict=True)]
+
+
+def _finite(values: list[float]) -> list[float]:
+    if not all(map(math.isfinite, values)):
+        raise ValueError("not finite")
+    return values
+
+
+_FAST: dict[str, Callable[[list[str]], list[object]]] = {
+    "pid": lambda col: [int(t) for t in col],
+    "ppid": lambda col: [int(t) for t in col],
+    "uid": lambda col: [int(t) for t in col],
+    "cpu_pct": lambda col: _finite([float(t) for t in col]),
+    "mem_pct": lambda col: _finite([float(t) for t in col]),
+    "rss_bytes": lambda col: [int(t) * 1024 for t in col],
+    "vsz_bytes": lambda col: [int(t) * 1024 for t in col],
+    "elapsed_seconds": lambda col: [int(t) for t in col],
+    "cpu_seconds": lambda col: [float(int(t)) for t in col],
+    "user": lambda col: [None if t.endswith("+") else t for t in col],
+    "state": lambda col: [None if t == "-" else t for t in col],
+}
+
 
 
 def parse_linux(parts: Mapping[str, str]) -> list[Process]:
@@ -193,7 +253,7 @@ def parse_bsd(parts: Mapping[str, str]) -> list[Process]:
 
 # Linux: procps first; BusyBox ps (Alpine, embedded) rejects -e/-w and most columns, so
 # it gets the subset it knows. The explicit user width keeps procps from cutting names.
-_LINUX = ("ps -eww -o pid,ppid,uid,user:32,stat,pcpu,pmem,rss,vsz,etime,time,comm"
+_LINUX = ("ps -eww -o pid,ppid,uid,user:32,stat,pcpu,pmem,rss,vsz,etimes,times,comm"
           " -o args=ARGS 2>/dev/null || ps -o pid,ppid,user,rss,vsz,etime,time,args")
 # ucomm is the kernel's short name everywhere (macOS's comm is the full executable path).
 _BSD = "ps -axww -o pid,ppid,uid,user,stat,pcpu,pmem,rss,vsz,etime,time,ucomm -o args=ARGS"

@@ -62,6 +62,9 @@ def parse_uname(text: str) -> tuple[str, str, str, str | None, str]:
     return name, node, release, version.strip() or None, machine
 
 
+_PLAIN = re.compile(r'"[^"\\$`\']*"|[^\s"\\$`\']*')
+
+
 def parse_os_release(text: str) -> dict[str, str]:
     """os-release(5): ``KEY=value`` lines, values shell-quoted; ``#`` comments."""
     values = {}
@@ -72,6 +75,9 @@ def parse_os_release(text: str) -> dict[str, str]:
         key, sep, raw = stripped.partition("=")
         if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
             raise ParseError("not sure how to interpret os-release line", line)
+        if _PLAIN.fullmatch(raw):  # the usual "value" or value: no shell quoting to undo
+            values[key] = raw[1:-1] if raw[:1] == '"' else raw
+            continue
         try:
             words = shlex.split(raw, comments=False, posix=True)
         except ValueError:
