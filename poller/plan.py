@@ -37,28 +37,44 @@ _e() { printf '\n%s end %s %s\n' "$M" "$1" "$2"; printf '\n%s end %s %s\n' "$M" 
 _na() { printf '%s\n' "$*" >&2; exit __NA__; }
 """
 
-# A guarded section runs in the background with a watchdog; its output goes to a temp
-# file, so a child stuck in the kernel (df on a dead NFS mount) holds that file rather
-# than the SSH channel, and the rest of the script goes on.
+# Guarded sections start first, all at once in the background, each writing to a temp
+# file, under ONE watchdog: a child stuck in the kernel (df on a dead NFS mount) holds its
+# file rather than the SSH channel, a hung section costs only itself, and the host starts
+# one `sleep` per poll rather than one per section. Their output is framed at the end.
 _GUARD = r"""
 _d=$(mktemp -d "${TMPDIR:-/tmp}/onion.XXXXXX") || _d=
 trap '[ -n "$_d" ] && rm -rf "$_d"' EXIT
-_g() {
-  if [ -z "$_d" ]; then _b "$1"; ( "$3" ); _e "$1" $?; return; fi
-  _b "$1"; rm -f "$_d/t"
-  ( "$3" ) >"$_d/o" 2>"$_d/e" &
-  _p=$!
-  ( trap 'kill $_s 2>/dev/null; exit 0' TERM
-    sleep "$2" & _s=$!; wait $_s
-    : >"$_d/t"; pkill -TERM -P $_p 2>/dev/null; kill -TERM $_p 2>/dev/null
-    sleep 1; pkill -KILL -P $_p 2>/dev/null; kill -KILL $_p 2>/dev/null ) >/dev/null 2>&1 &
-  _w=$!
-  wait $_p; _r=$?
-  kill -TERM $_w 2>/dev/null; wait $_w 2>/dev/null
-  [ -f "$_d/t" ] && _r=timeout
-  cat "$_d/o"; cat "$_d/e" >&2
-  _e "$1" "$_r"
+_ps=
+_gs() {
+  [ -n "$_d" ] || return 0
+  ( "$2" ) >"$_d/$1.o" 2>"$_d/$1.e" &
+  eval "_p$1=$!"; _ps="$_ps $!"
 }
+_gw() {
+  _w=
+  [ -n "$_ps" ] || return 0
+  ( trap 'kill $_s 2>/dev/null; exit 0' TERM
+    sleep "$1" & _s=$!; wait $_s
+    for _p in $_ps; do
+      kill -0 $_p 2>/dev/null || continue
+      : >"$_d/t$_p"; pkill -TERM -P $_p; kill -TERM $_p
+    done
+    sleep 1
+    for _p in $_ps; do [ -f "$_d/t$_p" ] && { pkill -KILL -P $_p; kill -KILL $_p; }; done
+  ) >/dev/null 2>&1 &
+  _w=$!
+}
+_gc() {
+  _b "$2"
+  if [ -z "$_d" ]; then ( "$3" ); _e "$2" $?; return; fi
+  eval "_p=\$_p$1"
+  wait $_p; _r=$?
+  [ -f "$_d/t$_p" ] && _r=timeout
+  [ -s "$_d/$1.o" ] && cat "$_d/$1.o"
+  [ -s "$_d/$1.e" ] && cat "$_d/$1.e" >&2
+  _e "$2" "$_r"
+}
+_gend() { [ -n "$_w" ] && { kill -TERM $_w 2>/dev/null; wait $_w 2>/dev/null; }; _ps=; }
 """
 
 _AWK_FILES = r"""
@@ -95,8 +111,10 @@ def _fragment(part: Part, host_vars: Mapping[str, Any]) -> str:
 def _os_block(os: OS, probes: Iterable[Probe], host_vars: Mapping[str, Any],
               section_timeout: int) -> tuple[str, bool]:
     files: list[str] = []
+    defs: list[str] = []
+    starts: list[str] = []
     lines: list[str] = []
-    guarded = False
+    collects: list[str] = []
     n = 0
     for probe in probes:
         for part in probe.parts.get(os, ()):
@@ -107,16 +125,19 @@ def _os_block(os: OS, probes: Iterable[Probe], host_vars: Mapping[str, Any],
             name = section_name(probe, part)
             n += 1
             fn = f"_f{n}"
-            lines.append(f"{fn}() {{\n{_fragment(part, host_vars)}\n}}")
+            defs.append(f"{fn}() {{\n{_fragment(part, host_vars)}\n}}")
             if part.guard:
-                guarded = True
-                lines.append(f"_g {name} {int(section_timeout)} {fn}")
+                starts.append(f"_gs {n} {fn}")
+                collects.append(f"_gc {n} {name} {fn}")
             else:
                 lines.append(f"_b {name}; ( {fn} ); _e {name} $?")
-    head = []
+    head = list(defs)
+    if starts:
+        head += [*starts, f"_gw {int(section_timeout)}"]
     if files:
         head.append(_AWK_FILES.replace("__FILES__", " ".join(shlex.quote(f) for f in files)))
-    return "\n".join(head + lines), guarded
+    tail = [*collects, "_gend"] if collects else []
+    return "\n".join(head + lines + tail), bool(starts)
 
 
 def build(probes: Iterable[Probe], host_vars: Mapping[str, Any] | None = None, *,

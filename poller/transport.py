@@ -37,6 +37,8 @@ from poller.plan import Script
 from poller.sections import Splitter
 
 READ_CHUNK = 1 << 16
+ENCRYPTION_ALGS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com",
+                   "chacha20-poly1305@openssh.com", "aes128-ctr", "aes256-ctr")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -181,6 +183,9 @@ class SSHTransport:
             "config": [str(p) for p in o.ssh_config if p.exists()] or None,
             # The user's own forwarding settings have no business in a poll.
             "agent_forwarding": False, "x11_forwarding": False,
+            # AES-GCM first: hardware-accelerated on both ends, about a fifth less client
+            # CPU than asyncssh's default chacha20-poly1305 (bench/poll.py).
+            "encryption_algs": ENCRYPTION_ALGS,
         }
         user = host.user or o.user
         if user:

@@ -121,7 +121,7 @@ _CONVERTERS: dict[str, Callable[[str, str], object]] = {
     "pid": _int, "ppid": _int,
     "uid": lambda text, line: int(text) if text.isdigit() else None,
     "cpu_pct": _pct, "mem_pct": _pct, "rss_bytes": _kib, "vsz_bytes": _kib,
-    "elapsed_seconds": lambda text, line: int(duration(text, line)),
+    "elapsed_seconds": lambda text, line: _sane_elapsed(int(duration(text, line))),
     "cpu_seconds": lambda text, line: float(duration(text, line)),
     "user": lambda text, line: _user(text),
     "state": lambda text, line: text,
@@ -221,6 +221,12 @@ def _column(field: str, texts: list[str], lines: list[str]) -> list[object]:
     return [None if t == "-" else convert(t, line) for t, line in zip(texts, lines, strict=True)]
 
 
+def _sane_elapsed(seconds: int) -> int | None:
+    # procps can print garbage for a process that forks while ps reads it (seen:
+    # "441077234-00:18:40"); a start before the epoch is not a value, it is unknown.
+    return seconds if 0 <= seconds < 1 << 32 else None
+
+
 def _finite(values: list[float]) -> list[float]:
     if not all(map(math.isfinite, values)):
         raise ValueError("not finite")
@@ -235,7 +241,7 @@ _FAST: dict[str, Callable[[list[str]], list[object]]] = {
     "mem_pct": lambda col: _finite([float(t) for t in col]),
     "rss_bytes": lambda col: [int(t) * 1024 for t in col],
     "vsz_bytes": lambda col: [int(t) * 1024 for t in col],
-    "elapsed_seconds": lambda col: [int(t) for t in col],
+    "elapsed_seconds": lambda col: [_sane_elapsed(int(t)) for t in col],
     "cpu_seconds": lambda col: [float(int(t)) for t in col],
     "user": lambda col: [None if t.endswith("+") else t for t in col],
     "state": lambda col: [None if t == "-" else t for t in col],

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 
 import duckdb
 
+from poller import store
 from poller.alerts.rules import Rule
 from poller.alerts.state import AlertState, Event
 
@@ -83,9 +84,7 @@ def save_states(con: duckdb.DuckDBPyConnection, states: Iterable[AlertState],
         values = {n: getattr(st, n) for n in _STATE_FIELDS}
         rows.append([*(values[n] for n in _STATE_FIELDS[:8]), labels,
                      *(values[n] for n in _STATE_FIELDS[8:])])
-    if rows:
-        marks = ", ".join("?" for _ in ALERT_COLUMNS)
-        con.executemany(f"INSERT INTO alerts VALUES ({marks})", rows)
+    store.insert_rows(con, "alerts", ALERT_COLUMNS, rows)
 
 
 def add_events(con: duckdb.DuckDBPyConnection, events: Iterable[Event],
@@ -93,6 +92,4 @@ def add_events(con: duckdb.DuckDBPyConnection, events: Iterable[Event],
     rows = [[e.ts, e.run_id, evaluated_at, e.rule, e.host, e.item, e.event, e.state,
              e.severity, e.value, e.summary, json.dumps(e.labels), e.notify, e.since,
              e.duration.total_seconds() if e.duration is not None else None] for e in events]
-    if rows:
-        marks = ", ".join("?" for _ in EVENT_COLUMNS)
-        con.executemany(f"INSERT INTO alert_events VALUES ({marks})", rows)
+    store.insert_rows(con, "alert_events", EVENT_COLUMNS, rows)
