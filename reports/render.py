@@ -1,24 +1,40 @@
-"""Render the HTML report from the database: a library call (the daemon will serve it too).
+"""Render the HTML report from the database: a library call (the daemon serves it too).
 
-jinja2 with autoescape on; a user template folder, when given, overrides any template.
-The output folder works offline: no script, font or style is fetched from anywhere.
+    pages = Report(con, since=dt.timedelta(days=7)).pages()   # {"index.html": "<!doctype…"}
+    write_report(db_path, out_dir)                            # the same, written to a folder
+
+jinja2 with autoescape on; a user template folder, when given, comes first in the
+loader chain, so any template (``base.html``, a partial, ``style.css``) can be replaced.
+Every page is self-contained: its style is inline, its charts are inline SVG, its one
+small script (table sorting and filtering; pages work without it) is allowed by hash in
+a Content-Security-Policy that forbids every fetch. So the folder works offline, from a
+mail, and a string that slipped past escaping still could not run or phone home.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
-import shutil
-from collections.abc import Sequence
-from dataclasses import dataclass
+import hashlib
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import jinja2
+from markupsafe import Markup
 
 from poller import store
+from reports import alerts as alerts_mod
+from reports import changes as changes_mod
+from reports import fleet, hostpage, svg
+from reports.filters import age, duration, epoch, human_bytes, number, timestamp
+from reports.sql import Con, relations
 
 TEMPLATES = Path(__file__).parent / "templates"
+DEFAULT_SINCE = dt.timedelta(days=7)
+HOST_DIR = "hosts"
 
 
 def environment(user_templates: Path | None = None) -> jinja2.Environment:
@@ -27,97 +43,110 @@ def environment(user_templates: Path | None = None) -> jinja2.Environment:
         loaders.append(jinja2.FileSystemLoader(str(user_templates)))
     loaders.append(jinja2.FileSystemLoader(str(TEMPLATES)))
     env = jinja2.Environment(loader=jinja2.ChoiceLoader(loaders), autoescape=True,
-                             undefined=jinja2.StrictUndefined)
-    env.filters["bytes"] = human_bytes
-    env.filters["ts"] = lambda v: v.strftime("%Y-%m-%d %H:%M:%S UTC") if v else "—"
+                             undefined=jinja2.StrictUndefined, trim_blocks=True,
+                             lstrip_blocks=True)
+    env.filters.update(bytes=human_bytes, ts=timestamp, duration=duration, num=number,
+                       svg=svg.draw, epoch=epoch)
     return env
 
 
-def human_bytes(n: float | None) -> str:
-    if n is None:
-        return "—"
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if abs(n) < 1024 or unit == "PiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
 
 
-def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
-    return {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables")}
+class Report:
+    """The pages of one report: a fixed window, host selection and template set."""
+
+    def __init__(self, con: Con, since: dt.timedelta = DEFAULT_SINCE,
+                 hosts: set[str] | None = None, user_templates: Path | None = None,
+                 now: dt.datetime | None = None) -> None:
+        self.con = con
+        self.hosts = hosts
+        self.end = now or _utcnow()
+        self.start = self.end - since
+        self.since = since
+        self.env = environment(user_templates)
+        self.env.globals["ago"] = lambda v: age(v, self.end)
+        script = self.env.get_template("_script.js.html").render()
+        digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+        self.env.globals.update(
+            script=Markup(script),  # noqa: S704 - our template, not data; allowed by hash
+            script_hash=f"sha256-{digest}", generated=self.end, window_start=self.start,
+            window=duration(since.total_seconds()), host_dir=HOST_DIR)
+        self._rows: list[fleet.FleetRow] | None = None
+        self.rels = relations(con)
+
+    @property
+    def rows(self) -> list[fleet.FleetRow]:
+        if self._rows is None:
+            self._rows = fleet.load(self.con, self.start, self.hosts, self.rels)
+        return self._rows
+
+    def _render(self, template: str, root: str, **ctx: Any) -> str:
+        return self.env.get_template(template).render(root=root, **ctx)
+
+    def overview(self) -> str:
+        rows = self.rows
+        last = self.con.execute("SELECT max(finished_at) FROM runs").fetchone() \
+            if "runs" in self.rels else None
+        return self._render("index.html", "", page="fleet", hosts=rows,
+                            groups=fleet.groups(rows), last_run=last[0] if last else None)
+
+    def host(self, row: fleet.FleetRow, con: Con | None = None) -> str:
+        data = hostpage.load(con or self.con, row, self.start, self.end, self.rels)
+        return self._render("host.html", "../", page="host", h=data, row=row)
+
+    def alerts(self) -> str:
+        data = alerts_mod.load(self.con, self.start, self.hosts, rels=self.rels)
+        pages = {r.name: r.page for r in self.rows}
+        return self._render("alerts.html", "", page="alerts", a=data, pages=pages)
+
+    def changes(self) -> str:
+        data = changes_mod.load(self.con, self.start, self.hosts, rels=self.rels)
+        pages = {r.name: r.page for r in self.rows}
+        return self._render("changes.html", "", page="changes", c=data, pages=pages)
+
+    def pages(self) -> Iterator[tuple[str, Callable[[], str]]]:
+        """(relative path, renderer) for every page, the overview first."""
+        yield "index.html", self.overview
+        yield "alerts.html", self.alerts
+        yield "changes.html", self.changes
+        for row in self.rows:
+            yield f"{HOST_DIR}/{row.page}", (lambda r=row: self.host(r))
 
 
-def _by_host(con: duckdb.DuckDBPyConnection, query: str) -> dict[str, dict[str, Any]]:
-    rel = con.execute(query)
-    cols = [d[0] for d in rel.description]
-    return {r[0]: dict(zip(cols, r, strict=True)) for r in rel.fetchall()}
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)   # a reader (a web server) never sees half a page
 
 
-@dataclass(slots=True)
-class HostRow:
-    name: str
-    status: str
-    reason: str | None
-    last_seen: dt.datetime | None
-    last_ok: dt.datetime | None
-    os: str | None
-    groups: Sequence[str]
-    facts: dict[str, Any]
-    probe_issues: list[tuple[str, str, str | None]]
+def write_report(db: Path, out: Path, user_templates: Path | None = None,
+                 since: dt.timedelta = DEFAULT_SINCE, hosts: set[str] | None = None,
+                 now: dt.datetime | None = None, workers: int | None = None) -> Path:
+    """Write every page under ``out``; returns the overview's path.
 
-
-FACT_QUERIES = {
-    "cpu": "SELECT host, ncpu, load_1m, load_5m, load_15m FROM latest_cpu",
-    "memory": "SELECT host, total_bytes, available_bytes, "
-              "100 * (1 - available_bytes / nullif(total_bytes, 0)) AS mem_used_pct "
-              "FROM latest_memory",
-    "filesystems": "SELECT host, arg_max(mount, used_pct) AS fullest_mount, "
-                   "max(used_pct) AS fullest_pct FROM latest_filesystems GROUP BY host",
-    "gpu": "SELECT host, count(*) AS gpus, avg(utilization_pct) AS gpu_util_pct, "
-           "max(temperature_celsius) AS gpu_temp_c FROM latest_gpu GROUP BY host",
-    "temperatures": "SELECT host, arg_max(chip || ' ' || sensor, celsius) AS hottest, "
-                    "max(celsius) AS hottest_c FROM latest_temperatures GROUP BY host",
-    "system": "SELECT host, distro_name, kernel_release, boot_time FROM latest_system",
-}
-
-
-def load_rows(con: duckdb.DuckDBPyConnection) -> list[HostRow]:
-    tables = _tables(con)
-    if "hosts" not in tables:
-        return []
-    facts: dict[str, dict[str, Any]] = {}
-    for table, query in FACT_QUERIES.items():
-        if f"latest_{table}" in tables:
-            try:
-                for host, row in _by_host(con, query).items():
-                    facts.setdefault(host, {}).update(row)
-            except duckdb.Error:
-                continue  # an older schema without a column: show the rest
-    issues: dict[str, list[tuple[str, str, str | None]]] = {}
-    for host, probe, status, reason in con.execute(
-            "SELECT host, probe, status, reason FROM latest_probe_results "
-            "WHERE status <> 'ok' ORDER BY host, probe").fetchall():
-        issues.setdefault(host, []).append((probe, status, reason))
-    rows = []
-    for h in con.execute("SELECT host, last_status, last_reason, last_seen, last_ok, os, groups "
-                         "FROM hosts ORDER BY host").fetchall():
-        rows.append(HostRow(h[0], h[1], h[2], h[3], h[4], h[5], h[6] or [],
-                            facts.get(h[0], {}), issues.get(h[0], [])))
-    # Problems first: a down host, then parse errors, then the rest by name.
-    rows.sort(key=lambda r: (r.status == "ok", r.name))
-    return rows
-
-
-def write_report(db: Path, out: Path, user_templates: Path | None = None) -> Path:
+    Host pages render on a few threads, each with its own cursor: DuckDB runs the
+    queries without the GIL, which is where a host page spends its time.
+    """
     with store.reading(db) as con:
-        rows = load_rows(con)
-        last_run = con.execute("SELECT max(finished_at) FROM runs").fetchone()
-    env = environment(user_templates)
-    out.mkdir(parents=True, exist_ok=True)
-    html = env.get_template("index.html").render(
-        hosts=rows, generated=dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0),
-        last_run=last_run[0] if last_run else None)
-    index = out / "index.html"
-    index.write_text(html, encoding="utf-8")
-    shutil.copyfile(TEMPLATES / "style.css", out / "style.css")
-    return index
+        report = Report(con, since, hosts, user_templates, now)
+        (out / HOST_DIR).mkdir(parents=True, exist_ok=True)
+        for name, render in list(report.pages())[:3]:
+            _write(out / name, render())
+        rows = report.rows
+
+        def one(row: fleet.FleetRow) -> None:
+            cur = con.cursor()
+            try:
+                _write(out / HOST_DIR / row.page, report.host(row, cur))
+            finally:
+                cur.close()
+
+        with ThreadPoolExecutor(max_workers=workers or min(4, os.cpu_count() or 1)) as pool:
+            list(pool.map(one, rows))
+        keep = {r.page for r in rows}
+        for old in (out / HOST_DIR).glob("*.html"):
+            if old.name not in keep:   # a host that left the inventory or the --limit
+                old.unlink()
+    return out / "index.html"

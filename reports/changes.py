@@ -1,0 +1,140 @@
+"""What changed in the window, fleet-wide or on one host: reboots, kernel modules that
+appeared or vanished, watched files that changed, file systems mounted or gone.
+
+An item "appeared" when a host's poll lists it and that host's previous poll with data
+for the table did not; it "vanished" in the first poll after the last one that listed
+it. Polls where the probe gave nothing (failed, host down) are not polls "with data",
+so an outage is not read as every module vanishing. All of it is one pass of window
+functions in SQL, however many polls the window holds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from reports.sql import Con, dicts, q, relations
+
+LIMIT = 500
+REBOOT_SLACK_S = 120     # boot_time computed from uptime wobbles by a second or two
+
+
+def _host_clause(host: str | None, alias: str = "") -> str:
+    return f" AND {alias}host = $host" if host is not None else ""
+
+
+def _params(start: dt.datetime, host: str | None) -> dict[str, Any]:
+    return {"start": start, **({"host": host} if host is not None else {})}
+
+
+def set_changes(con: Con, table: str, item: str, start: dt.datetime,
+                host: str | None = None) -> list[dict[str, Any]]:
+    """Rows (host, item, change, ts), newest first.
+
+    Most items are listed by every poll of their host: one grouped count finds them and
+    only the others go through the window functions.
+    """
+    hc = _host_clause(host)
+    sql = f"""
+    WITH m AS (SELECT host, CAST({q(item)} AS VARCHAR) AS item, ts FROM {q(table)}
+               WHERE ts >= $start{hc}),
+    n AS (SELECT host, ts, row_number() OVER (PARTITION BY host ORDER BY ts) AS seq,
+                 count(*) OVER (PARTITION BY host) AS polls
+          FROM (SELECT host, ts FROM m GROUP BY host, ts)),
+    moving AS (SELECT c.host, c.item FROM (SELECT host, item, count(*) AS seen FROM m
+                                          GROUP BY host, item) c
+               JOIN (SELECT host, any_value(polls) AS polls FROM n GROUP BY host) p USING (host)
+               WHERE c.seen < p.polls),
+    e AS (SELECT m.host, m.item, m.ts, n.seq, n.polls,
+                 lag(n.seq) OVER w AS prev_seq, lead(n.seq) OVER w AS next_seq
+          FROM m SEMI JOIN moving USING (host, item) JOIN n USING (host, ts)
+          WINDOW w AS (PARTITION BY m.host, m.item ORDER BY n.seq))
+    SELECT host, item, 'appeared' AS change, ts FROM e
+      WHERE seq > 1 AND (prev_seq IS NULL OR prev_seq < seq - 1)
+    UNION ALL
+    SELECT e.host, e.item, 'vanished' AS change, n.ts FROM e
+      JOIN n ON n.host = e.host AND n.seq = e.seq + 1
+      WHERE e.seq < e.polls AND (e.next_seq IS NULL OR e.next_seq > e.seq + 1)
+    ORDER BY ts DESC, host, item"""
+    return dicts(con, sql, _params(start, host))
+
+
+def reboots(con: Con, start: dt.datetime, host: str | None = None) -> list[dict[str, Any]]:
+    hc = _host_clause(host)
+    sql = f"""
+    WITH s AS (SELECT host, ts, boot_time, uptime_seconds,
+                      lag(boot_time) OVER w AS prev_boot, lag(uptime_seconds) OVER w AS prev_up,
+                      lag(ts) OVER w AS prev_ts
+               FROM system WHERE ts >= $start{hc} WINDOW w AS (PARTITION BY host ORDER BY ts))
+    SELECT host, ts, prev_ts, boot_time, prev_boot FROM s
+    WHERE prev_ts IS NOT NULL AND (
+      (boot_time IS NOT NULL AND prev_boot IS NOT NULL
+       AND epoch(boot_time) - epoch(prev_boot) > {REBOOT_SLACK_S})
+      OR (boot_time IS NULL AND uptime_seconds < prev_up))
+    ORDER BY ts DESC, host"""
+    return dicts(con, sql, _params(start, host))
+
+
+def file_changes(con: Con, start: dt.datetime, host: str | None = None) -> list[dict[str, Any]]:
+    """Changes of watched files, classified as the ``file_changes`` view does.
+
+    The view computes its ``lag`` over all history; here the window's rows are read once,
+    files whose state never changed are dropped by one grouped count, and only the rest
+    are compared poll to poll (so the first poll of the window has no predecessor).
+    """
+    hc = _host_clause(host)
+    state = "exists, sha256, size_bytes, mtime, mode, uid, gid"
+    return dicts(con, f"""
+    WITH f AS (SELECT run_id, host, path, ts, {state} FROM files WHERE ts >= $start{hc}),
+    moving AS (SELECT host, path FROM f GROUP BY host, path
+               HAVING count(DISTINCT ({state})) > 1),
+    w AS (SELECT f.*, lag(ts) OVER p AS prev_ts, lag(exists) OVER p AS prev_exists,
+                 lag(sha256) OVER p AS prev_sha256, lag(size_bytes) OVER p AS prev_size_bytes,
+                 lag(mtime) OVER p AS prev_mtime, lag(mode) OVER p AS prev_mode,
+                 lag(uid) OVER p AS prev_uid, lag(gid) OVER p AS prev_gid
+          FROM f SEMI JOIN moving USING (host, path)
+          WINDOW p AS (PARTITION BY host, path ORDER BY ts)),
+    c AS (SELECT *, CASE
+            WHEN NOT coalesce(prev_exists, false) AND exists THEN 'created'
+            WHEN prev_exists AND NOT coalesce(exists, false) THEN 'deleted'
+            WHEN sha256 IS DISTINCT FROM prev_sha256
+              OR size_bytes IS DISTINCT FROM prev_size_bytes THEN 'content'
+            WHEN mode IS DISTINCT FROM prev_mode OR uid IS DISTINCT FROM prev_uid
+              OR gid IS DISTINCT FROM prev_gid THEN 'owner_or_mode'
+            WHEN mtime IS DISTINCT FROM prev_mtime THEN 'touched' END AS change FROM w)
+    SELECT host, path, ts, prev_ts, change, prev_size_bytes, size_bytes, prev_mode, mode,
+           prev_sha256, sha256 FROM c
+    WHERE prev_ts IS NOT NULL AND change IS NOT NULL ORDER BY ts DESC, host, path""",
+                 _params(start, host))
+
+
+@dataclass(slots=True)
+class Section:
+    title: str
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    more: int = 0
+    available: bool = True
+
+
+def _section(title: str, rows: list[dict[str, Any]], hosts: set[str] | None) -> Section:
+    if hosts is not None:
+        rows = [r for r in rows if r["host"] in hosts]
+    return Section(title, rows[:LIMIT], max(0, len(rows) - LIMIT))
+
+
+def load(con: Con, start: dt.datetime, hosts: set[str] | None = None,
+         host: str | None = None, rels: set[str] | None = None) -> dict[str, Section]:
+    rels = relations(con) if rels is None else rels
+    out: dict[str, Section] = {}
+    out["reboots"] = _section("Reboots", reboots(con, start, host), hosts) \
+        if "system" in rels else Section("Reboots", available=False)
+    out["modules"] = _section("Kernel modules appeared or vanished",
+                              set_changes(con, "modules", "name", start, host), hosts) \
+        if "modules" in rels else Section("Kernel modules", available=False)
+    out["files"] = _section("Watched files changed", file_changes(con, start, host), hosts) \
+        if "files" in rels else Section("Watched files", available=False)
+    out["filesystems"] = _section("File systems mounted or gone",
+                                  set_changes(con, "filesystems", "mount", start, host), hosts) \
+        if "filesystems" in rels else Section("File systems", available=False)
+    return out

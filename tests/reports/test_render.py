@@ -1,0 +1,138 @@
+"""Rendering from a real database: every page, what it shows, the CLI options."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+
+import duckdb
+import pytest
+from markupsafe import escape
+
+from poller import store
+from reports import changes, render
+from reports.names import host_filename
+from tests.reports.conftest import EVIL, EVIL_HOST, IMG, SCRIPT, onion
+
+
+@pytest.fixture
+def report(report_db):
+    with store.reading(report_db) as con:
+        yield render.Report(con, since=dt.timedelta(days=3))
+
+
+def test_every_page_renders(report):
+    pages = dict(report.pages())
+    assert {"index.html", "alerts.html", "changes.html"} <= set(pages)
+    hosts = [p for p in pages if p.startswith("hosts/")]
+    assert len(hosts) == 6                          # localhost, 4 synthetic, the hostile one
+    for name, page in pages.items():
+        text = page()
+        assert text.startswith("<!doctype html>"), name
+        assert "http://" not in text.replace('xmlns="http://www.w3.org/2000/svg"', ""), name
+        assert "https://" not in text, name
+
+
+def test_overview_puts_problems_first(report):
+    names = [r.name for r in report.rows]
+    ranks = [r.rank for r in report.rows]
+    assert ranks == sorted(ranks)
+    assert names.index(EVIL_HOST) < names.index("localhost")
+    evil = next(r for r in report.rows if r.name == EVIL_HOST)
+    assert not evil.up and any("97 % full" in p for p in evil.problems)
+    local = next(r for r in report.rows if r.name == "localhost")
+    assert local.up and local.facts["ncpu"] and local.polls == 3
+    page = report.overview()
+    assert "localhost" in page and "rack0" in page
+
+
+def test_hostile_strings_are_escaped_everywhere(report):
+    for name, page in report.pages():
+        text = page()
+        assert SCRIPT not in text, name
+        assert "<img" not in text, name
+        assert "49" not in re.findall(r"evil[^<]{0,40}", text), name
+    host = report.host(next(r for r in report.rows if r.name == EVIL_HOST))
+    assert str(escape(EVIL)) in host
+    assert "{{ 7*7 }}" in host                      # shown literally, never evaluated
+
+
+def test_host_page_shows_history_processes_probes(report):
+    row = next(r for r in report.rows if r.name == "node001")
+    page = report.host(row)
+    for title in ("CPU use", "Load average", "Memory used", "File systems", "Network",
+                  "Disk IO", "Temperatures", "Poll timings", "Top by CPU", "Top by memory",
+                  "Kernel modules", "Watched files", "Probes", "Recent polls"):
+        assert title in page, title
+    assert "/scratch/datasets/imagenet" in page      # full command line
+    assert page.count("<svg") >= 10
+    local = report.host(next(r for r in report.rows if r.name == "localhost"))
+    assert "unavailable" in local or "unsupported" in local or "ok" in local
+
+
+def test_changes_are_found(report_db):
+    start = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(days=3)
+    with store.reading(report_db) as con:
+        found = changes.load(con, start)
+    mods = {(r["host"], r["item"], r["change"]) for r in found["modules"].rows}
+    assert ("node001", "mod_19", "appeared") in mods
+    assert (EVIL_HOST, f"mod{EVIL}", "appeared") in mods
+    assert {r["host"] for r in found["reboots"].rows} >= {"node002", EVIL_HOST}
+    files = {(r["host"], r["path"], r["change"]) for r in found["files"].rows}
+    assert ("node003", "/etc/passwd", "content") in files
+    assert any(r["host"] == EVIL_HOST for r in found["files"].rows)
+
+
+def test_alerts_page_without_and_with_alert_tables(report, alert_db):
+    assert "No alert data" in report.alerts()
+    with store.reading(alert_db) as con:
+        r = render.Report(con, since=dt.timedelta(days=3))
+        page = r.alerts()
+        evil = next(x for x in r.rows if x.name == EVIL_HOST)
+        assert evil.alerts == [f"fs_full{SCRIPT}"]
+    assert "Firing now" in page and "fs_full" in page and "critical" in page
+    assert "load_high" in page                      # resolved ones under "other states"
+    assert SCRIPT not in page and "<img" not in page
+
+
+def test_report_command_options(alert_db, tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("")
+    out = tmp_path / "site"
+    custom = tmp_path / "tpl"
+    custom.mkdir()
+    (custom / "_nav.html").write_text("<nav>CUSTOM NAV</nav>")
+    onion("report", "--db", str(alert_db), "--config", str(cfg), "--out", str(out),
+          "--since", "1d", "--limit", "node00*", "--templates", str(custom))
+    index = (out / "index.html").read_text()
+    assert "CUSTOM NAV" in index and "the last 1 d" in index
+    pages = sorted(p.name for p in (out / "hosts").iterdir())
+    assert pages == sorted(host_filename(f"node00{i}") for i in range(4))
+    assert "localhost" not in index
+    bad = onion_fails("report", "--db", str(alert_db), "--config", str(cfg), "--since", "soon")
+    assert "--since" in bad
+
+
+def onion_fails(*args: str) -> str:
+    from click.testing import CliRunner
+
+    from poller.cli import main
+    result = CliRunner().invoke(main, list(args))
+    assert result.exit_code != 0
+    return result.output
+
+
+def test_hostile_host_page_stays_in_the_folder(site):
+    files = [p.relative_to(site) for p in site.rglob("*") if p.is_file()]
+    assert all(len(p.parts) <= 2 for p in files)
+    assert (site / "hosts" / host_filename(EVIL_HOST)).is_file()
+    assert not (Path("/etc") / "passwd.html").exists()
+
+
+def test_empty_database(tmp_path):
+    db = tmp_path / "empty.duckdb"
+    duckdb.connect(str(db)).close()
+    index = render.write_report(db, tmp_path / "out")
+    assert "No host has been polled yet" in index.read_text()
+    assert IMG not in index.read_text()

@@ -1,0 +1,92 @@
+"""The report's pure parts: file names, windows, formatting, SVG charts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+
+from reports import filters, svg
+from reports.names import host_filename, parse_since
+
+HOSTILE = ["../../etc/passwd", "a/b", "..", ".", "", "CON", "nul", "x" * 5000,
+           "<script>alert(1)</script>", "\"><img src=x onerror=alert(1)>", "{{ 7*7 }}",
+           "host\x00name", "höst-ü", "Node01", "node01", " lead space", "-rf", "a\nb"]
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_host_filename_is_safe(name):
+    f = host_filename(name)
+    assert re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,39}-[0-9a-f]{10}\.html|host-[0-9a-f]{10}\.html", f)
+    assert ".." not in f and len(f) < 64
+
+
+def test_host_filenames_never_collide():
+    names = {host_filename(n) for n in HOSTILE}
+    assert len(names) == len(HOSTILE)          # Node01 and node01 differ too
+    assert host_filename("node01") == host_filename("node01")
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("7d", 7 * 86400), ("12h", 43200),
+                                                ("30m", 1800), ("2w", 14 * 86400),
+                                                ("1d12h", 129600), (" 90s ", 90)])
+def test_parse_since(text, seconds):
+    assert parse_since(text) == dt.timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize("text", ["", "7", "d", "7x", "-1d", "0d", "7d;rm"])
+def test_parse_since_rejects(text):
+    with pytest.raises(ValueError):
+        parse_since(text)
+
+
+def test_formatting():
+    assert filters.human_bytes(1536) == "1.5 KiB"
+    assert filters.human_bytes(None) == "—"
+    assert filters.duration(93784) == "1 d 2 h"
+    assert filters.duration(59) == "59 s"
+    now = dt.datetime(2026, 1, 2)
+    assert filters.age(now - dt.timedelta(minutes=5), now) == "5 min ago"
+    assert filters.epoch(dt.datetime(1970, 1, 2)) == "86400"
+
+
+def _chart(points, **kw):
+    return svg.Chart("t", kw.pop("unit", "%"), [svg.Series("s", points)], 0, 1000,
+                     kw.pop("gap_s", 100), **kw)
+
+
+def test_chart_breaks_at_gaps_and_marks_failed_polls():
+    pts = [(t, 50.0) for t in (0, 60, 120, 600, 660)]
+    out = str(svg.draw(_chart(pts, failed=[300])))
+    path = re.search(r'<path d="([^"]+)"', out).group(1)
+    assert path.count("M") == 2                      # two segments: the gap broke the line
+    assert 'class="failed"' in out
+    assert "UTC" in out
+
+
+def test_chart_isolated_point_is_a_dot_and_empty_chart_says_so():
+    assert "<circle" in str(svg.draw(_chart([(500, 1.0)])))
+    assert "no data in this window" in str(svg.draw(_chart([])))
+
+
+def test_chart_escapes_labels():
+    c = svg.Chart("<script>x</script>", "°C", [svg.Series('"><img src=x>', [(0, 1), (10, 2)])],
+                  0, 10, 100)
+    out = str(svg.draw(c))
+    assert "<script>" not in out and "<img" not in out
+    assert "&lt;img" in out
+
+
+def test_byte_rate_axis_uses_binary_units():
+    c = svg.Chart("net", "B/s", [svg.Series("rx", [(0, 0), (10, 5 * 2**20)])], 0, 10, 100)
+    out = str(svg.draw(c))
+    assert "MiB/s" in out
+    assert c.legend[0].last == "5.0 MiB/s"
+
+
+def test_flat_line_gets_a_readable_axis():
+    c = svg.Chart("t", "°C", [svg.Series("s", [(0, 60.0), (10, 60.0)])], 0, 10, 100, y_min=None)
+    labels = re.findall(r'class="yl"[^>]*>([^<]+)<', str(svg.draw(c)))
+    assert labels and all(len(x) < 10 for x in labels)
+    assert any(x.startswith("60") for x in labels)
