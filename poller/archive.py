@@ -104,16 +104,16 @@ def tier_selects(table: str, columns: Sequence[tuple[str, str]], spec: dict[str,
 
 @dataclass(slots=True)
 class Retention:
-    hot_days: int = 2
+    hot_days: int = 1
     raw_days: int = 14
-    days_5m: int = 60
-    days_1h: int = 400
+    days_5m: int = 30
+    days_1h: int = 365
     days_1d: int = 0          # 0: forever
     max_size: int | None = None
 
     def keep_days(self, tier: str) -> int:
         return {"raw": self.raw_days, "5m": self.days_5m, "1h": self.days_1h,
-                "top": self.days_1h, "1d": self.days_1d}[tier]
+                "top": self.days_5m, "1d": self.days_1d}[tier]
 
 
 @dataclass(slots=True)

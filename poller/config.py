@@ -66,10 +66,10 @@ class StorageSettings:
     spool: str = ""
     archive: str = ""
     max_size: str = "10GB"
-    hot_days: int = 2
+    hot_days: int = 1
     raw_days: int = 14
-    rollup_5m_days: int = 60
-    rollup_1h_days: int = 400
+    rollup_5m_days: int = 30
+    rollup_1h_days: int = 365
     rollup_1d_days: int = 0
 
 
@@ -232,10 +232,11 @@ spool = ""      # where batches wait while the database is locked; empty: <db>.s
 archive = ""    # where closed days go as sorted Parquet files; empty: <db>.archive
 max_size = "10GB"  # budget for everything above; oldest raw days are rolled up and dropped
                    # first, then the finer tiers ("" or "0": no budget)
-hot_days = 2       # days kept in the database itself before they are archived
+hot_days = 1       # days kept in the database itself (today) before they are archived
 raw_days = 14      # every sample is kept this long (0: forever)
-rollup_5m_days = 60    # then 5-minute min/avg/max/count rollups this long
-rollup_1h_days = 400   # hourly rollups (and the top processes of each poll) this long
+rollup_5m_days = 30    # then 5-minute min/avg/max/count rollups (and the top processes
+                       # of each poll) this long
+rollup_1h_days = 365   # hourly rollups this long
 rollup_1d_days = 0     # daily rollups (0: forever)
 
 [report]

@@ -1,0 +1,543 @@
+"""Storage benchmark: Onion's bytes per sample and per process row against its peers.
+
+    python3 bench/storage.py [--hosts 20] [--days 7] [--interval 300]
+
+1. A synthetic fleet (``storage_fleet``) is polled round by round and every round goes
+   through Onion's real store path: ``poller.run.make_batch`` -> ``Spool.put`` ->
+   ``store.ingest``. Then ``archive.maintain(force_rewrite=True)`` archives every closed
+   day (raw kept, all tiers written) and ``archive.stats`` measures the archives.
+2. The same numeric samples are read back from Onion (every non-NULL numeric, non-key
+   value of the metric tables; the generator's own count is checked against it) into one
+   staging table, and from there fed to Prometheus (promtool blocks, then compacted by a
+   Prometheus server), VictoriaMetrics (imported, flushed, force-merged) and Parquet zstd.
+3. One table of bytes per sample, one of bytes per process row, the biggest columns, and
+   an extrapolation to a year of 100 hosts with the default rollup tiers.
+
+Everything runs on loopback, in a temporary folder removed at the end (``--keep`` keeps it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import datetime as dt
+import inspect
+import shutil
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import storage_fleet
+import storage_peers as peers
+
+from poller import archive, store
+from poller.run import make_batch
+from probes.registry import installed
+
+METRIC_TABLES = ("cpu", "disk_io", "filesystems", "gpu", "memory", "network", "system",
+                 "temperatures")
+YEAR_HOSTS, YEAR_DAYS, BUDGET = 100, 365, 2 * 1000**3
+DEFAULT_TIERS = archive.Retention()   # raw 14 d, 5m 60 d, 1h 400 d, 1d forever, hot 2 d
+# After each round, as run_poll does, but keeping every tier (0: forever) to measure it.
+ROUND_RETENTION = archive.Retention(hot_days=2, raw_days=0, days_5m=0, days_1h=0, days_1d=0)
+# poller.store.ingest takes this run's batch directly (the spool only when it must wait).
+DIRECT = "batch" in inspect.signature(store.ingest).parameters
+
+
+def q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def human(n: float | None) -> str:
+    if n is None:
+        return "-"
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.2f} {unit}"
+        n /= 1000
+    return f"{n:.2f}"
+
+
+def numeric_fields(table: str) -> list[str]:
+    """The numeric, non-key fields of a probe's record: what a TSDB calls samples."""
+    probe = installed()[table]
+    return [c.name for c in probe.columns
+            if not c.key and c.sql.split()[0] in archive.NUMERIC]
+
+
+# -- 1. write the fleet through Onion's store, one round at a time ---------------------------
+
+@dataclasses.dataclass(slots=True)
+class WriteResult:
+    rounds: int = 0
+    host_polls: int = 0
+    rows: Counter[str] = dataclasses.field(default_factory=Counter)
+    samples: int = 0                 # non-NULL numeric samples in the metric tables
+    gen_s: float = 0.0
+    store_s: float = 0.0
+    maintain_s: float = 0.0
+    hot_bytes: int = 0               # largest the DuckDB file got (hot days + metadata)
+
+
+def write_fleet(args: argparse.Namespace, db: Path, arch: Path, spool_dir: Path,
+                start: int) -> WriteResult:
+    probes = sorted((installed()[n] for n in storage_fleet.PROBES), key=lambda p: p.name)
+    fields = {t: numeric_fields(t) for t in METRIC_TABLES}
+    fleet = storage_fleet.Fleet(args.hosts, start, seed=args.seed)
+    spool = store.Spool(spool_dir)
+    out = WriteResult()
+    rounds = args.days * 86400 // args.interval
+    report_every = max(1, rounds // 10)
+    for k in range(rounds):
+        round_ts = start + k * args.interval
+        t0 = time.perf_counter()
+        results = list(fleet.round(round_ts))
+        for r in results:
+            for name, pr in r.probes.items():
+                out.rows[name] += len(pr.records)
+                if name in fields:
+                    names = fields[name]
+                    out.samples += sum(getattr(rec, f) is not None
+                                       for rec in pr.records for f in names)
+        t1 = time.perf_counter()
+        run_id = round_ts * 1_000_000
+        began = dt.datetime.fromtimestamp(round_ts, dt.UTC).replace(tzinfo=None)
+        run_row: dict[str, Any] = {
+            "run_id": run_id, "started_at": began,
+            "finished_at": began + dt.timedelta(seconds=30), "wall_s": 30.0,
+            "hosts": len(results), "hosts_ok": sum(r.status == "ok" for r in results),
+            "cpu_user_s": 1.5, "cpu_system_s": 0.3, "peak_rss_bytes": 90_000_000,
+            "version": "bench", "argv": "bench/storage.py"}
+        batch = make_batch(run_id, results, probes, run_row)
+        if DIRECT and not args.via_spool:   # what poller.run.run_poll does now
+            report = store.ingest(db, spool, batch)
+        else:
+            with store.private_files():
+                spool.put(batch)
+            report = store.ingest(db, spool)
+        if report.error or report.locked or run_id not in report.ingested:
+            raise RuntimeError(f"round {k}: ingest failed: {report.error or 'locked'}")
+        t2 = time.perf_counter()
+        # As after every poll: archive the days that closed (raw kept: no retention).
+        archive.maintain(db, arch, ROUND_RETENTION,
+                         dt.datetime.fromtimestamp(round_ts + 60, dt.UTC).replace(tzinfo=None),
+                         spool=spool_dir)
+        t3 = time.perf_counter()
+        out.gen_s += t1 - t0
+        out.store_s += t2 - t1
+        out.maintain_s += t3 - t2
+        out.hot_bytes = max(out.hot_bytes, db.stat().st_size)
+        out.rounds += 1
+        out.host_polls += len(results)
+        if (k + 1) % report_every == 0:
+            print(f"  round {k + 1}/{rounds}: store {out.store_s:.0f} s, maintain "
+                  f"{out.maintain_s:.0f} s, generate {out.gen_s:.0f} s", file=sys.stderr,
+                  flush=True)
+    return out
+
+
+# -- 2. the same samples, out of Onion, into one staging table -------------------------------
+
+def esc(expr: str) -> str:
+    """A Prometheus label value, escaped, as SQL."""
+    return (f"replace(replace(replace(CAST({expr} AS VARCHAR), '\\', '\\\\'), '\"', '\\\"'), "
+            f"chr(10), '\\n')")
+
+
+def stage_samples(db: Path, stage: Path) -> int:
+    """Every non-NULL numeric, non-key value of the metric tables, as one long table."""
+    with store.reading(db) as con:
+        specs = store.table_specs(con)
+        parts = []
+        for table in METRIC_TABLES:
+            if table not in specs:
+                continue
+            columns, spec = specs[table]
+            keys = list(spec.get("key") or [])
+            counters = set(spec.get("counters") or [])
+            item = (" || '/' || ".join(f"CAST({q(k)} AS VARCHAR)" for k in keys)
+                    if keys else "''")
+            labels = " || ".join([f"'host=\"' || {esc('host')} || '\"'"]
+                                 + [f"',{k}=\"' || {esc(q(k))} || '\"'" for k in keys])
+            for name, sql in columns:
+                if name in ("run_id", "host", "ts") or name in keys:
+                    continue
+                if sql.split()[0] not in archive.NUMERIC:
+                    continue
+                parts.append(
+                    f"SELECT {lit(table)} AS tbl, {lit(name)} AS metric, "
+                    f"{'true' if name in counters else 'false'} AS counter, host, "
+                    f"{item} AS item, {labels} AS labels, ts, CAST({q(name)} AS VARCHAR) AS v "
+                    f"FROM main.{q(table)} WHERE {q(name)} IS NOT NULL")
+        tmp = stage.with_suffix(".parquet")
+        con.execute("COPY (" + "\nUNION ALL\n".join(parts) + f") TO {lit(str(tmp))} "
+                    "(FORMAT parquet, COMPRESSION zstd)")
+    con = duckdb.connect(str(stage))
+    try:
+        con.execute(f"CREATE TABLE s AS SELECT * FROM read_parquet({lit(str(tmp))})")
+        n = con.execute("SELECT count(*) FROM s").fetchone()
+    finally:
+        con.close()
+        tmp.unlink(missing_ok=True)
+    return int(n[0]) if n else 0
+
+
+# -- 3. peers ----------------------------------------------------------------------------------
+
+def run_text_peers(stage: Path, work: Path, samples: int, span: tuple[int, int]
+                   ) -> list[peers.PeerResult]:
+    """Prometheus and VictoriaMetrics, fed in one ordered pass over the staging table."""
+    results: list[peers.PeerResult] = []
+    promtool = shutil.which("promtool")
+    prom: peers.PromWriter | None = None
+    prom_err: str | None = None
+    if promtool is None:
+        prom_err = "promtool is not installed (Debian package prometheus)"
+    else:
+        prom = peers.PromWriter(work / "om", work / "prom-blocks", promtool)
+    vm_dir = work / "vm-data"
+    start, end = span
+    months = sorted({(dt.datetime(1970, 1, 1) + dt.timedelta(seconds=t)).strftime("%Y_%m")
+                     for t in range(start, end + 86400, 86400)})
+    vm_result: peers.PeerResult
+    con = duckdb.connect(str(stage), read_only=True)
+    try:
+        with contextlib.ExitStack() as stack:
+            base: str | None = None
+            vm_err: str | None = None
+            try:
+                base = stack.enter_context(peers.victoria(vm_dir, work))
+            except (RuntimeError, OSError) as exc:
+                vm_err = f"did not start: {peers.first_line(str(exc))}"
+            vm = peers.VmWriter(f"{base}/api/v1/import/prometheus") if base else None
+            t0 = time.perf_counter()
+            try:
+                peers.feed(con, prom, vm)
+            finally:
+                if prom is not None:
+                    prom.close()
+            feed_s = time.perf_counter() - t0
+            print(f"  fed {samples:,} samples to the peers in {feed_s:.0f} s", file=sys.stderr)
+            if vm is not None and base is not None:
+                if vm.error:
+                    vm_err = vm.error
+                else:
+                    notes = peers.vm_finish(base, vm_dir, months)
+                    size = peers.vm_size(vm_dir)
+                    held = peers.vm_count(base, end, end - start)
+                    note = "data+indexdb after force_merge"
+                    if held is not None and held != samples:
+                        note += f"; VM counts {held:,} samples"
+                    elif held is not None:
+                        note += "; sample count checked"
+                    if notes:
+                        note += "; " + "; ".join(notes)
+                    vm_result = peers.PeerResult("VictoriaMetrics", size, samples, note)
+            if vm_err is not None:
+                vm_result = peers.PeerResult("VictoriaMetrics", None, samples, error=vm_err)
+    finally:
+        con.close()
+    if prom is not None and prom.error is None:
+        size, blocks, held = peers.block_stats(work / "prom-blocks")
+        check = "" if held == samples else f"; blocks hold {held:,} samples"
+        results.append(peers.PeerResult(
+            "Prometheus (promtool 2h blocks)", size, samples,
+            f"{blocks} blocks as backfilled, not compacted{check}"))
+        try:
+            size, blocks, held = peers.prometheus_compact(work / "prom-blocks", work)
+            check = "" if held == samples else f"; blocks hold {held:,} samples"
+            results.insert(0, peers.PeerResult(
+                "Prometheus", size, samples,
+                f"{blocks} blocks after the server's own compaction{check}"))
+        except (RuntimeError, OSError) as exc:
+            results.insert(0, peers.PeerResult("Prometheus", None, samples,
+                                               error=f"compaction: {peers.first_line(str(exc))}"))
+    else:
+        results.append(peers.PeerResult("Prometheus", None, samples,
+                                        error=prom_err or (prom.error if prom else None)))
+    results.append(vm_result)
+    peers.rm_tree(work / "om")
+    return results
+
+
+def run_parquet_peers(db: Path, stage: Path, work: Path, samples: int
+                      ) -> tuple[list[peers.PeerResult], list[tuple[str, int, str]]]:
+    out: list[peers.PeerResult] = []
+    proc_rows: list[tuple[str, int, str]] = []
+    long = work / "long.parquet"
+    try:
+        con = duckdb.connect(str(stage), read_only=True)
+        try:
+            con.execute(
+                f"COPY (SELECT ts, host, item, tbl || '.' || metric AS metric, "
+                f"CAST(v AS DOUBLE) AS value FROM s ORDER BY host, item, metric, ts) "
+                f"TO {lit(str(long))} (FORMAT parquet, COMPRESSION zstd)")
+        finally:
+            con.close()
+        out.append(peers.PeerResult("Parquet zstd, long", long.stat().st_size, samples,
+                                    "(ts, host, item, metric, DOUBLE) by host, item, metric, ts"))
+    except duckdb.Error as exc:
+        out.append(peers.PeerResult("Parquet zstd, long", None, samples,
+                                    error=peers.first_line(str(exc))))
+    wide = work / "wide"
+    wide.mkdir(exist_ok=True)
+    try:
+        with store.reading(db) as con:
+            specs = store.table_specs(con)
+            total = 0
+            for table in METRIC_TABLES:
+                if table not in specs:
+                    continue
+                keys = list(specs[table][1].get("key") or [])
+                order = ", ".join(q(c) for c in ["host", *keys, "ts"])
+                path = wide / f"{table}.parquet"
+                con.execute(f"COPY (SELECT * FROM main.{q(table)} ORDER BY {order}) "
+                            f"TO {lit(str(path))} (FORMAT parquet, COMPRESSION zstd)")
+                total += path.stat().st_size
+            out.append(peers.PeerResult("Parquet zstd, wide", total, samples,
+                                        "Onion's rows, one file per table, by host, key, ts"))
+            for label, order in (("sorted by host, pid, ts", "host, pid, ts"),
+                                 ("arrival order (ts, host)", "ts, host, pid")):
+                path = wide / "processes.parquet"
+                con.execute(f"COPY (SELECT * FROM main.processes ORDER BY {order}) "
+                            f"TO {lit(str(path))} (FORMAT parquet, COMPRESSION zstd)")
+                proc_rows.append((f"Parquet zstd, {label}", path.stat().st_size,
+                                  "same rows, one file, DuckDB defaults"))
+                path.unlink()
+    except duckdb.Error as exc:
+        out.append(peers.PeerResult("Parquet zstd, wide", None, samples,
+                                    error=peers.first_line(str(exc))))
+    peers.rm_tree(wide)
+    long.unlink(missing_ok=True)
+    return out, proc_rows
+
+
+# -- 4. report -----------------------------------------------------------------------------------
+
+def print_table(headers: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
+    print(line)
+    print("-" * len(line))
+    for r in rows:
+        print("  ".join(c.ljust(w) if i in (0, len(r) - 1) else c.rjust(w)
+                        for i, (c, w) in enumerate(zip(r, widths, strict=True))))
+    print()
+
+
+def tier_bytes(db: Path) -> dict[tuple[str, str], tuple[int, int]]:
+    with store.reading(db) as con:
+        return {(t, tier): (int(b), int(n)) for t, tier, b, n in con.execute(
+            "SELECT table_name, tier, sum(bytes), sum(rows) FROM archive_files "
+            "GROUP BY ALL").fetchall()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--hosts", type=int, default=20)
+    ap.add_argument("--days", type=int, default=7)
+    ap.add_argument("--interval", type=int, default=300, help="seconds between polls")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--workdir", type=Path, default=None,
+                    help="where the temporary folder goes (default: the system's)")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    ap.add_argument("--no-peers", action="store_true", help="Onion only")
+    ap.add_argument("--via-spool", action="store_true",
+                    help="write every batch to the spool first (Spool.put, then ingest)")
+    args = ap.parse_args(argv)
+    if args.hosts < 1 or args.days < 1 or not 10 <= args.interval <= 86400:
+        ap.error("need --hosts >= 1, --days >= 1, 10 <= --interval <= 86400")
+    work = Path(tempfile.mkdtemp(prefix="onion-storage-bench-", dir=args.workdir))
+    try:
+        return run(args, work)
+    finally:
+        if args.keep:
+            print(f"kept {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def run(args: argparse.Namespace, work: Path) -> int:
+    today = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    start = int((today - dt.timedelta(days=args.days)).timestamp())
+    end = start + args.days * 86400
+    db, arch, spool = work / "onion.duckdb", work / "onion.archive", work / "spool"
+    print(f"Onion storage benchmark: {args.hosts} hosts, {args.days} days, polls every "
+          f"{args.interval} s, from {dt.datetime.fromtimestamp(start, dt.UTC):%Y-%m-%d} "
+          f"(work folder {work})", file=sys.stderr)
+    w = write_fleet(args, db, arch, spool, start)
+    t0 = time.perf_counter()
+    keep_all = archive.Retention(hot_days=1, raw_days=0, days_5m=0, days_1h=0, days_1d=0)
+    now = dt.datetime.fromtimestamp(end + 3600, dt.UTC).replace(tzinfo=None)
+    report = archive.maintain(db, arch, keep_all, now, spool=spool, force_rewrite=True)
+    maintain_s = time.perf_counter() - t0
+    db_size, tstats = archive.stats(db)
+    by_table = {s.table: s for s in tstats}
+    hot_left = sum(s.hot_rows for s in tstats)
+    footprint = archive.footprint(db, arch, spool)
+    tiers = tier_bytes(db)
+
+    metric_bytes = sum(by_table[t].archive_bytes for t in METRIC_TABLES if t in by_table)
+    metric_rows = sum(by_table[t].archived_rows for t in METRIC_TABLES if t in by_table)
+    slots = sum(by_table[t].archived_rows * by_table[t].samples_per_row
+                for t in METRIC_TABLES if t in by_table)
+    proc = by_table.get("processes")
+    total_rows = sum(w.rows.values())
+    print()
+    print(f"== Onion write path ({args.hosts} hosts x {args.days} days, {w.rounds} rounds, "
+          f"{w.host_polls:,} host polls) ==")
+    path = "make_batch -> Spool.put -> ingest" if args.via_spool or not DIRECT else \
+        "make_batch -> ingest(batch), as run_poll"
+    print(f"store path ({path}): {w.store_s:.1f} s for {total_rows:,} rows = "
+          f"{total_rows / w.store_s:,.0f} rows/s, {w.samples / w.store_s:,.0f} metric "
+          f"samples/s, {w.store_s / w.rounds * 1000:.0f} ms per round of {args.hosts} hosts "
+          f"(generating the records took {w.gen_s:.1f} s more)")
+    print(f"archive.maintain after each round: {w.maintain_s:.1f} s in all "
+          f"({w.maintain_s / w.rounds * 1000:.0f} ms per round); largest DuckDB file "
+          f"{human(w.hot_bytes)}")
+    print(f"final archive.maintain(force_rewrite=True): {maintain_s:.1f} s, "
+          f"{len(report.archived)} table-days archived, {hot_left} rows left hot")
+    print(f"after: DuckDB file {human(db_size)}, total footprint {human(footprint)}")
+    print()
+
+    samples = w.samples
+    results: list[peers.PeerResult] = []
+    proc_peers: list[tuple[str, int, str]] = []
+    if not args.no_peers:
+        t0 = time.perf_counter()
+        staged = stage_samples(db, work / "stage.duckdb")
+        print(f"  staged {staged:,} samples in {time.perf_counter() - t0:.0f} s",
+              file=sys.stderr)
+        if staged != samples:
+            print(f"WARNING: Onion returns {staged:,} samples, the generator wrote {samples:,}")
+        results += run_text_peers(work / "stage.duckdb", work, staged, (start, end))
+        parquet, proc_peers = run_parquet_peers(db, work / "stage.duckdb", work, staged)
+        results += parquet
+        (work / "stage.duckdb").unlink(missing_ok=True)
+    onion = peers.PeerResult(
+        "Onion (raw archives)", metric_bytes, samples,
+        f"{len(METRIC_TABLES)} tables, {metric_rows:,} rows; "
+        f"{metric_bytes / max(1, slots):.2f} B per column slot incl. NULLs (db stats)")
+    results.insert(0, onion)
+    prom = next((r for r in results if r.store == "Prometheus" and r.per_sample), None)
+    vm = next((r for r in results if r.store == "VictoriaMetrics" and r.per_sample), None)
+
+    print(f"== Bytes per numeric sample: {samples:,} samples "
+          f"({samples / max(1, w.host_polls):.0f} per host poll), the same in every store ==")
+    rows = []
+    for r in results:
+        if r.per_sample is None:
+            rows.append([r.store, "-", "-", "-", f"FAILED: {r.error or 'no result'}"])
+            continue
+        ratio = f"{r.per_sample / prom.per_sample:.2f}" if prom and prom.per_sample else "-"
+        rows.append([r.store, f"{r.per_sample:.3f}", ratio, human(r.bytes), r.notes])
+    print_table(["store", "B/sample", "vs Prom", "size", "notes"], rows)
+
+    print("== Process rows ==")
+    prow = []
+    if proc and proc.archived_rows:
+        prow.append(["Onion (raw archives)", f"{proc.archive_bytes / proc.archived_rows:.2f}",
+                     human(proc.archive_bytes),
+                     f"{proc.archived_rows:,} rows, {proc.archived_rows / max(1, w.host_polls):.0f}"
+                     f" per host poll; goal <= 3 B/row"])
+        for label, size, note in proc_peers:
+            prow.append([label, f"{size / proc.archived_rows:.2f}", human(size), note])
+    mods = by_table.get("modules")
+    if mods and mods.archived_rows:
+        prow.append(["Onion modules (identical on every host)",
+                     f"{mods.archive_bytes / mods.archived_rows:.3f}", human(mods.archive_bytes),
+                     f"{mods.archived_rows:,} rows"])
+    print_table(["store", "B/row", "size", "notes"], prow)
+
+    print("== Onion footprint by tier (all tables) ==")
+    by_tier: Counter[str] = Counter()
+    for (_t, tier), (b, _n) in tiers.items():
+        by_tier[tier] += b
+    trows = [[tier, human(b), f"{b / (args.hosts * args.days):,.0f}"]
+             for tier, b in sorted(by_tier.items(), key=lambda kv: -kv[1])]
+    trows.append(["DuckDB file (nothing hot; catalog, runs, hosts)", human(db_size), "-"])
+    trows.append(["total footprint", human(footprint),
+                  f"{footprint / (args.hosts * args.days):,.0f}"])
+    print_table(["tier", "bytes", "B per host-day"], trows)
+
+    print_columns(tstats, samples, proc)
+    extrapolate(args, by_tier, w.hot_bytes)
+
+    print("== Goals ==")
+    onion_ps = onion.per_sample or 0.0
+    goals = [
+        ("fewer B/sample than Prometheus",
+         f"{onion_ps:.3f} vs {prom.per_sample:.3f}" if prom and prom.per_sample else "no peer",
+         "met" if prom and prom.per_sample and onion_ps < prom.per_sample else
+         "NOT met" if prom else "unknown"),
+        ("stretch: <= VictoriaMetrics",
+         f"{onion_ps:.3f} vs {vm.per_sample:.3f}" if vm and vm.per_sample else "no peer",
+         "met" if vm and vm.per_sample and onion_ps <= vm.per_sample else
+         "NOT met" if vm else "unknown"),
+    ]
+    if proc and proc.archived_rows:
+        per_row = proc.archive_bytes / proc.archived_rows
+        goals.append(("<= 3 B per process row", f"{per_row:.2f}",
+                      "met" if per_row <= 3 else "NOT met"))
+    print_table(["goal", "measured", "status"], [list(g) for g in goals])
+    return 0
+
+
+def print_columns(tstats: list[archive.TableStats], samples: int,
+                  proc: archive.TableStats | None) -> None:
+    cols = [(s.table, c, enc, b) for s in tstats if s.table in METRIC_TABLES
+            for c, enc, b in s.columns]
+    cols.sort(key=lambda x: -x[3])
+    total = sum(b for *_, b in cols) or 1
+    print("== Biggest columns of the metric archives (archive.stats, Parquet column chunks) ==")
+    print_table(["table.column", "encodings", "bytes", "share", "B/sample"],
+                [[f"{t}.{c}", enc, human(b), f"{b * 100 / total:.1f}%", f"{b / samples:.3f}"]
+                 for t, c, enc, b in cols[:15]])
+    if proc and proc.columns:
+        ptotal = sum(b for *_, b in proc.columns) or 1
+        print("== Biggest columns of the process archives ==")
+        print_table(["column", "encodings", "bytes", "share", "B/row"],
+                    [[c, enc, human(b), f"{b * 100 / ptotal:.1f}%",
+                      f"{b / max(1, proc.archived_rows):.3f}"]
+                     for c, enc, b in proc.columns[:10]])
+
+
+def extrapolate(args: argparse.Namespace, by_tier: Counter[str], hot_bytes: int) -> None:
+    """A year of 100 hosts with the default tiers, from the bytes per host-day measured here."""
+    host_days = args.hosts * args.days
+    per = {tier: b / host_days for tier, b in by_tier.items()}
+    r = DEFAULT_TIERS
+    scale = 300 / args.interval  # measured at --interval; the year is at 5-minute polls
+    keep = {"raw": r.raw_days, "5m": r.days_5m, "1h": r.days_1h, "top": r.days_1h,
+            "1d": r.days_1d}
+    rows = []
+    total = 0.0
+    for tier in ("raw", "top", "5m", "1h", "1d"):
+        days = keep[tier] or YEAR_DAYS
+        days = min(days, YEAR_DAYS)
+        per_day = per.get(tier, 0.0) * (scale if tier in ("raw", "top", "5m") else 1.0)
+        b = per_day * YEAR_HOSTS * days
+        total += b
+        rows.append([tier, f"{days}", f"{per_day:,.0f}", human(b)])
+    # The largest the DuckDB file got while polling holds the hot days of the whole fleet.
+    hot = hot_bytes / args.hosts * scale * YEAR_HOSTS
+    total += hot
+    rows.append(["hot (DuckDB, peak)", f"{r.hot_days}", "-", human(hot)])
+    rows.append(["total", "", "", f"{human(total)} of the {human(BUDGET)} goal "
+                 f"({'inside' if total <= BUDGET else 'OVER'})"])
+    print(f"== EXTRAPOLATION (not measured): a year of {YEAR_HOSTS} hosts at 5-minute polls "
+          f"with the default tiers, from the bytes per host-day measured above ==")
+    print_table(["tier", "days kept", "B per host-day", "bytes"], rows)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
