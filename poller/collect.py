@@ -66,12 +66,14 @@ def _probe_result(probe: Probe, os: OS, out: RawOutput) -> ProbeResult:
     notes: list[str] = []
     timed_out: list[str] = []
     unavailable: list[str] = []
+    missing: list[str] = []
     for part in probe.parts[os]:
         name = section_name(probe, part)
         sec: Section | None = sections.get(name)
         err = errs[name].text() if name in errs else ""
         if sec is None:
             if part.file and not _files_cut_off(out):
+                missing.append(part.file)
                 continue  # file absent or unreadable on that host
             why = out.error or "the script ended before this section"
             return ProbeResult(probe.name, LOST, f"{name}: no output ({why})")
@@ -93,8 +95,11 @@ def _probe_result(probe: Probe, os: OS, out: RawOutput) -> ProbeResult:
             notes.append(f"{name}: exit {rc}: {_first_line(err) or 'no output'}")
             continue
         parts[part.name] = text
-    if unavailable and not parts:
-        return ProbeResult(probe.name, UNAVAILABLE, "; ".join(unavailable))
+    if not parts and (unavailable or (missing and not notes and not timed_out)):
+        # A kernel without /proc/modules (built-in drivers, some containers) is a fact of
+        # that host, not a failure.
+        why = unavailable + [f"{f} is absent or unreadable" for f in missing]
+        return ProbeResult(probe.name, UNAVAILABLE, "; ".join(why))
     if timed_out and not parts:
         return ProbeResult(probe.name, TIMEOUT, f"{', '.join(timed_out)}: no answer in time")
     if not parts:
