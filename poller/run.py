@@ -207,8 +207,11 @@ def make_batch(run_id: int, results: Sequence[HostResult], probes: Sequence[Prob
         for table, fields in redact.FIELDS.items():
             for name in fields:
                 if table in data and name in data[table]:
-                    data[table][name] = [redactor(v) if isinstance(v, str) else v
-                                         for v in data[table][name]]
+                    # A cluster runs the same command lines on many hosts: mask each once.
+                    seen: dict[str, str] = {}
+                    data[table][name] = [
+                        (seen[v] if v in seen else seen.setdefault(v, redactor(v)))
+                        if isinstance(v, str) else v for v in data[table][name]]
     return store.Batch(run_id, tables, data, counters)
 
 

@@ -42,7 +42,7 @@ from probes.base import OS, ParseError, Part, Probe, col, only_part, to_float, t
 
 # Not frozen: one record per process per host per poll makes this the hottest constructor
 # in Onion, and a frozen dataclass's __init__ costs three times a plain one's.
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True)
 class Process:
     pid: int = col("UINTEGER", key=True)
     ppid: int | None = col("UINTEGER")
@@ -205,9 +205,9 @@ def _parse(text: str, locate: Locate) -> list[Process]:
     columns["comm"], columns["args"] = comms, argv
     for name in Process.__dataclass_fields__:
         columns.setdefault(name, [None] * len(body))  # a column this ps did not print
-    keys = list(columns)
-    return [Process(**dict(zip(keys, values, strict=True)))
-            for values in zip(*columns.values(), strict=True)]
+    # Positional, in field order: a dict per row for keywords would cost as much again.
+    ordered = [columns[name] for name in Process.__dataclass_fields__]
+    return [Process(*values) for values in zip(*ordered, strict=True)]
 
 
 def _column(field: str, texts: list[str], lines: list[str]) -> list[object]:
