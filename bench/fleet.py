@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.sshd import SSHD, free_port, home_dir, keygen  # noqa: E402
+from tests.sshd import SSHD, free_port, home_dir, keygen, sshd_config  # noqa: E402
 
 MAX_LISTEN = 16          # OpenSSH's limit of ListenAddress sockets per sshd
 START_TRIES = 5          # attempts per sshd when a port was taken in between
@@ -115,25 +115,8 @@ def _address(i: int) -> str:
 
 
 def _sshd_config(lst: Listener, auth: Path, home: Path) -> str:
-    listen = "".join(f"ListenAddress {e.addr}:{e.port}\n" for e in lst.endpoints)
-    return f"""\
-{listen}HostKey {lst.host_key}
-PidFile {lst.root}/sshd.pid
-AuthorizedKeysFile {auth}
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PubkeyAuthentication yes
-PermitRootLogin prohibit-password
-StrictModes no
-UsePAM no
-UseDNS no
-PrintMotd no
-PrintLastLog no
-LogLevel ERROR
-MaxStartups 1000:30:2000
-MaxSessions 100
-SetEnv HOME={home}
-"""
+    return sshd_config([(e.addr, e.port) for e in lst.endpoints], lst.host_key, lst.root,
+                       auth, home)
 
 
 def _reachable(e: Endpoint) -> bool:

@@ -52,6 +52,32 @@ class Sshd:
                 self.proc.wait(5)
 
 
+def sshd_config(listen: list[tuple[str, int]], host_key: Path, root: Path, auth: Path,
+                home: Path, extra: str = "") -> str:
+    """An sshd_config for loopback test hosts: keys only, room for hundreds of sessions,
+    and a clean HOME (root's rc files are slow to source on these machines)."""
+    addresses = "".join(f"ListenAddress {a}:{p}\n" for a, p in listen)
+    return f"""\
+{addresses}HostKey {host_key}
+PidFile {root}/sshd.pid
+AuthorizedKeysFile {auth}
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PubkeyAuthentication yes
+PermitRootLogin prohibit-password
+StrictModes no
+UsePAM no
+UseDNS no
+PrintMotd no
+PrintLastLog no
+LogLevel ERROR
+MaxStartups 1000:30:2000
+MaxSessions 100
+SetEnv HOME={home}
+{extra}
+"""
+
+
 def start_sshd(root: Path, addr: str, authorized: list[Path], home: Path,
                extra: str = "") -> Sshd:
     root.mkdir(parents=True, exist_ok=True)
@@ -63,24 +89,7 @@ def start_sshd(root: Path, addr: str, authorized: list[Path], home: Path,
     for _ in range(5):
         port = free_port(addr)
         cfg = root / "sshd_config"
-        cfg.write_text(f"""\
-ListenAddress {addr}:{port}
-HostKey {host_key}
-PidFile {root}/sshd.pid
-AuthorizedKeysFile {auth}
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PubkeyAuthentication yes
-PermitRootLogin prohibit-password
-StrictModes no
-UsePAM no
-PrintMotd no
-LogLevel ERROR
-MaxStartups 500:30:1000
-MaxSessions 50
-SetEnv HOME={home}
-{extra}
-""")
+        cfg.write_text(sshd_config([(addr, port)], host_key, root, auth, home, extra))
         server = Sshd(addr, port, root, host_key)
         server.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(cfg)],
                                        stdout=subprocess.DEVNULL,
