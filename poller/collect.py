@@ -87,7 +87,7 @@ def _probe_result(probe: Probe, os: OS, out: RawOutput) -> ProbeResult:
         if sec.status == "timeout":
             timed_out.append(name)
             continue
-        rc = int(sec.status) if sec.status and sec.status.lstrip("-").isdigit() else None
+        rc = int(sec.status) if sec.status and sec.status.lstrip("-").isdecimal() else None
         if rc in (EXIT_UNAVAILABLE, EXIT_NOT_FOUND) and not text.strip():
             unavailable.append(_first_line(err) or f"{name}: command not found")
             continue

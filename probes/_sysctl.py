@@ -79,7 +79,7 @@ def parse_boottime(value: str) -> dt.datetime:
     m = _BOOTTIME.match(value)
     if m:
         sec, usec = int(m.group(1)), int(m.group(2))
-    elif value.isdigit():
+    elif value.isdecimal():
         sec, usec = int(value), 0
     else:
         raise ParseError("not sure how to interpret kern.boottime", value)

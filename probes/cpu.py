@@ -79,7 +79,7 @@ def parse_linux(parts: Mapping[str, str]) -> list[Cpu]:
         if words[0] == "cpu":
             for name, value in zip(_LINUX_STAT_FIELDS, words[1:], strict=False):
                 times[name] = to_int(value, f"cpu {name}", line) / hz
-        elif words[0][3:].isdigit():
+        elif words[0][3:].isdecimal():
             online += 1
     if "stat" in parts and not times:
         raise ParseError("no aggregate 'cpu' line in /proc/stat")

@@ -78,7 +78,7 @@ _MEM_UNITS = {"": 1, "k": 1, "m": 1 << 10, "g": 1 << 20, "t": 1 << 30, "p": 1 <<
 
 def duration(text: str, line: str) -> float:
     """``07-21:28:18``, ``12:09:01``, ``00:19``, ``7:53.61`` (BSD cpu time) or ``2506``."""
-    if text.isdigit():
+    if text.isdecimal():
         return int(text)
     m = _DURATION.fullmatch(text)
     if m is None:
@@ -103,7 +103,7 @@ def _user(text: str) -> str | None:
 
 def _int(text: str, line: str) -> int:
     # Fast path first: this runs for every column of every process of every host.
-    return int(text) if text.isdigit() else to_int(text, "ps column", line)
+    return int(text) if text.isdecimal() else to_int(text, "ps column", line)
 
 
 def _pct(text: str, line: str) -> float:
@@ -114,12 +114,12 @@ def _pct(text: str, line: str) -> float:
 
 
 def _kib(text: str, line: str) -> int:
-    return int(text) * 1024 if text.isdigit() else _kib_to_bytes(text, line)
+    return int(text) * 1024 if text.isdecimal() else _kib_to_bytes(text, line)
 
 
 _CONVERTERS: dict[str, Callable[[str, str], object]] = {
     "pid": _int, "ppid": _int,
-    "uid": lambda text, line: int(text) if text.isdigit() else None,
+    "uid": lambda text, line: int(text) if text.isdecimal() else None,
     "cpu_pct": _pct, "mem_pct": _pct, "rss_bytes": _kib, "vsz_bytes": _kib,
     "elapsed_seconds": lambda text, line: _sane_elapsed(int(duration(text, line))),
     "cpu_seconds": lambda text, line: float(duration(text, line)),

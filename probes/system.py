@@ -132,7 +132,7 @@ def _bsd_boot(parts: Mapping[str, str]) -> dt.datetime | None:
     text = parts.get("boottime", "").strip()
     if not text:
         return None
-    if text.startswith("{") or text.isdigit():
+    if text.startswith("{") or text.isdecimal():
         return parse_boottime(text)
     values = parse_sysctl(text)
     if "kern.boottime" not in values:
