@@ -23,7 +23,7 @@ class ProbeResult:
     probe: str
     status: str
     reason: str | None = None
-    records: list[Any] = field(default_factory=list)
+    records: Sequence[Any] = field(default_factory=list)  # a probes.base.Table once parsed
 
 
 @dataclass(slots=True)

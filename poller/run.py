@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
-import operator
 import os
 import resource
 import sys
@@ -23,7 +22,7 @@ from poller.collect import HostResult, collect, utcnow
 from poller.config import Config
 from poller.errors import OnionError, StorageError, Timeout, TransportError
 from poller.transport import LocalTransport, SSHTransport, TransportOptions
-from probes.base import Probe
+from probes.base import Probe, Table
 
 __version__ = "0.1.0"
 
@@ -162,12 +161,11 @@ def make_batch(run_id: int, results: Sequence[HostResult], probes: Sequence[Prob
         "probe_results": {c: [] for c, _ in store.PROBE_RESULT_COLUMNS},
         "hosts": {c.split()[0]: [] for c, _ in store.HOST_COLUMNS},
     }
-    getters = {}
+    records_of = {}
     for p in probes:
         tables[p.name], counters[p.name] = store.columns_for(p)
         data[p.name] = {c: [] for c, _ in tables[p.name]}
-        names = [c.name for c in p.columns]
-        getters[p.name] = (names, operator.attrgetter(*names))
+        records_of[p.name] = p.record
     polls, results_cols, hosts = data["polls"], data["probe_results"], data["hosts"]
     for r in results:
         h = r.host
@@ -189,19 +187,14 @@ def make_batch(run_id: int, results: Sequence[HostResult], probes: Sequence[Prob
                          ("probe", pr.probe), ("status", pr.status), ("reason", pr.reason),
                          ("records", len(pr.records))):
                 results_cols[k].append(v)
-            if not pr.records or pr.probe not in getters:
+            if not pr.records or pr.probe not in records_of:
                 continue
-            names, get = getters[pr.probe]
             cols = data[pr.probe]
             n = len(pr.records)
             cols["run_id"].extend([run_id] * n)
             cols["host"].extend([h.name] * n)
             cols["ts"].extend([r.collected_at] * n)
-            rows = [get(rec) for rec in pr.records]
-            if len(names) == 1:
-                cols[names[0]].extend(rows)
-                continue
-            for name, values in zip(names, zip(*rows, strict=True), strict=True):
+            for name, values in Table.of(records_of[pr.probe], pr.records).columns.items():
                 cols[name].extend(values)
     if redactor is not None:
         for table, fields in redact.FIELDS.items():

@@ -3,7 +3,9 @@
 A probe names its table, its record type, a POSIX ``sh`` fragment per OS (one or more
 *parts*, each run as its own framed section of the host's single script) and a parser
 per OS. Parsers are pure: ``parse(parts) -> list[record]`` where ``parts`` maps a part
-name to the text that part printed. A part that failed or did not run is absent.
+name to the text that part printed. A part that failed or did not run is absent. A
+parser that yields many rows per host (processes) may return a :class:`Table` instead:
+the same records held column by column, which is how they are stored anyway.
 
 Errors (all derive from :class:`poller.errors.OnionError`)::
 
@@ -17,9 +19,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
+import operator
 import types
 import typing
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,6 +118,72 @@ def columns_of(record: type) -> list[Column]:
     return out
 
 
+# -- records held column by column -------------------------------------------------------
+
+
+class Table(Sequence[Any]):
+    """A probe's records for one host, held as one list per field, in field order.
+
+    It reads as a sequence of records (built on demand), so code and tests that look at
+    records need not care; the store takes the columns as they are. A parser of many rows
+    (a thousand processes on each of hundreds of hosts) builds its columns anyway, and
+    making a record per row only to take it apart again for storage doubles its cost.
+    """
+
+    __slots__ = ("_keywords", "_n", "columns", "record")
+
+    def __init__(self, record: type, columns: Mapping[str, list[Any]]) -> None:
+        fields = dataclasses.fields(record)
+        names = [f.name for f in fields]
+        if list(columns) != names:
+            raise TypeError(f"{record.__name__} table: columns {list(columns)} are not the "
+                            f"fields {names} in order")
+        lengths = {len(v) for v in columns.values()}
+        if len(lengths) > 1:
+            raise TypeError(f"{record.__name__} table: columns of different lengths {lengths}")
+        self.record = record
+        self.columns: dict[str, list[Any]] = dict(columns)
+        self._n = lengths.pop() if lengths else 0
+        self._keywords = names if any(f.kw_only for f in fields) else None
+
+    @classmethod
+    def of(cls, record: type, records: Sequence[Any]) -> Table:
+        """Records (all of type ``record``) taken apart into columns."""
+        if isinstance(records, Table):
+            return records
+        names = [f.name for f in dataclasses.fields(record)]
+        return cls(record, {n: list(map(operator.attrgetter(n), records)) for n in names})
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __iter__(self) -> Iterator[Any]:
+        if self._keywords is None:  # positional where the record allows it: cheaper
+            return map(self.record, *self.columns.values())
+        names, record = self._keywords, self.record
+        return (record(**dict(zip(names, row))) for row in zip(*self.columns.values()))
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return list(self)[index]
+        values = [c[index] for c in self.columns.values()]
+        if self._keywords is None:
+            return self.record(*values)
+        return self.record(**dict(zip(self._keywords, values)))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Table):
+            return self.record is other.record and self.columns == other.columns
+        if isinstance(other, Sequence) and not isinstance(other, str):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like a list
+
+    def __repr__(self) -> str:
+        return f"Table({self.record.__name__}, {self._n} rows)"
+
+
 # -- the probe ---------------------------------------------------------------------------
 
 Parser = Callable[[Mapping[str, str]], Sequence[Any]]
@@ -178,24 +247,33 @@ class Probe:
     def why_unsupported(self, os: OS) -> str:
         return self.unsupported.get(os, f"{self.name} has no command for {os}")
 
-    def parse(self, os: OS, parts: Mapping[str, str]) -> list[Any]:
+    def parse(self, os: OS, parts: Mapping[str, str]) -> Table:
         """Run the OS's parser; anything but records or ProbeError becomes ParseError."""
         try:
-            records = list(self.parsers[os](parts))
+            out = self.parsers[os](parts)
+            if isinstance(out, Table):
+                if out.record is not self.record:
+                    raise ParseError(f"parser returned a table of {out.record.__name__}, "
+                                     f"not {self.record.__name__}")
+                table = out
+            else:
+                records = list(out)
+                strays = set(map(type, records)) - {self.record}
+                if strays:
+                    raise ParseError(f"parser returned {strays.pop().__name__}, "
+                                     f"not {self.record.__name__}")
+                table = Table.of(self.record, records)
+            for name, (lo, hi) in _int_ranges(self.record).items():
+                values = [v for v in table.columns[name] if v is not None]
+                if values and not lo <= min(values) <= max(values) <= hi:
+                    bad = next(v for v in values if not lo <= v <= hi)
+                    raise ParseError(f"{name} = {bad} is out of range for its column", None)
         except ProbeError:
             raise
         except (ValueError, IndexError, KeyError, TypeError, OverflowError) as exc:
             # A parser bug or an input shape it did not foresee: still one probe's loss.
             raise ParseError(f"{type(exc).__name__}: {exc}") from exc
-        for r in records:
-            if type(r) is not self.record:
-                raise ParseError(f"parser returned {type(r).__name__}, not {self.record.__name__}")
-        for name, (lo, hi) in _int_ranges(self.record).items():
-            for r in records:
-                v = getattr(r, name)
-                if v is not None and not lo <= v <= hi:
-                    raise ParseError(f"{name} = {v} is out of range for its column", None)
-        return records
+        return table
 
 
 # -- small parsing helpers shared by the parsers ------------------------------------------

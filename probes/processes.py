@@ -34,10 +34,10 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from probes.base import OS, ParseError, Part, Probe, col, only_part, to_float, to_int
+from probes.base import OS, ParseError, Part, Probe, Table, col, only_part, to_float, to_int
 
 
 # Not frozen: one record per process per host per poll makes this the hottest constructor
@@ -179,35 +179,48 @@ def _parse(text: str, locate: Locate) -> list[Process]:
     # conversions (with a careful path only for a column that needs it) are several
     # times cheaper than converting field by field.
     body = lines[1:]
+    n = len(body)
     n_words = len(words)
-    split = [line.split(None, n_words) for line in body]
-    for line, found in zip(body, split, strict=True):
+    comms: list[str | None]
+    argv: list[str | None]
+    odd: Sequence[int]
+    if has_comm and locate is _args_at_header:
+        # procps: args start at the header's column on every row, so cut every row there
+        # first; a row where that does not hold (a word across the cut) goes row by row.
+        split = [line[:args_at].split(None, n_words) for line in body]
+        comms = [found[-1].rstrip() if len(found) > n_words else None for found in split]
+        argv = [line[args_at:].rstrip() or None for line in body]
+        odd = [i for i, (line, found) in enumerate(zip(body, split, strict=True))
+               if len(found) <= n_words or line[args_at - 1:args_at] != " "]
+    else:
+        split = [line.split(None, n_words) for line in body]
+        comms, argv, odd = [None] * n, [None] * n, range(n)
+    for i in odd:
+        line = body[i]
+        found = split[i] = line.split(None, n_words)
         if len(found) < n_words + 1:
             raise ParseError("not sure how to interpret this ps line (too few columns)", line)
+        comms[i], argv[i] = _cut(line, found[n_words], has_comm and locate, comm_at, args_at)
     columns: dict[str, list[object]] = {}
     for i, field in enumerate(words):
         if field is not None:
             columns[field] = _column(field, [found[i] for found in split], body)
-    comms: list[str | None] = []
-    argv: list[str | None] = []
-    for line, found in zip(body, split, strict=True):
-        end = len(line[: len(line) - len(found[n_words])].rstrip()) if n_words else 0
-        if has_comm:
-            start = locate(line, end, comm_at, args_at)
-            if start <= end or start > len(line) or line[start - 1] != " ":
-                raise ParseError("not sure where the command name ends on this ps line", line)
-            comms.append(line[end:start].strip() or None)
-            args = line[start:]
-        else:
-            comms.append(None)
-            args = line[end:].lstrip()
-        argv.append(args.rstrip() or None)
     columns["comm"], columns["args"] = comms, argv
-    for name in Process.__dataclass_fields__:
-        columns.setdefault(name, [None] * len(body))  # a column this ps did not print
-    # Positional, in field order: a dict per row for keywords would cost as much again.
-    ordered = [columns[name] for name in Process.__dataclass_fields__]
-    return [Process(*values) for values in zip(*ordered, strict=True)]
+    n = len(body)
+    return Table(Process, {name: columns.get(name) or [None] * n  # a column ps did not print
+                           for name in Process.__dataclass_fields__})
+
+
+def _cut(line: str, rest: str, locate: Locate | None, comm_at: int,
+         args_at: int) -> tuple[str | None, str | None]:
+    """(comm, args) of one row; ``rest`` is the row after its one-word columns."""
+    if not locate:
+        return None, rest.rstrip() or None
+    end = len(line[:len(line) - len(rest)].rstrip())  # where the one-word columns end
+    start = locate(line, end, comm_at, args_at)
+    if start <= end or start > len(line) or line[start - 1] != " ":
+        raise ParseError("not sure where the command name ends on this ps line", line)
+    return line[end:start].strip() or None, line[start:].rstrip() or None
 
 
 def _column(field: str, texts: list[str], lines: list[str]) -> list[object]:
@@ -233,20 +246,27 @@ def _finite(values: list[float]) -> list[float]:
     return values
 
 
+def _elapsed(col: list[str]) -> list[int | None]:
+    values = list(map(int, col))
+    if values and not 0 <= min(values) <= max(values) < 1 << 32:
+        return [_sane_elapsed(v) for v in values]
+    return values
+
+
+# map() with a builtin runs at C speed: these convert a whole column per call.
 _FAST: dict[str, Callable[[list[str]], list[object]]] = {
-    "pid": lambda col: [int(t) for t in col],
-    "ppid": lambda col: [int(t) for t in col],
-    "uid": lambda col: [int(t) for t in col],
-    "cpu_pct": lambda col: _finite([float(t) for t in col]),
-    "mem_pct": lambda col: _finite([float(t) for t in col]),
-    "rss_bytes": lambda col: [int(t) * 1024 for t in col],
-    "vsz_bytes": lambda col: [int(t) * 1024 for t in col],
-    "elapsed_seconds": lambda col: [_sane_elapsed(int(t)) for t in col],
-    "cpu_seconds": lambda col: [float(int(t)) for t in col],
+    "pid": lambda col: list(map(int, col)),
+    "ppid": lambda col: list(map(int, col)),
+    "uid": lambda col: list(map(int, col)),
+    "cpu_pct": lambda col: _finite(list(map(float, col))),
+    "mem_pct": lambda col: _finite(list(map(float, col))),
+    "rss_bytes": lambda col: [int(t) << 10 for t in col],
+    "vsz_bytes": lambda col: [int(t) << 10 for t in col],
+    "elapsed_seconds": _elapsed,
+    "cpu_seconds": lambda col: list(map(float, map(int, col))),
     "user": lambda col: [None if t.endswith("+") else t for t in col],
     "state": lambda col: [None if t == "-" else t for t in col],
 }
-
 
 
 def parse_linux(parts: Mapping[str, str]) -> list[Process]:

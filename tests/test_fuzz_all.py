@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from poller.sections import Splitter
-from probes.base import OS, ProbeError, as_json
+from probes.base import OS, ProbeError, Table, as_json
 from probes.registry import installed
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -85,7 +85,7 @@ def test_every_parser_is_total(name: str, os: OS) -> None:
             records = probe.parse(os, parts)
         except ProbeError:
             return
-        assert isinstance(records, list)
+        assert isinstance(records, Table) and records.record is probe.record
         for r in records:
             assert type(r) is probe.record
             json.dumps(as_json(r))  # storable as a spool line

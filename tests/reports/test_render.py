@@ -15,7 +15,6 @@ from reports import changes, render
 from reports.names import host_filename
 from tests.reports.conftest import EVIL, EVIL_HOST, IMG, SCRIPT, onion
 
-
 _REF = re.compile(r"""(?:\b(?:src|href|action|srcset|poster|data)\s*=\s*["']?|url\(\s*["']?)"""
                   r"""\s*((?:[a-z][a-z0-9+.-]*:)?//[^"'\s)>]*)""", re.IGNORECASE)
 
