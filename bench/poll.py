@@ -535,6 +535,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     profile = ""
     script_cost = ""
     with workspace(args.keep) as tmp:
+        # Compiled bytecode, as an installed package has: without it (a checkout under
+        # PYTHONDONTWRITEBYTECODE) every run would compile Onion's modules again. The
+        # warm-up run writes it, for every Python contender alike.
+        os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+        os.environ["PYTHONPYCACHEPREFIX"] = str(tmp / "pycache")
         try:
             t0 = time.monotonic()
             fl = fleet_mod.start(tmp / "fleet", max([*args.sizes, args.profile]),

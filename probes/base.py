@@ -121,6 +121,17 @@ def columns_of(record: type) -> list[Column]:
 # -- records held column by column -------------------------------------------------------
 
 
+_layouts: dict[type, tuple[list[str], bool]] = {}
+
+
+def _layout(record: type) -> tuple[list[str], bool]:
+    """A record type's field names, and whether it must be built with keywords."""
+    if record not in _layouts:
+        fields = dataclasses.fields(record)
+        _layouts[record] = [f.name for f in fields], any(f.kw_only for f in fields)
+    return _layouts[record]
+
+
 class Table(Sequence[Any]):
     """A probe's records for one host, held as one list per field, in field order.
 
@@ -133,8 +144,7 @@ class Table(Sequence[Any]):
     __slots__ = ("_keywords", "_n", "columns", "record")
 
     def __init__(self, record: type, columns: Mapping[str, list[Any]]) -> None:
-        fields = dataclasses.fields(record)
-        names = [f.name for f in fields]
+        names, keywords = _layout(record)
         if list(columns) != names:
             raise TypeError(f"{record.__name__} table: columns {list(columns)} are not the "
                             f"fields {names} in order")
@@ -144,14 +154,17 @@ class Table(Sequence[Any]):
         self.record = record
         self.columns: dict[str, list[Any]] = dict(columns)
         self._n = lengths.pop() if lengths else 0
-        self._keywords = names if any(f.kw_only for f in fields) else None
+        self._keywords = names if keywords else None
 
     @classmethod
     def of(cls, record: type, records: Sequence[Any]) -> Table:
         """Records (all of type ``record``) taken apart into columns."""
         if isinstance(records, Table):
             return records
-        names = [f.name for f in dataclasses.fields(record)]
+        names, _ = _layout(record)
+        if len(records) == 1:  # most probes: one row per host (memory, cpu, system)
+            (one,) = records
+            return cls(record, {n: [getattr(one, n)] for n in names})
         return cls(record, {n: list(map(operator.attrgetter(n), records)) for n in names})
 
     def __len__(self) -> int:
@@ -161,7 +174,8 @@ class Table(Sequence[Any]):
         if self._keywords is None:  # positional where the record allows it: cheaper
             return map(self.record, *self.columns.values())
         names, record = self._keywords, self.record
-        return (record(**dict(zip(names, row))) for row in zip(*self.columns.values()))
+        return (record(**dict(zip(names, row, strict=True)))
+                for row in zip(*self.columns.values(), strict=True))
 
     def __getitem__(self, index: Any) -> Any:
         if isinstance(index, slice):
@@ -169,7 +183,7 @@ class Table(Sequence[Any]):
         values = [c[index] for c in self.columns.values()]
         if self._keywords is None:
             return self.record(*values)
-        return self.record(**dict(zip(self._keywords, values)))
+        return self.record(**dict(zip(self._keywords, values, strict=True)))
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Table):
