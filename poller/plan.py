@@ -9,7 +9,8 @@ token, so remote output cannot forge a section::
     \\n@@onion:<token> begin cpu.stat\\n<stdout of the part>\\n@@onion:<token> end cpu.stat 0\\n
 
 The newline before a marker belongs to the marker, so a section's text is exactly what its
-command printed. Markers go to stderr as well, so each section's stderr is known too.
+command printed (a guarded section's, below, ends with a newline even where it did not).
+Markers go to stderr as well, so each section's stderr is known too.
 File parts (``Part(file=…)``) of all probes are read by one ``awk`` (one process instead
 of one ``cat`` per file) into sections named ``@<path>``.
 """
@@ -38,21 +39,23 @@ _na() { printf '%s\n' "$*" >&2; exit __NA__; }
 """
 
 # Guarded sections start first, all at once in the background, each writing to a temp
-# file, under ONE watchdog: a child stuck in the kernel (df on a dead NFS mount) holds its
-# file rather than the SSH channel, a hung section costs only itself, and the host starts
-# one `sleep` per poll rather than one per section. Their output is framed at the end.
+# file: a child stuck in the kernel (df on a dead NFS mount) holds its file rather than
+# the SSH channel, and a hung section costs only itself. After the other sections, if any
+# guarded one is still running, ONE watchdog gives them the section timeout (so each has
+# at least that long); in the usual case they are done by then and the host starts no
+# watchdog at all. One awk then frames all their outputs (no `cat` per file).
 _GUARD = r"""
 _d=$(mktemp -d "${TMPDIR:-/tmp}/onion.XXXXXX") || _d=
 trap '[ -n "$_d" ] && rm -rf "$_d"' EXIT
-_ps=
+_ps= _gl= _w=
 _gs() {
   [ -n "$_d" ] || return 0
   ( "$2" ) >"$_d/$1.o" 2>"$_d/$1.e" &
   eval "_p$1=$!"; _ps="$_ps $!"
 }
 _gw() {
-  _w=
-  [ -n "$_ps" ] || return 0
+  for _p in $_ps; do kill -0 $_p 2>/dev/null && break; _p=; done
+  [ -n "$_p" ] || return 0
   ( trap 'kill $_s 2>/dev/null; exit 0' TERM
     sleep "$1" & _s=$!; wait $_s
     for _p in $_ps; do
@@ -65,16 +68,31 @@ _gw() {
   _w=$!
 }
 _gc() {
-  _b "$2"
-  if [ -z "$_d" ]; then ( "$3" ); _e "$2" $?; return; fi
+  if [ -z "$_d" ]; then _b "$2"; ( "$3" ); _e "$2" $?; return; fi
   eval "_p=\$_p$1"
   wait $_p; _r=$?
   [ -f "$_d/t$_p" ] && _r=timeout
-  [ -s "$_d/$1.o" ] && cat "$_d/$1.o"
-  [ -s "$_d/$1.e" ] && cat "$_d/$1.e" >&2
-  _e "$2" "$_r"
+  _gl="$_gl $1 $2 $_r"
 }
-_gend() { [ -n "$_w" ] && { kill -TERM $_w 2>/dev/null; wait $_w 2>/dev/null; }; _ps=; }
+_gend() {
+  [ -n "$_w" ] && { kill -TERM $_w 2>/dev/null; wait $_w 2>/dev/null; }; _ps=
+  [ -n "$_gl" ] || return 0
+  awk -v M="$M" -v D="$_d" -v G="$_gl" '
+function copy(f, to,   line) {
+  while ((getline line < f) > 0) { if (to) print line > to; else print line }
+  close(f)
+}
+BEGIN {
+  n = split(G, g, " ")
+  for (i = 1; i + 2 <= n; i += 3) {
+    printf "\n%s begin %s\n", M, g[i + 1]; printf "\n%s begin %s\n", M, g[i + 1] > "/dev/stderr"
+    copy(D "/" g[i] ".o", ""); copy(D "/" g[i] ".e", "/dev/stderr")
+    printf "\n%s end %s %s\n", M, g[i + 1], g[i + 2]
+    printf "\n%s end %s %s\n", M, g[i + 1], g[i + 2] > "/dev/stderr"
+  }
+}'
+  _gl=
+}
 """
 
 _AWK_FILES = r"""
@@ -131,12 +149,10 @@ def _os_block(os: OS, probes: Iterable[Probe], host_vars: Mapping[str, Any],
                 collects.append(f"_gc {n} {name} {fn}")
             else:
                 lines.append(f"_b {name}; ( {fn} ); _e {name} $?")
-    head = list(defs)
-    if starts:
-        head += [*starts, f"_gw {int(section_timeout)}"]
+    head = [*defs, *starts]
     if files:
         head.append(_AWK_FILES.replace("__FILES__", " ".join(shlex.quote(f) for f in files)))
-    tail = [*collects, "_gend"] if collects else []
+    tail = [f"_gw {int(section_timeout)}", *collects, "_gend"] if collects else []
     return "\n".join(head + lines + tail), bool(starts)
 
 

@@ -56,12 +56,14 @@ class WatchedFile:
 DEFAULT_HASH_MAX_BYTES = 64 * 1024 * 1024
 _NOT_FOUND = "No such file or directory"
 
-# name -> (stat command, hash command reading stdin)
+# OS -> (stat command, hash command reading stdin, hash command over many files whose
+# lines start with the digest, in argument order)
 _TOOLS = {
-    OS.LINUX: ("stat -L -c 'S %f %s %Y %u %g %U:%G' --", "sha256sum"),
-    OS.FREEBSD: ("stat -L -f 'S %Op %z %m %u %g %Su:%Sg' --", "sha256 -q"),
-    OS.OPENBSD: ("stat -L -f 'S %Op %z %m %u %g %Su:%Sg' --", "sha256 -q"),
-    OS.MACOS: ("stat -L -f 'S %Op %z %m %u %g %Su:%Sg' --", "shasum -a 256"),
+    OS.LINUX: ("stat -L -c 'S %f %s %Y %u %g %U:%G' --", "sha256sum", "sha256sum --"),
+    OS.FREEBSD: ("stat -L -f 'S %Op %z %m %u %g %Su:%Sg' --", "sha256 -q", "sha256 -q --"),
+    OS.OPENBSD: ("stat -L -f 'S %Op %z %m %u %g %Su:%Sg' --", "sha256 -q", "sha256 -q --"),
+    OS.MACOS: ("stat -L -f 'S %Op %z %m %u %g %Su:%Sg' --", "shasum -a 256",
+               "shasum -a 256 --"),
 }
 
 
@@ -78,6 +80,29 @@ def watched_paths(host_vars: Mapping[str, Any]) -> list[str]:
     return list(dict.fromkeys(value))
 
 
+# The host pays for every process: however many paths are watched, the usual poll starts
+# one stat and one hash process for all of them (builtins test, split and print). Any
+# surprise (a file that vanished between the test and stat, a read error) sends that step
+# back to one process per path, which also gets each path its own error message.
+_HELPERS = r"""
+_wf() {
+  printf 'P %s\n' "$1"
+  if _s=$(__STAT__ "$2" 2>&1); then
+    printf '%s\n' "$_s"; _z=${_s#S * }; _z=${_z%% *}
+    [ -f "$2" ] && [ "$_z" -le __CAP__ ] && _wh "$2"
+  else printf 'E %s\n' "${_s##*: }"; fi
+}
+_wh() {
+  if _h=$(__HASH1__ < "$1" 2>&1); then printf 'H %s\n' "${_h%% *}"
+  else printf 'E %s\n' "${_h##*: }"; fi
+}
+_wl() { _l=${_S%%"$_N"*}; _S=${_S#*"$_N"}; }
+_wg() { _g=${_G%%"$_N"*}; _G=${_G#*"$_N"}; _g=${_g#\\}; printf 'H %s\n' "${_g%% *}"; }
+_N='
+'
+"""
+
+
 def _fragment(os: OS, host_vars: Mapping[str, Any]) -> str:
     paths = watched_paths(host_vars)
     if not paths:
@@ -85,20 +110,36 @@ def _fragment(os: OS, host_vars: Mapping[str, Any]) -> str:
     cap = host_vars.get("watch_files_hash_max_bytes", DEFAULT_HASH_MAX_BYTES)
     if isinstance(cap, bool) or not isinstance(cap, int) or cap < 0:
         raise ConfigError("watch_files_hash_max_bytes must be a byte count")
-    stat_cmd, hash_cmd = _TOOLS[os]
-    lines = []
-    for path in paths:
-        q = shlex.quote(path)
-        # ${s##*: } keeps the strerror at the end of the tool's or the shell's message.
-        lines.append(
-            f"printf 'P %s\\n' {path.encode().hex()}\n"
-            f"if s=$({stat_cmd} {q} 2>&1); then printf '%s\\n' \"$s\"; set -- $s\n"
-            f"  if [ -f {q} ] && [ \"$3\" -le {cap} ]; then\n"
-            f"    if h=$({hash_cmd} < {q} 2>&1); then printf 'H %s\\n' \"${{h%% *}}\"\n"
-            f"    else printf 'E %s\\n' \"${{h##*: }}\"; fi\n"
-            f"  fi\n"
-            f"else printf 'E %s\\n' \"${{s##*: }}\"; fi")
-    return "\n".join(lines) + "\n"
+    stat_cmd, hash_one, hash_many = _TOOLS[os]
+    quoted = [shlex.quote(p) for p in paths]
+    hexes = [p.encode().hex() for p in paths]
+    out = [_HELPERS.replace("__STAT__", stat_cmd).replace("__HASH1__", hash_one)
+           .replace("__CAP__", str(cap)).strip()]
+    # 1. which paths exist (builtin test)
+    out.append("set --")
+    out += [f"_x{i}=; [ -e {q} ] && {{ _x{i}=1; set -- \"$@\" {q}; }}"
+            for i, q in enumerate(quoted)]
+    # 2. one stat for all of them; exit 0 means one line per path, in order
+    out.append(f'_S=; _ok=; [ $# -eq 0 ] || {{ _S=$({stat_cmd} "$@" 2>/dev/null) && _ok=1; }}')
+    out.append('_S=$_S$_N; set --')
+    # 3. which to hash: regular files under the cap that we may read
+    for i, q in enumerate(quoted):
+        out.append(
+            f'_y{i}=; _l{i}=; if [ -n "$_ok" ] && [ -n "$_x{i}" ]; then _wl; _l{i}=$_l\n'
+            f'  _z=${{_l#S * }}; _z=${{_z%% *}}\n'
+            f'  if [ -f {q} ] && [ "$_z" -le {cap} ]; then'
+            f' if [ -r {q} ]; then _y{i}=1; set -- "$@" {q}; else _y{i}=r; fi; fi\nfi')
+    # 4. one hash process for all of them; exit 0 means one line per file, in order
+    out.append(f'_G=; _hok=; [ $# -eq 0 ] || {{ _G=$({hash_many} "$@" 2>/dev/null) && _hok=1; }}')
+    out.append("_G=$_G$_N")
+    # 5. print each path's block, the same as the one-process-per-path way would
+    for i, (q, h) in enumerate(zip(quoted, hexes, strict=True)):
+        out.append(
+            f'if [ -z "$_ok" ] || [ -z "$_x{i}" ]; then _wf {h} {q}\n'
+            f"else printf 'P %s\\n%s\\n' {h} \"$_l{i}\"\n"
+            f'  case $_y{i} in 1) if [ -n "$_hok" ]; then _wg; else _wh {q}; fi ;;\n'
+            f"    r) printf 'E %s\\n' 'Permission denied' ;; esac\nfi")
+    return "\n".join(out) + "\n"
 
 
 _TYPES = {st.S_IFREG: "file", st.S_IFDIR: "directory", st.S_IFLNK: "symlink",

@@ -67,3 +67,49 @@ def test_script_runs_in_sh_and_splits() -> None:
     assert s.done and s.os == "Linux"
     assert s.sections["@/proc/loadavg"].status == "0"
     assert s.sections["@/proc/stat"].text().startswith("cpu ")
+
+
+def _guarded_run(tmp_path, guarded_sh: str, section_timeout: int) -> tuple[Splitter, Splitter,
+                                                                          list[str]]:
+    """Run a script with one guarded and one plain section; `sleep` calls are logged."""
+    import dataclasses
+    import os
+    import subprocess
+
+    from probes.base import OS, Part, Probe, col
+
+    @dataclasses.dataclass
+    class R:
+        x: int = col("INTEGER")
+
+    probe = Probe("g", R, {OS.LINUX: (Part("slow", sh=guarded_sh, guard=True),
+                                      Part("plain", sh="echo plain"))},
+                  {OS.LINUX: lambda parts: []})
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "sleep.log"
+    (bin_dir / "sleep").write_text(f'#!/bin/sh\necho "$@" >> {log}\nexec /bin/sleep "$@"\n')
+    (bin_dir / "sleep").chmod(0o755)
+    script = build([probe], section_timeout=section_timeout)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    proc = subprocess.run(["/bin/sh", "-s"], input=script.text.encode(), capture_output=True,
+                          check=True, env=env, timeout=30)
+    out = split(proc.stdout, 100, marker=script.marker)
+    err = split(proc.stderr, 100, marker=script.marker)
+    return out, err, log.read_text().split() if log.exists() else []
+
+
+def test_guarded_sections_done_in_time_start_no_watchdog(tmp_path) -> None:
+    # The usual case costs the host no watchdog process; output and stderr are framed whole.
+    out, err, sleeps = _guarded_run(tmp_path, "printf 'a b\\nno newline'; echo oops >&2", 5)
+    assert out.done and bytes(out.sections["g.slow"].data) == b"a b\nno newline\n"
+    assert out.sections["g.slow"].status == "0" and out.sections["g.plain"].text() == "plain\n"
+    assert err.sections["g.slow"].text() == "oops\n"
+    assert sleeps == []
+
+
+def test_guarded_section_still_running_gets_the_watchdog(tmp_path) -> None:
+    out, _, sleeps = _guarded_run(tmp_path, "sleep 20; echo late", 1)
+    assert out.done and out.sections["g.slow"].status == "timeout"
+    assert out.sections["g.plain"].text() == "plain\n"
+    assert "1" in sleeps  # the watchdog's own sleep: the section timeout
