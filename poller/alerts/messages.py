@@ -13,10 +13,10 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jinja2
-from jinja2.sandbox import SandboxedEnvironment
+if TYPE_CHECKING:
+    import jinja2
 
 from poller.alerts.duration import show
 from poller.alerts.state import Event
@@ -59,7 +59,13 @@ def as_dict(e: Event) -> dict[str, Any]:
     }
 
 
+# jinja2 is imported where a message or summary is rendered: most poll runs render none,
+# and cron pays for every import on every run.
+
+
 def _env(folder: str) -> jinja2.Environment:
+    import jinja2
+
     loaders: list[jinja2.BaseLoader] = []
     if folder:
         loaders.append(jinja2.FileSystemLoader(Path(folder).expanduser()))
@@ -82,6 +88,8 @@ def render(events: Sequence[Event], now: dt.datetime, templates: str = "") -> Me
         "severity": min((a["severity"] for a in alerts), key=lambda s: _RANK.get(s, 9),
                         default="info"),
     }
+    import jinja2
+
     try:
         parts = _render_all(_env(templates), context)
     except (jinja2.TemplateError, OSError) as exc:
@@ -103,19 +111,26 @@ def _render_all(env: jinja2.Environment, context: Mapping[str, Any]) -> dict[str
     return out
 
 
-_SUMMARY_ENV = SandboxedEnvironment(autoescape=False, undefined=jinja2.ChainableUndefined)
+@functools.cache
+def _summary_env() -> jinja2.Environment:
+    import jinja2
+    from jinja2.sandbox import SandboxedEnvironment
+
+    return SandboxedEnvironment(autoescape=False, undefined=jinja2.ChainableUndefined)
 
 
 @functools.lru_cache(maxsize=256)
 def _summary_template(template: str) -> jinja2.Template:
     # Compiled once per run, not once per host and item: compiling costs a millisecond.
-    return _SUMMARY_ENV.from_string(template)
+    return _summary_env().from_string(template)
 
 
 def summary(template: str, row: Mapping[str, Any]) -> str:
     """A rule's one-line summary over its row; an error shows instead of failing the run."""
     if not template:
         return ""
+    import jinja2
+
     try:
         return " ".join(_summary_template(template).render(row).split())
     except jinja2.TemplateError as exc:
