@@ -108,6 +108,9 @@ def poll(cfg: config_mod.Config, inventory: str | None, limit: str | None, verbo
                     click.echo(f"    {p.probe:14} {p.status:12} {p.reason or ''}".rstrip())
         click.echo(f"{summary.ok}/{len(summary.results)} hosts ok in {summary.wall_s:.2f} s; "
                    f"stored in {cfg.db_path}")
+        if verbose > 1:
+            click.echo("CPU seconds of this run: " + ", ".join(
+                f"{k} {v:.3f}" for k, v in summary.phases.items()))
     thinned = summary.maintenance.thinned if summary.maintenance else []
     if thinned:
         click.echo(f"onion: over the storage budget ([storage] max_size), dropped the oldest "

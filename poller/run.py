@@ -66,6 +66,8 @@ class RunSummary:
     ingest: store.IngestReport | None = None
     maintenance: Any = None            # archive.MaintainReport, when it ran
     extra: dict[str, Any] = field(default_factory=dict)
+    # CPU seconds of this process per phase (poll, batch, store, archive, alerts)
+    phases: dict[str, float] = field(default_factory=dict)
 
     @property
     def ok(self) -> int:
@@ -216,8 +218,18 @@ def run_poll(cfg: Config, hosts: Sequence[Host], probes: Sequence[Probe],
     t0 = time.perf_counter()
     started = utcnow()
     run_id = time.time_ns() // 1000
+    phases: dict[str, float] = {}
+    mark = time.process_time()
+
+    def phase(name: str) -> None:
+        nonlocal mark
+        now = time.process_time()
+        phases[name] = now - mark
+        mark = now
+
     with poll_lock(cfg.db_path, cfg.poller.lock_wait):
         results = asyncio.run(poll_hosts(cfg, hosts, probes, progress))
+        phase("poll")
         cpu1 = proc.cpu_times()
         wall = time.perf_counter() - t0
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -229,7 +241,9 @@ def run_poll(cfg: Config, hosts: Sequence[Host], probes: Sequence[Probe],
             "peak_rss_bytes": peak, "version": __version__, "argv": " ".join(sys.argv[1:])[:500]}
         batch = make_batch(run_id, results, probes, run_row, redact.from_settings(
             cfg.privacy.redact_args, cfg.privacy.redact_patterns))
+        phase("batch")
         report = store.ingest(cfg.db_path, store.Spool(cfg.spool_path), batch)
+        phase("store")
         maintenance = None
         if not report.locked and report.error is None:
             from poller import archive
@@ -239,14 +253,16 @@ def run_poll(cfg: Config, hosts: Sequence[Host], probes: Sequence[Probe],
             except (StorageError, OSError, archive.duckdb.Error) as exc:
                 # The samples are stored; archiving waits for the next run.
                 report.error = f"archiving deferred: {exc}"
+            phase("archive")
         if not report.locked:  # never raises: a failure is logged, the next run catches up
             from poller.alerts import evaluate_after_poll
             evaluate_after_poll(cfg, cfg.db_path, utcnow())
+            phase("alerts")
     cpu2 = proc.cpu_times()
     summary = RunSummary(run_id, results, time.perf_counter() - t0,
                          (cpu2.user - cpu0.user) + (cpu2.system - cpu0.system),
                          spooled=run_id not in report.ingested and run_id not in report.skipped,
-                         ingest=report, maintenance=maintenance)
+                         ingest=report, maintenance=maintenance, phases=phases)
     return summary
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import json
 import os
 import shutil
@@ -312,6 +313,15 @@ def _timestamps(values: Sequence[Any]) -> np.ndarray:
     return np.array(out, dtype="datetime64[us]")
 
 
+# Below this many rows numpy's fixed cost per array is more than it saves.
+TYPED_MIN_ROWS = 256
+
+
+@functools.cache
+def _iinfo(dtype: np.dtype) -> np.iinfo:
+    return np.iinfo(dtype)
+
+
 def _typed(values: list[Any], dtype: Any) -> np.ndarray:
     """A typed array, masked where a value is NULL (DuckDB reads the mask as NULL).
     Raises where a value is not a number of that kind or does not fit its type."""
@@ -324,7 +334,7 @@ def _typed(values: list[Any], dtype: Any) -> np.ndarray:
     if arr.dtype.kind not in ("iu" if want.kind in "iu" else "iuf"):
         raise TypeError(f"{arr.dtype} values for a {want} column")
     if want.kind in "iu" and arr.size:
-        info = np.iinfo(want)
+        info = _iinfo(want)
         if arr.min() < info.min or arr.max() > info.max:
             raise OverflowError(f"value out of range for {want}")
     arr = arr.astype(want)
@@ -340,7 +350,7 @@ def _arrays(columns: Sequence[tuple[str, str]], data: dict[str, list[Any]]
         if values is None:
             values = [None] * n
         arr: np.ndarray | None = None
-        if sql in _NUMPY and values and not isinstance(values[0], bool):
+        if sql in _NUMPY and len(values) >= TYPED_MIN_ROWS and not isinstance(values[0], bool):
             try:
                 arr = _typed(values, _NUMPY[sql])
             except (TypeError, ValueError, OverflowError):

@@ -102,6 +102,15 @@ class Column:
 
 def columns_of(record: type) -> list[Column]:
     """The table columns a record type declares, in field order."""
+    if record not in _columns_cache:  # type hints are slow to resolve: once per type
+        _columns_cache[record] = _columns_of(record)
+    return list(_columns_cache[record])
+
+
+_columns_cache: dict[type, list[Column]] = {}
+
+
+def _columns_of(record: type) -> list[Column]:
     hints = typing.get_type_hints(record)
     out = []
     for f in dataclasses.fields(record):

@@ -29,18 +29,21 @@ def con():
     c.close()
 
 
-def test_every_value_and_null_survives(con) -> None:
-    # Typed numpy columns (masked where NULL) and datetime64 timestamps are the fast path;
-    # an aware timestamp is stored as its UTC wall time.
+@pytest.mark.parametrize("copies", [1, store.TYPED_MIN_ROWS])
+def test_every_value_and_null_survives(con, copies: int) -> None:
+    # Many rows take the fast path, typed numpy columns (masked where NULL) and datetime64
+    # timestamps; a few go as objects. An aware timestamp is stored as its UTC wall time.
     con.execute("SET TimeZone = 'Asia/Tokyo'")  # must not shift anything
-    store.insert_rows(con, "t", COLUMNS, ROWS)
+    rows = ROWS * copies
+    store.insert_rows(con, "t", COLUMNS, rows)
     got = con.execute("SELECT * FROM t ORDER BY rowid").fetchall()
     want = [tuple(v.replace(tzinfo=None) if isinstance(v, dt.datetime) else v for v in r)
-            for r in ROWS]
+            for r in rows]
     assert got == want
 
 
-def test_a_value_numpy_cannot_take_still_goes_through_duckdb(con) -> None:
+def test_a_value_numpy_cannot_take_still_goes_through_duckdb(con, monkeypatch) -> None:
+    monkeypatch.setattr(store, "TYPED_MIN_ROWS", 1)
     # A huge int in a BIGINT column is not silently wrapped: DuckDB refuses it.
     with pytest.raises(duckdb.Error):
         store.insert_rows(con, "t", COLUMNS, [(1, 2, 0.0, 0.0, 1 << 70, "s", T0, [], True)])
