@@ -70,8 +70,11 @@ def parse_linux(parts: Mapping[str, str]) -> list[DiskIo]:
         if len(words) not in (7, 14, 18, 20):
             raise ParseError("not sure how to interpret diskstats line", line)
         device = words[2]
-        n = [to_int(w, device, line) for w in words[3:]]
-        if any(v < 0 for v in n):
+        try:
+            n = list(map(int, words[3:]))  # one C loop; the careful path names the word
+        except ValueError:
+            n = [to_int(w, device, line) for w in words[3:]]
+        if min(n) < 0:
             raise ParseError("negative counter", line)
         if len(words) == 7:  # old-kernel partition: reads, sectors read, writes, written
             out.append(DiskIo(device=device, reads_completed=n[0], read_bytes=n[1] * _SECTOR,

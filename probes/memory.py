@@ -61,17 +61,22 @@ def _memory(total: int, available: int | None, **rest: int | None) -> Memory:
 # -- Linux ---------------------------------------------------------------------------------
 
 _MEMINFO = re.compile(r"^([\w()]+):\s+(\d+)(?: (kB))?$")
+_MEMINFO_ALL = re.compile(r"^[ \t]*([\w()]+):[ \t]+(\d+)(?: (kB))?[ \t]*$", re.MULTILINE)
 
 
 def parse_linux(parts: Mapping[str, str]) -> list[Memory]:
-    info: dict[str, int] = {}
-    for line in only_part(parts, "meminfo").splitlines():
-        if not line.strip():
-            continue
-        m = _MEMINFO.match(line.strip())
-        if not m:
-            raise ParseError("not sure how to interpret /proc/meminfo line", line)
-        info[m.group(1)] = int(m.group(2)) * (1024 if m.group(3) else 1)
+    text = only_part(parts, "meminfo")
+    # One regex pass over the whole file; a line it skipped means a line it cannot read.
+    found = _MEMINFO_ALL.findall(text)
+    if len(found) != sum(1 for line in text.splitlines() if line.strip()):
+        found = []
+        for line in text.splitlines():
+            if line.strip():
+                m = _MEMINFO.match(line.strip())
+                if not m:
+                    raise ParseError("not sure how to interpret /proc/meminfo line", line)
+                found.append(m.groups())
+    info = {name: int(value) * (1024 if kb else 1) for name, value, kb in found}
     if "MemTotal" not in info:
         raise ParseError("/proc/meminfo has no MemTotal")
     total = info["MemTotal"]
