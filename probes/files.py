@@ -203,15 +203,20 @@ def _part(os: OS) -> tuple[Part, ...]:
     return (Part("stat", sh=lambda host_vars: _fragment(os, host_vars)),)
 
 
-# Each change of a watched file against the previous poll of that host that saw it.
-FILE_CHANGES = """
+def file_changes_sql(where: str = "") -> str:
+    """Each change of a watched file against the previous poll of that host that saw it;
+    ``where`` (e.g. ``WHERE ts >= $since``) bounds the rows the comparison reads."""
+    return _FILE_CHANGES.format(where=f"{where} " if where else "")
+
+
+_FILE_CHANGES = """
 WITH w AS (
   SELECT run_id, host, path, ts, exists, sha256, size_bytes, mtime, mode, uid, gid, error,
     lag(ts) OVER p AS prev_ts, lag(exists) OVER p AS prev_exists,
     lag(sha256) OVER p AS prev_sha256, lag(size_bytes) OVER p AS prev_size_bytes,
     lag(mtime) OVER p AS prev_mtime, lag(mode) OVER p AS prev_mode,
     lag(uid) OVER p AS prev_uid, lag(gid) OVER p AS prev_gid
-  FROM files WINDOW p AS (PARTITION BY host, path ORDER BY ts)
+  FROM files {where}WINDOW p AS (PARTITION BY host, path ORDER BY ts)
 )
 SELECT run_id, host, path, ts, prev_ts,
   CASE WHEN NOT coalesce(prev_exists, false) AND exists THEN 'created'
@@ -227,6 +232,7 @@ SELECT run_id, host, path, ts, prev_ts,
 FROM w
 WHERE prev_ts IS NOT NULL AND change IS NOT NULL
 """
+FILE_CHANGES = file_changes_sql()
 
 PROBE = Probe(
     name="files",

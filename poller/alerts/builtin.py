@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from probes.files import file_changes_sql
+
 _PSEUDO_FS = "('squashfs', 'iso9660', 'udf', 'cd9660')"  # read-only images: always "full"
 
 MODULE_CHANGES = """
 WITH ok AS (
-  SELECT run_id, host, ts FROM probe_results WHERE probe = 'modules' AND status = 'ok'
+  SELECT run_id, host, ts FROM probe_results
+  WHERE probe = 'modules' AND status = 'ok' AND ts >= $since
 ), cur AS (
   SELECT host, ts FROM ok WHERE run_id = $run_id
 ), prev AS (
@@ -22,6 +25,7 @@ WITH ok AS (
   SELECT host, name FROM modules WHERE run_id = $run_id
 ), old_m AS (
   SELECT m.host, m.name FROM modules m JOIN prev p ON m.host = p.host AND m.run_id = p.run_id
+  WHERE m.ts >= $since
 )
 SELECT $run_id::UBIGINT AS run_id, d.host, cur.ts, d.name, d.change
 FROM (
@@ -38,7 +42,8 @@ WITH cur AS (
   WHERE run_id = $run_id AND boot_time IS NOT NULL
 ), prev AS (
   SELECT s.host, arg_max(s.boot_time, s.run_id) AS prev_boot_time FROM system s
-  JOIN cur USING (host) WHERE s.run_id < $run_id AND s.boot_time IS NOT NULL GROUP BY s.host
+  JOIN cur USING (host)
+  WHERE s.run_id < $run_id AND s.ts >= $since AND s.boot_time IS NOT NULL GROUP BY s.host
 )
 SELECT $run_id::UBIGINT AS run_id, host, ts, boot_time, prev_boot_time, uptime_seconds
 FROM cur JOIN prev USING (host)
@@ -80,7 +85,8 @@ BUILTIN: dict[str, dict[str, Any]] = {
         "value": "celsius", "severity": "critical",
         "summary": "{{ chip }} {{ sensor }} at {{ celsius }} °C (critical {{ crit_celsius }} °C)"},
     "file_changed": {
-        "name": "file_changed", "table": "file_changes", "items": ["path"],
+        "name": "file_changed", "source": file_changes_sql("WHERE ts >= $since"),
+        "items": ["path"],
         "condition": "change <> 'touched'", "value": "change", "event": True,
         "summary": "{{ path }}: {{ change }}"},
     "module_changed": {

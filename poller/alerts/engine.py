@@ -20,6 +20,10 @@ from poller.alerts.rules import Rule
 from poller.alerts.state import INACTIVE, AlertState, Event, Observation, Policy, advance
 
 MAX_RUNS_PER_EVALUATION = 1000   # a longer backlog is caught up over the next runs
+# How far back a rule that compares with the previous poll looks (`$since` in rule SQL):
+# reading history from the start on every run would cost more each day. A host unseen for
+# longer starts afresh (its host_down alert has told that story).
+LOOKBACK = dt.timedelta(days=2)
 _P = "__onion_"                  # prefix of the columns the engine adds to a rule's rows
 
 
@@ -55,12 +59,17 @@ def _text(v: Any) -> str | None:
 
 
 def observe(con: duckdb.DuckDBPyConnection, rule: Rule, items: Sequence[str], run_id: int,
-            hosts: Sequence[str]) -> tuple[dict[tuple[str, str], Observation], set[str]]:
+            hosts: Sequence[str], since: dt.datetime | None = None
+            ) -> tuple[dict[tuple[str, str], Observation], set[str]]:
     """One poll's rows for a rule: those that fire, and every row of ``hosts``.
 
     Returns the observations by (host, item) and the hosts that had any row.
     """
-    cur = con.execute(rule_sql(rule), {"run_id": run_id, "hosts": list(hosts)})
+    sql = rule_sql(rule)
+    params: dict[str, Any] = {"run_id": run_id, "hosts": list(hosts)}
+    if "$since" in sql:  # DuckDB refuses a parameter the query does not name
+        params["since"] = since or dt.datetime(1970, 1, 1)
+    cur = con.execute(sql, params)
     names = [d[0] for d in cur.description]
     found: dict[tuple[str, str], Observation] = {}
     seen: set[str] = set()
@@ -99,13 +108,15 @@ def evaluate_runs(con: duckdb.DuckDBPyConnection, rules: Sequence[Rule],
         out.runs.append(run_id)
         polled = dict(con.execute("SELECT host, max(ts) FROM polls WHERE run_id = ? "
                                   "GROUP BY host", [run_id]).fetchall())
+        since = min(polled.values(), default=dt.datetime(1970, 1, 1)) - LOOKBACK
         for rule in rules:
             if rule.name in out.errors:
                 continue  # told once per evaluation
             mine = [st for st in states.values() if st.rule == rule.name]
             hosts = sorted({st.host for st in mine if st.host in polled})
             try:
-                found, seen = observe(con, rule, item_columns(rule, specs), run_id, hosts)
+                found, seen = observe(con, rule, item_columns(rule, specs), run_id, hosts,
+                                      since)
             except duckdb.CatalogException as exc:
                 if not rule.builtin:
                     out.errors[rule.name] = f"{type(exc).__name__}: {exc}"

@@ -109,3 +109,18 @@ def test_cli_shows_firing_and_history(fleet):
     assert "after 10m00s" in lines[1]
     out = CliRunner().invoke(main, ["alerts", "test", "nonesuch", *opts])
     assert out.exit_code != 0 and "no rule 'nonesuch'" in out.output
+
+
+def test_changes_compare_with_at_most_two_days_back(fleet):
+    # Reading back to the first poll on every run would cost more every day.
+    def files(sha: str) -> dict[str, list[dict[str, object]]]:
+        return {"files": [{"host": "a", "path": "/etc/passwd", "exists": True, "sha256": sha,
+                           "size_bytes": 10}]}
+
+    fleet.poll(files("1"))
+    fleet.poll(files("2"), minutes=24 * 60)           # a day later: still compared
+    assert firing(fleet) == {("file_changed", "a", "/etc/passwd")}
+    fleet.poll(files("3"), minutes=3 * 24 * 60)       # three days away: starts afresh
+    assert firing(fleet) == set()
+    fleet.poll(files("4"))
+    assert firing(fleet) == {("file_changed", "a", "/etc/passwd")}
