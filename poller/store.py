@@ -296,7 +296,8 @@ _NAT = np.datetime64("NaT", "us")
 
 def _timestamps(values: Sequence[Any]) -> np.ndarray:
     """Naive-UTC datetimes as datetime64[us]. DuckDB converts datetime objects one by one
-    in Python (a quarter second per 160,000 rows); a run's rows share a few timestamps."""
+    (0.12 s of CPU per 160,000 rows here, 0.02 s this way); a run's rows share a few
+    timestamps, so each is converted once."""
     out = []
     prev: Any = object()
     conv: Any = _NAT

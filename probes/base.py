@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
+import functools
 import operator
 import types
 import typing
@@ -102,15 +103,11 @@ class Column:
 
 def columns_of(record: type) -> list[Column]:
     """The table columns a record type declares, in field order."""
-    if record not in _columns_cache:  # type hints are slow to resolve: once per type
-        _columns_cache[record] = _columns_of(record)
-    return list(_columns_cache[record])
+    return list(_columns_of(record))
 
 
-_columns_cache: dict[type, list[Column]] = {}
-
-
-def _columns_of(record: type) -> list[Column]:
+@functools.cache  # type hints are slow to resolve: once per record type
+def _columns_of(record: type) -> tuple[Column, ...]:
     hints = typing.get_type_hints(record)
     out = []
     for f in dataclasses.fields(record):
@@ -124,21 +121,17 @@ def _columns_of(record: type) -> list[Column]:
             raise TypeError(f"{record.__name__}.{f.name}: no SQL type for {hint!r}")
         out.append(Column(f.name, sql, nullable, meta.get("unit", ""), meta.get("counter", False),
                           meta.get("key", False), meta.get("doc", "")))
-    return out
+    return tuple(out)
 
 
 # -- records held column by column -------------------------------------------------------
 
 
-_layouts: dict[type, tuple[list[str], bool]] = {}
-
-
+@functools.cache
 def _layout(record: type) -> tuple[list[str], bool]:
     """A record type's field names, and whether it must be built with keywords."""
-    if record not in _layouts:
-        fields = dataclasses.fields(record)
-        _layouts[record] = [f.name for f in fields], any(f.kw_only for f in fields)
-    return _layouts[record]
+    fields = dataclasses.fields(record)
+    return [f.name for f in fields], any(f.kw_only for f in fields)
 
 
 class Table(Sequence[Any]):

@@ -206,7 +206,6 @@ def _parse(text: str, locate: Locate) -> list[Process]:
         if field is not None:
             columns[field] = _column(field, [found[i] for found in split], body)
     columns["comm"], columns["args"] = comms, argv
-    n = len(body)
     return Table(Process, {name: columns.get(name) or [None] * n  # a column ps did not print
                            for name in Process.__dataclass_fields__})
 
