@@ -122,6 +122,7 @@ class MaintainReport:
     # table, tier, day, bytes, why ("retention" or "budget")
     dropped: list[tuple[str, str, str, int, str]] = field(default_factory=list)
     rewritten: bool = False
+    rewrite_due: bool = False
     size_before: int = 0
     size_after: int = 0
 
@@ -195,53 +196,81 @@ def _drop_file(con: duckdb.DuckDBPyConnection, report: MaintainReport, row: tupl
 
 
 def maintain(db: Path, archive_dir: Path, retention: Retention, now: dt.datetime,
-             spool: Path | None = None, force_rewrite: bool = False) -> MaintainReport:
-    """Archive closed days, apply retention and the budget; called after each ingest."""
+             spool: Path | None = None, force_rewrite: bool = False,
+             con: duckdb.DuckDBPyConnection | None = None) -> MaintainReport:
+    """Archive closed days, apply retention and the budget; called after each ingest.
+
+    With ``con`` (the run's open connection) the part that needs the database closed, a
+    rewrite, is left to :func:`finish`, which the caller runs once it has closed it.
+    """
     from poller import store
 
     report = MaintainReport(size_before=footprint(db, archive_dir, spool))
-    cutoff = now.date() - dt.timedelta(days=max(retention.hot_days - 1, 0))
+    own = con is None
     with store.private_files():
-        con = store.connect(db)
+        if con is None:
+            con = store.connect(db)
         try:
-            if not con.execute("SELECT count(*) FROM information_schema.tables "
-                               "WHERE table_name = 'table_specs'").fetchone()[0]:
-                return report
-            specs = store.table_specs(con)
-            changed = False
-            for table, (columns, spec) in specs.items():
-                days = [r[0] for r in con.execute(
-                    f"SELECT DISTINCT ts::DATE FROM hot.{_q(table)} "
-                    f"WHERE ts < TIMESTAMP {_lit(cutoff.isoformat())} ORDER BY 1").fetchall()]
-                for day in days:
-                    n = archive_day(con, archive_dir, table, columns, spec, day, now)
-                    report.archived.append((table, day.isoformat(), n))
-                    changed = True
-            for tier in ("raw", "top", "5m", "1h", "1d"):
-                keep = retention.keep_days(tier)
-                if keep <= 0:
-                    continue
-                oldest = now.date() - dt.timedelta(days=keep)
-                for row in con.execute(
-                        "SELECT table_name, tier, day, path, bytes FROM archive_files "
-                        "WHERE tier = ? AND day < ? ORDER BY day", [tier, oldest]).fetchall():
-                    _drop_file(con, report, row, "retention", now)
-                    changed = True
-            if retention.max_size is not None:
-                changed |= _enforce_budget(con, db, archive_dir, spool, retention, report, now)
-            if changed:
-                store.refresh_views(con)
-            free = con.execute("SELECT free_blocks, total_blocks FROM pragma_database_size()"
-                               ).fetchone()
+            free = _maintain(con, db, archive_dir, retention, now, spool, report)
         finally:
-            con.close()
-        # Deleted rows leave free blocks that DuckDB reuses but never returns; rewrite the
-        # file when they are most of it (and whenever asked).
-        if force_rewrite or (free and free[1] and free[0] > 0.5 * free[1] and free[1] > 8):
-            rewrite(db)
-            report.rewritten = True
-    report.size_after = footprint(db, archive_dir, spool)
+            if own:
+                con.close()
+    if free is None:
+        return report  # nothing stored yet
+    # Deleted rows leave free blocks that DuckDB reuses but never returns; rewrite the
+    # file when they are most of it (and whenever asked).
+    report.rewrite_due = force_rewrite or bool(free[1] and free[0] > 0.5 * free[1]
+                                               and free[1] > 8)
+    if own:
+        finish(report, db, archive_dir, spool)
     return report
+
+
+def finish(report: MaintainReport, db: Path, archive_dir: Path,
+           spool: Path | None = None) -> None:
+    """What maintenance does with the database closed: the rewrite if due, then the size."""
+    if report.rewrite_due:
+        rewrite(db)
+        report.rewritten = True
+    report.size_after = footprint(db, archive_dir, spool)
+
+
+def _maintain(con: duckdb.DuckDBPyConnection, db: Path, archive_dir: Path,
+              retention: Retention, now: dt.datetime, spool: Path | None,
+              report: MaintainReport) -> tuple[int, int] | None:
+    """The work on an open database; its free and total blocks, or None if it is empty."""
+    from poller import store
+
+    if not con.execute("SELECT count(*) FROM information_schema.tables "
+                       "WHERE table_name = 'table_specs'").fetchone()[0]:
+        return None
+    cutoff = now.date() - dt.timedelta(days=max(retention.hot_days - 1, 0))
+    specs = store.table_specs(con)
+    changed = False
+    for table, (columns, spec) in specs.items():
+        days = [r[0] for r in con.execute(
+            f"SELECT DISTINCT ts::DATE FROM hot.{_q(table)} "
+            f"WHERE ts < TIMESTAMP {_lit(cutoff.isoformat())} ORDER BY 1").fetchall()]
+        for day in days:
+            n = archive_day(con, archive_dir, table, columns, spec, day, now)
+            report.archived.append((table, day.isoformat(), n))
+            changed = True
+    for tier in ("raw", "top", "5m", "1h", "1d"):
+        keep = retention.keep_days(tier)
+        if keep <= 0:
+            continue
+        oldest = now.date() - dt.timedelta(days=keep)
+        for row in con.execute(
+                "SELECT table_name, tier, day, path, bytes FROM archive_files "
+                "WHERE tier = ? AND day < ? ORDER BY day", [tier, oldest]).fetchall():
+            _drop_file(con, report, row, "retention", now)
+            changed = True
+    if retention.max_size is not None:
+        changed |= _enforce_budget(con, db, archive_dir, spool, retention, report, now)
+    if changed:
+        store.refresh_views(con)
+    free = con.execute("SELECT free_blocks, total_blocks FROM pragma_database_size()").fetchone()
+    return (int(free[0]), int(free[1])) if free else (0, 0)
 
 
 def _enforce_budget(con: duckdb.DuckDBPyConnection, db: Path, archive_dir: Path,

@@ -478,10 +478,21 @@ def ingest(db: Path, spool: Spool, batch: Batch | None = None) -> IngestReport:
     A locked database, or one that fails the write, sends the batch to the spool, where
     the next run finds it: nothing is lost.
     """
+    report, con = ingest_and_keep(db, spool, batch)
+    if con is not None:
+        con.close()
+    return report
+
+
+def ingest_and_keep(db: Path, spool: Spool, batch: Batch | None = None
+                    ) -> tuple[IngestReport, duckdb.DuckDBPyConnection | None]:
+    """:func:`ingest`, leaving the connection open (checkpointed) for the run's next steps,
+    which saves opening the database again; None where it could not be opened. The caller
+    closes it."""
     report = IngestReport([], [])
     batches = spool.pending()
     if not batches and batch is None:
-        return report
+        return report, None
     try:
         with private_files():
             con = connect(db)
@@ -490,7 +501,7 @@ def ingest(db: Path, spool: Spool, batch: Batch | None = None) -> IngestReport:
         if batch is not None:
             with private_files():
                 spool.put(batch)
-        return report
+        return report, None
     try:
         for folder in batches:
             run_id = int(folder.name)
@@ -511,9 +522,14 @@ def ingest(db: Path, spool: Spool, batch: Batch | None = None) -> IngestReport:
                 with private_files():
                     spool.put(batch)
                 report.error = f"this run's batch waits in the spool: {exc}"
-    finally:
+        # Into the file now, as closing would: the WAL holds the batch uncompressed, and
+        # the storage budget must not count it twice. Committed either way.
+        with private_files(), contextlib.suppress(duckdb.Error):
+            con.execute("CHECKPOINT")
+    except BaseException:
         con.close()
-    return report
+        raise
+    return report, con
 
 
 def columns_for(probe: Probe) -> tuple[list[tuple[str, str]], dict[str, Any]]:

@@ -45,6 +45,24 @@ def test_archive_moves_rows_without_loss_or_duplicates(tmp_path):
     assert totals(con) == before
 
 
+def test_on_the_runs_open_connection_the_rewrite_waits_for_finish(tmp_path):
+    db, arch = tmp_path / "o.duckdb", tmp_path / "o.archive"
+    history(db, tmp_path / "spool", START, days=3)
+    con = duckdb.connect(str(db))
+    before = totals(con)
+    keep_all = archive.Retention(hot_days=1, raw_days=0, days_5m=0, days_1h=0)
+    report = archive.maintain(db, arch, keep_all, START + dt.timedelta(days=3, hours=1),
+                              force_rewrite=True, con=con)
+    assert report.archived and report.rewrite_due and not report.rewritten
+    assert totals(con) == before          # the caller's connection still works
+    con.close()
+    archive.finish(report, db, arch)
+    assert report.rewritten and report.size_after > 0
+    con = duckdb.connect(str(db), read_only=True)
+    assert totals(con) == before
+    con.close()
+
+
 def test_rollups_equal_raw_aggregates(tmp_path):
     db, arch = tmp_path / "o.duckdb", tmp_path / "o.archive"
     history(db, tmp_path / "spool", START, days=3, every=dt.timedelta(minutes=20))
