@@ -23,9 +23,8 @@ import os
 import re
 from pathlib import Path
 
-from inventory import ansible, native, plain
+from inventory import plain
 from inventory.model import LOCALHOST, Host
-from inventory.yamlfile import load as load_yaml
 from poller.errors import ConfigError
 
 _YAML_SUFFIXES = {".yml", ".yaml", ".json"}
@@ -63,6 +62,10 @@ def _load_file(path: Path) -> list[Host]:
     kind = detect(path, text)
     if kind == "plain":
         return plain.load(path, text)
+    # Imported here: a plain host list, read on every cron run, needs no YAML parser.
+    from inventory import ansible, native
+    from inventory.yamlfile import load as load_yaml
+
     if kind == "ini":
         return ansible.load_ini(path, text)
     data = load_yaml(text, str(path))
