@@ -54,7 +54,7 @@ _gs() {
   eval "_p$1=$!"; _ps="$_ps $!"
 }
 _gw() {
-  for _p in $_ps; do kill -0 $_p 2>/dev/null && break; _p=; done
+  _p=; for _p in $_ps; do kill -0 $_p 2>/dev/null && break; _p=; done
   [ -n "$_p" ] || return 0
   ( trap 'kill $_s 2>/dev/null; exit 0' TERM
     sleep "$1" & _s=$!; wait $_s
