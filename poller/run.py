@@ -224,7 +224,7 @@ def run_poll(cfg: Config, hosts: Sequence[Host], probes: Sequence[Probe],
     def phase(name: str) -> None:
         nonlocal mark
         now = time.process_time()
-        phases[name] = now - mark
+        phases[name] = phases.get(name, 0.0) + now - mark
         mark = now
 
     with poll_lock(cfg.db_path, cfg.poller.lock_wait):
@@ -263,6 +263,7 @@ def run_poll(cfg: Config, hosts: Sequence[Host], probes: Sequence[Probe],
                     phase("archive")
                 # Never raises: a failure is logged, the next run catches up.
                 judged = live.judge_after_poll(cfg, con, utcnow())
+                phase("alerts")
             finally:
                 con.close()
             if maintenance is not None:
@@ -270,6 +271,7 @@ def run_poll(cfg: Config, hosts: Sequence[Host], probes: Sequence[Probe],
                     archive.finish(maintenance, cfg.db_path, cfg.archive_path, cfg.spool_path)
                 except (StorageError, OSError, archive.duckdb.Error) as exc:
                     report.error = f"rewrite deferred: {exc}"
+                phase("archive")
             live.deliver_after_poll(cfg, cfg.db_path, judged)
             phase("alerts")
     cpu2 = proc.cpu_times()

@@ -1,10 +1,11 @@
 """Alerts: rules over the stored polls, a state machine per rule × host × item, and
 notifications grouped per run.
 
-After each poll, :func:`evaluate_after_poll` judges every poll stored since the last
-evaluation (see :mod:`poller.alerts.engine`), records what changed, queues one message
-per notifier and sends the queue (:mod:`poller.alerts.outbox`). A failure is logged and
-never fails the poll.
+After each poll, on the run's open connection, :func:`poller.alerts.live.judge_after_poll`
+judges every poll stored since the last evaluation (see :mod:`poller.alerts.engine`),
+records what changed and queues one message per notifier; once the connection is closed,
+:func:`poller.alerts.live.deliver_after_poll` sends the queue (:mod:`poller.alerts.outbox`).
+A failure is logged and never fails the poll.
 
 Tables (DuckDB, schema ``main``):
 
@@ -33,17 +34,3 @@ Tables (DuckDB, schema ``main``):
 """
 
 from __future__ import annotations
-
-import datetime as dt
-from pathlib import Path
-from typing import Any
-
-
-def evaluate_after_poll(cfg: Any, db_path: Path, now: dt.datetime) -> Any:
-    """Judge the new polls and send what changed; never raises (see :mod:`.live`)."""
-    from poller.alerts.live import evaluate_after_poll as run
-
-    return run(cfg, db_path, now)
-
-
-__all__ = ["evaluate_after_poll"]

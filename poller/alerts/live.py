@@ -57,7 +57,7 @@ def evaluate(cfg: Any, db_path: Path, now: dt.datetime) -> Report:
             judged = judge(cfg, con, now)
         finally:
             con.close()
-        return judged.deliver(cfg, db_path)
+    return judged.deliver(cfg, db_path)
 
 
 @dataclass(slots=True)
