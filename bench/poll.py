@@ -62,9 +62,9 @@ SETUP_MAX_N = 50            # ansible-setup is slow: bigger sizes only with --fu
 
 def onion_script(cfg_path: Path) -> tuple[str, str]:
     """The script ``onion poll`` sends to a host with this config, and its end marker."""
-    from inventory.model import Host
-    from poller import config, plan, run
-    from probes import registry
+    from onion.inventory.model import Host
+    from onion.poller import config, plan, run
+    from onion.probes import registry
 
     cfg = config.load(cfg_path)
     found = registry.available(Path(p).expanduser() for p in cfg.plugins.paths)
@@ -551,7 +551,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             script = tmp / "onion-script.sh"
             script.write_text(text)
             naive = tmp / "naive-script.sh"
-            from poller import config as onion_config
+            from onion.poller import config as onion_config
             naive.write_text(naive_script(onion_config.load(cfg).files.watch))
             ctx = Ctx(tmp, fl, script, done, naive)
             warm_up(ctx, chosen, min(args.sizes), args.timeout)

@@ -35,9 +35,9 @@ import duckdb
 import storage_fleet
 import storage_peers as peers
 
-from poller import archive, store
-from poller.run import make_batch
-from probes.registry import installed
+from onion.poller import archive, store
+from onion.poller.run import make_batch
+from onion.probes.registry import installed
 
 METRIC_TABLES = ("cpu", "disk_io", "filesystems", "gpu", "memory", "network", "system",
                  "temperatures")

@@ -22,19 +22,19 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from inventory.model import Host
-from poller.collect import HostResult, ProbeResult
-from probes.base import OS
-from probes.cpu import Cpu
-from probes.disk_io import DiskIo
-from probes.filesystems import Filesystem
-from probes.gpu import Gpu
-from probes.memory import Memory
-from probes.modules import Module
-from probes.network import Interface
-from probes.processes import Process
-from probes.system import System
-from probes.temperatures import Temperature
+from onion.inventory.model import Host
+from onion.poller.collect import HostResult, ProbeResult
+from onion.probes.base import OS
+from onion.probes.cpu import Cpu
+from onion.probes.disk_io import DiskIo
+from onion.probes.filesystems import Filesystem
+from onion.probes.gpu import Gpu
+from onion.probes.memory import Memory
+from onion.probes.modules import Module
+from onion.probes.network import Interface
+from onion.probes.processes import Process
+from onion.probes.system import System
+from onion.probes.temperatures import Temperature
 
 PROBES = ("cpu", "disk_io", "filesystems", "gpu", "memory", "modules", "network",
           "processes", "system", "temperatures")

@@ -23,9 +23,9 @@ import os
 import re
 from pathlib import Path
 
-from inventory import plain
-from inventory.model import LOCALHOST, Host
-from poller.errors import ConfigError
+from onion.inventory import plain
+from onion.inventory.model import LOCALHOST, Host
+from onion.poller.errors import ConfigError
 
 _YAML_SUFFIXES = {".yml", ".yaml", ".json"}
 _INI_SUFFIXES = {".ini", ".cfg"}
@@ -63,8 +63,8 @@ def _load_file(path: Path) -> list[Host]:
     if kind == "plain":
         return plain.load(path, text)
     # Imported here: a plain host list, read on every cron run, needs no YAML parser.
-    from inventory import ansible, native
-    from inventory.yamlfile import load as load_yaml
+    from onion.inventory import ansible, native
+    from onion.inventory.yamlfile import load as load_yaml
 
     if kind == "ini":
         return ansible.load_ini(path, text)

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from poller.errors import ConfigError
+from onion.poller.errors import ConfigError
 
 _BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 

@@ -36,7 +36,7 @@ from typing import Any
 
 import duckdb
 
-from poller.errors import ConfigError, StorageError
+from onion.poller.errors import ConfigError, StorageError
 
 TIERS = {"5m": "5 minutes", "1h": "1 hour", "1d": "1 day"}
 NUMERIC = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER",
@@ -203,7 +203,7 @@ def maintain(db: Path, archive_dir: Path, retention: Retention, now: dt.datetime
     With ``con`` (the run's open connection) the part that needs the database closed, a
     rewrite, is left to :func:`finish`, which the caller runs once it has closed it.
     """
-    from poller import store
+    from onion.poller import store
 
     report = MaintainReport(size_before=footprint(db, archive_dir, spool))
     own = con is None
@@ -239,7 +239,7 @@ def _maintain(con: duckdb.DuckDBPyConnection, db: Path, archive_dir: Path,
               retention: Retention, now: dt.datetime, spool: Path | None,
               report: MaintainReport) -> tuple[int, int] | None:
     """The work on an open database; its free and total blocks, or None if it is empty."""
-    from poller import store
+    from onion.poller import store
 
     if not con.execute("SELECT count(*) FROM information_schema.tables "
                        "WHERE table_name = 'table_specs'").fetchone()[0]:
@@ -314,7 +314,7 @@ def rewrite(db: Path) -> None:
 
 def export_parquet(db: Path, out: Path) -> list[Path]:
     """Every sample table as Parquet partitioned by date and host, for other engines."""
-    from poller import store
+    from onion.poller import store
 
     written = []
     out.mkdir(parents=True, exist_ok=True)
@@ -350,7 +350,7 @@ class TableStats:
 
 def stats(db: Path) -> tuple[int, list[TableStats]]:
     """Database file size and, per table, rows and archived bytes per row and per sample."""
-    from poller import store
+    from onion.poller import store
 
     out = []
     with store.reading(db) as con:

@@ -15,9 +15,9 @@ from typing import Any
 import click
 import duckdb
 
-from poller import config as config_mod
-from poller import store
-from poller.errors import OnionError
+from onion.poller import config as config_mod
+from onion.poller import store
+from onion.poller.errors import OnionError
 
 _STATUS_OK = "ok"
 
@@ -47,8 +47,8 @@ def inventory_option(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _hosts(cfg: config_mod.Config, inventory: str | None, limit: str | None) -> list[Any]:
-    from inventory import limit as limit_mod
-    from inventory import loader, sshconfig
+    from onion.inventory import limit as limit_mod
+    from onion.inventory import loader, sshconfig
 
     path = inventory or cfg.inventory or None
     hosts = loader.load(Path(path).expanduser() if path else None)
@@ -59,7 +59,7 @@ def _hosts(cfg: config_mod.Config, inventory: str | None, limit: str | None) -> 
 
 
 def _probes(cfg: config_mod.Config) -> list[Any]:
-    from probes import registry
+    from onion.probes import registry
 
     found = registry.available(Path(p).expanduser() for p in cfg.plugins.paths)
     return registry.select(found, cfg.probes.enable or None, cfg.probes.disable)
@@ -83,7 +83,7 @@ def poll(cfg: config_mod.Config, inventory: str | None, limit: str | None, verbo
 
     Exits 0 when the round completed, even if hosts were down: down hosts are data.
     """
-    from poller.run import run_poll
+    from onion.poller.run import run_poll
 
     hosts = _hosts(cfg, inventory, limit)
     probes = _probes(cfg)
@@ -170,7 +170,7 @@ def hosts(cfg: config_mod.Config, inventory: str | None, limit: str | None,
           rekey: str | None) -> None:
     """The inventory with each host's last status and its probes' state."""
     if rekey:
-        from poller import hostkeys
+        from onion.poller import hostkeys
         n = 0
         for f in [cfg.ssh.accept_new_file, *cfg.ssh.known_hosts]:
             n += hostkeys.forget(Path(f), rekey)
@@ -216,8 +216,8 @@ def parse(probe_name: str, os_name: str, parts: tuple[str, ...], file: Any) -> N
 
     Example: onion parse memory --os linux /proc/meminfo
     """
-    from probes import registry
-    from probes.base import OS, ProbeError, as_json
+    from onion.probes import registry
+    from onion.probes.base import OS, ProbeError, as_json
 
     probes = registry.installed()
     if probe_name not in probes:
@@ -264,9 +264,9 @@ def report(cfg: config_mod.Config, out_dir: str | None, since: str, limit: str |
 
     The folder is self-contained (no network fetch): open index.html, serve it, or mail it.
     """
-    from inventory import limit as limit_mod
-    from inventory.model import Host
-    from reports import names, render
+    from onion.inventory import limit as limit_mod
+    from onion.inventory.model import Host
+    from onion.reports import names, render
 
     try:
         window = names.parse_since(since)
@@ -297,6 +297,6 @@ def init(path: str | None, force: bool) -> None:
     click.echo(f"wrote {target}")
 
 
-from poller.alerts.cli import alerts as alerts_group  # noqa: E402 (it imports common)
+from onion.poller.alerts.cli import alerts as alerts_group  # noqa: E402 (it imports common)
 
 main.add_command(alerts_group)

@@ -7,11 +7,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from inventory.model import Host
-from poller.plan import section_name
-from poller.sections import Section
-from poller.transport import RawOutput
-from probes.base import EXIT_NOT_FOUND, EXIT_UNAVAILABLE, OS, ParseError, Probe, Unavailable
+from onion.inventory.model import Host
+from onion.poller.plan import section_name
+from onion.poller.sections import Section
+from onion.poller.transport import RawOutput
+from onion.probes.base import EXIT_NOT_FOUND, EXIT_UNAVAILABLE, OS, ParseError, Probe, Unavailable
 
 # Probe statuses, as stored in probe_results.status
 OK, UNAVAILABLE, UNSUPPORTED, PARSE_ERROR, FAILED, TIMEOUT, LOST = (

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from poller.errors import ConfigError
+from onion.poller.errors import ConfigError
 
 DEFAULT_CONFIG = Path("~/.config/onion/onion.toml")
 DATA_HOME = Path(os.environ.get("XDG_DATA_HOME") or "~/.local/share") / "onion"
@@ -125,7 +125,7 @@ class Config:
             self.db_path.with_name(self.db_path.name + ".archive")
 
     def retention(self) -> Any:
-        from poller.archive import Retention, parse_size
+        from onion.poller.archive import Retention, parse_size
         s = self.storage
         return Retention(hot_days=s.hot_days, raw_days=s.raw_days, days_5m=s.rollup_5m_days,
                          days_1h=s.rollup_1h_days, days_1d=s.rollup_1d_days,
@@ -174,13 +174,13 @@ def load(path: str | Path | None = None, db: str | None = None) -> Config:
     if cfg.ssh.host_key_policy not in ("strict", "accept-new"):
         raise ConfigError(f"[ssh] host_key_policy must be \"strict\" or \"accept-new\", "
                           f"not {cfg.ssh.host_key_policy!r}")
-    from poller.archive import parse_size
+    from onion.poller.archive import parse_size
     parse_size(cfg.storage.max_size)
-    from poller.redact import compile_patterns
+    from onion.poller.redact import compile_patterns
     compile_patterns(cfg.privacy.redact_patterns)  # a bad regex fails here, not mid-run
     if cfg.poller.concurrency < 1:
         raise ConfigError("[poller] concurrency must be at least 1")
-    from poller.alerts.config import check as check_alerts
+    from onion.poller.alerts.config import check as check_alerts
     check_alerts(cfg)
     db = db or os.environ.get("ONION_DB")
     if db:

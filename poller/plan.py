@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from probes.base import EXIT_UNAVAILABLE, OS, Part, Probe
+from onion.probes.base import EXIT_UNAVAILABLE, OS, Part, Probe
 
 UNAME_TO_CASE = {OS.LINUX: "Linux", OS.FREEBSD: "FreeBSD", OS.OPENBSD: "OpenBSD",
                  OS.MACOS: "Darwin"}

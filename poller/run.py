@@ -16,13 +16,13 @@ from typing import Any
 
 import psutil
 
-from inventory.model import Host
-from poller import plan, redact, store
-from poller.collect import HostResult, collect, utcnow
-from poller.config import Config
-from poller.errors import OnionError, StorageError, Timeout, TransportError
-from poller.transport import LocalTransport, SSHTransport, TransportOptions
-from probes.base import Probe, Table
+from onion.inventory.model import Host
+from onion.poller import plan, redact, store
+from onion.poller.collect import HostResult, collect, utcnow
+from onion.poller.config import Config
+from onion.poller.errors import OnionError, StorageError, Timeout, TransportError
+from onion.poller.transport import LocalTransport, SSHTransport, TransportOptions
+from onion.probes.base import Probe, Table
 
 __version__ = "0.1.0"
 
@@ -248,8 +248,8 @@ def run_poll(cfg: Config, hosts: Sequence[Host], probes: Sequence[Probe],
         phase("store")
         maintenance = judged = None
         if con is not None:
-            from poller import archive
-            from poller.alerts import live
+            from onion.poller import archive
+            from onion.poller.alerts import live
 
             try:
                 if report.error is None:

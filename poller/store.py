@@ -31,8 +31,8 @@ from typing import Any
 import duckdb
 import numpy as np
 
-from poller.errors import DatabaseLocked, StorageError
-from probes.base import Column, Probe
+from onion.poller.errors import DatabaseLocked, StorageError
+from onion.probes.base import Column, Probe
 
 RUN_COLUMNS = [
     ("run_id", "UBIGINT"), ("started_at", "TIMESTAMP"), ("finished_at", "TIMESTAMP"),
@@ -267,7 +267,7 @@ def _union(con: duckdb.DuckDBPyConnection, table: str, tier: str, hot_select: st
 
 def refresh_views(con: duckdb.DuckDBPyConnection) -> None:
     """(Re)create every view: after a schema change, and whenever archive files change."""
-    from poller import archive  # the tiers' SQL lives with the code that writes them
+    from onion.poller import archive  # the tiers' SQL lives with the code that writes them
 
     specs = table_specs(con)
     for table, (columns, spec) in specs.items():

@@ -22,9 +22,9 @@ from typing import Any, Protocol
 import asyncssh
 from asyncssh.saslprep import SASLPrepError
 
-from inventory.model import Host
-from poller import hostkeys
-from poller.errors import (
+from onion.inventory.model import Host
+from onion.poller import hostkeys
+from onion.poller.errors import (
     AuthRefused,
     HostKeyMismatch,
     HostKeyUnknown,
@@ -33,8 +33,8 @@ from poller.errors import (
     TransportError,
     Unreachable,
 )
-from poller.plan import Script
-from poller.sections import Splitter
+from onion.poller.plan import Script
+from onion.poller.sections import Splitter
 
 READ_CHUNK = 1 << 16
 ENCRYPTION_ALGS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com",

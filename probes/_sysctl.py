@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from probes.base import ParseError, to_float, to_int
+from onion.probes.base import ParseError, to_float, to_int
 
 # An OID name, then ": " (FreeBSD, macOS; "name:" alone for an empty value) or "=".
 _OID_LINE = re.compile(r"^([A-Za-z_][\w.%-]*)(?:: ?|=)(.*)$")

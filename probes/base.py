@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from poller.errors import OnionError
+from onion.poller.errors import OnionError
 
 
 class OS(enum.StrEnum):

@@ -26,9 +26,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from probes._sysctl import parse_assignments, parse_sysctl
-from probes._sysctl import parse_loadavg as parse_bsd_loadavg
-from probes.base import OS, ParseError, Part, Probe, col, only_part, to_float, to_int
+from onion.probes._sysctl import parse_assignments, parse_sysctl
+from onion.probes._sysctl import parse_loadavg as parse_bsd_loadavg
+from onion.probes.base import OS, ParseError, Part, Probe, col, only_part, to_float, to_int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from probes.base import OS, ParseError, Part, Probe, col, only_part, to_float, to_int
+from onion.probes.base import OS, ParseError, Part, Probe, col, only_part, to_float, to_int
 
 
 def _counter(doc: str = "", unit: str = "") -> object:

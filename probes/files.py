@@ -29,8 +29,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from poller.errors import ConfigError
-from probes.base import OS, ParseError, Part, Probe, col, only_part, to_int
+from onion.poller.errors import ConfigError
+from onion.probes.base import OS, ParseError, Part, Probe, col, only_part, to_int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -20,7 +20,17 @@ import csv
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from probes.base import OS, ParseError, Part, Probe, Unavailable, col, only_part, to_float, to_int
+from onion.probes.base import (
+    OS,
+    ParseError,
+    Part,
+    Probe,
+    Unavailable,
+    col,
+    only_part,
+    to_float,
+    to_int,
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -26,8 +26,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from probes._sysctl import parse_sysctl, sysctl_int
-from probes.base import OS, ParseError, Part, Probe, col, only_part, to_float, to_int
+from onion.probes._sysctl import parse_sysctl, sysctl_int
+from onion.probes.base import OS, ParseError, Part, Probe, col, only_part, to_float, to_int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -35,7 +35,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from probes.base import OS, ParseError, Part, Probe, Unavailable, col, to_int
+from onion.probes.base import OS, ParseError, Part, Probe, Unavailable, col, to_int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -40,7 +40,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from probes.base import OS, ParseError, Part, Probe, Unavailable, col, only_part, to_int
+from onion.probes.base import OS, ParseError, Part, Probe, Unavailable, col, only_part, to_int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

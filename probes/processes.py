@@ -37,7 +37,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from probes.base import OS, ParseError, Part, Probe, Table, col, only_part, to_float, to_int
+from onion.probes.base import OS, ParseError, Part, Probe, Table, col, only_part, to_float, to_int
 
 
 # Not frozen: one record per process per host per poll makes this the hottest constructor

@@ -14,8 +14,8 @@ from collections.abc import Iterable
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from poller.errors import ConfigError
-from probes.base import Probe
+from onion.poller.errors import ConfigError
+from onion.probes.base import Probe
 
 GROUP = "onion.probes"
 

@@ -24,8 +24,8 @@ import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from probes._sysctl import epoch_to_utc, parse_boottime, parse_sysctl
-from probes.base import OS, ParseError, Part, Probe, col, only_part, to_float, to_int
+from onion.probes._sysctl import epoch_to_utc, parse_boottime, parse_sysctl
+from onion.probes.base import OS, ParseError, Part, Probe, col, only_part, to_float, to_int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -35,7 +35,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from probes.base import OS, ParseError, Part, Probe, Unavailable, col, only_part, to_float
+from onion.probes.base import OS, ParseError, Part, Probe, Unavailable, col, only_part, to_float
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

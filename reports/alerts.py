@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from reports.sql import Con, columns, dicts, pick, q, relations
+from onion.reports.sql import Con, columns, dicts, pick, q, relations
 
 FIRING = ("firing",)
 EVENT_TIME = ("ts", "at", "time", "changed_at", "created_at", "started_at")

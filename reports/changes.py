@@ -14,7 +14,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from reports.sql import Con, dicts, q, relations
+from onion.reports.sql import Con, dicts, q, relations
 
 LIMIT = 500
 REBOOT_SLACK_S = 120     # boot_time computed from uptime wobbles by a second or two

@@ -12,9 +12,9 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from reports import alerts as alerts_mod
-from reports.names import host_filename
-from reports.sql import Con, dicts, q, relations
+from onion.reports import alerts as alerts_mod
+from onion.reports.names import host_filename
+from onion.reports.sql import Con, dicts, q, relations
 
 # Display thresholds for "problems first" (alert rules are separate: see the alerts page).
 FS_FULL_PCT = 90.0

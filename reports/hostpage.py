@@ -7,12 +7,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from reports import alerts as alerts_mod
-from reports import changes as changes_mod
-from reports import series
-from reports.fleet import FleetRow
-from reports.sql import Con, dicts, q, relations
-from reports.svg import Chart, Series
+from onion.reports import alerts as alerts_mod
+from onion.reports import changes as changes_mod
+from onion.reports import series
+from onion.reports.fleet import FleetRow
+from onion.reports.sql import Con, dicts, q, relations
+from onion.reports.svg import Chart, Series
 
 TOP_PROCESSES = 15
 MAX_ITEMS = 12          # interfaces, disks, sensors: the busiest ones get a chart

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 import asyncssh
 
-from probes.base import OS, Probe
+from onion.probes.base import OS, Probe
 from tests.replay_server import LoopbackSSHHost, Respond, sections
 
 Behaviour = Respond

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import asyncssh
 
-from poller.plan import UNAME_TO_CASE, section_name
-from probes.base import OS, Probe
+from onion.poller.plan import UNAME_TO_CASE, section_name
+from onion.probes.base import OS, Probe
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

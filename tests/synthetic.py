@@ -7,12 +7,12 @@ import datetime as dt
 import random
 from pathlib import Path
 
-from inventory.model import Host
-from poller import store
-from poller.collect import HostResult, ProbeResult
-from poller.run import make_batch
-from probes.base import OS
-from probes.registry import installed
+from onion.inventory.model import Host
+from onion.poller import store
+from onion.poller.collect import HostResult, ProbeResult
+from onion.poller.run import make_batch
+from onion.probes.base import OS
+from onion.probes.registry import installed
 
 FIXTURES = Path(__file__).parent / "fixtures" / "linux-debian12"
 

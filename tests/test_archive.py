@@ -7,7 +7,7 @@ import datetime as dt
 import duckdb
 import pytest
 
-from poller import archive
+from onion.poller import archive
 from tests.synthetic import history
 
 START = dt.datetime(2026, 1, 1)

@@ -6,11 +6,11 @@ import asyncssh
 import duckdb
 import pytest
 
-from inventory.model import Host
-from poller import config
-from poller.run import run_poll
-from probes import registry
-from probes.base import OS
+from onion.inventory.model import Host
+from onion.poller import config
+from onion.poller.run import run_poll
+from onion.probes import registry
+from onion.probes.base import OS
 from tests.replay_server import ReplayHost, fixture_parts
 
 OSES = [OS.FREEBSD, OS.OPENBSD, OS.MACOS]

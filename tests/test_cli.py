@@ -15,8 +15,8 @@ import psutil
 import pytest
 from click.testing import CliRunner
 
-from poller import config
-from poller.cli import main
+from onion.poller import config
+from onion.poller.cli import main
 
 
 @pytest.fixture
@@ -122,7 +122,7 @@ def test_parse_command(tmp_path):
 
 
 def test_second_poll_does_not_overlap(env):
-    from poller.run import poll_lock
+    from onion.poller.run import poll_lock
     db = env / "onion.duckdb"
     with poll_lock(db, 0):
         result = CliRunner().invoke(main, ["poll"])
@@ -183,7 +183,7 @@ def test_rate_views_after_two_polls(env):
 
 
 def test_counter_reset_counts_from_zero(tmp_path):
-    from poller import store
+    from onion.poller import store
     con = duckdb.connect(str(tmp_path / "r.duckdb"))
     con.execute("CREATE TABLE network (run_id UBIGINT, host VARCHAR, ts TIMESTAMP, "
                 "interface VARCHAR, rx_bytes UBIGINT)")

@@ -12,14 +12,14 @@ import time
 import duckdb
 import pytest
 
-from inventory.model import LOCALHOST
-from poller import config
-from poller.run import run_poll
-from probes import registry
+from onion.inventory.model import LOCALHOST
+from onion.poller import config
+from onion.poller.run import run_poll
+from onion.probes import registry
 
 PLUGIN = '''
 from dataclasses import dataclass
-from probes.base import OS, ParseError, Part, Probe, col
+from onion.probes.base import OS, ParseError, Part, Probe, col
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -20,9 +20,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from poller.sections import Splitter
-from probes.base import OS, ProbeError, Table, as_json
-from probes.registry import installed
+from onion.poller.sections import Splitter
+from onion.probes.base import OS, ProbeError, Table, as_json
+from onion.probes.registry import installed
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PROBES = installed()

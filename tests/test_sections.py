@@ -1,5 +1,5 @@
-from poller.plan import build
-from poller.sections import Splitter
+from onion.poller.plan import build
+from onion.poller.sections import Splitter
 
 M = b"@@onion:abc"
 
@@ -59,7 +59,7 @@ def test_banner_before_script_is_stray() -> None:
 def test_script_runs_in_sh_and_splits() -> None:
     import subprocess
 
-    from probes.cpu import PROBE
+    from onion.probes.cpu import PROBE
     script = build([PROBE])
     out = subprocess.run(["/bin/sh", "-s"], input=script.text.encode(), capture_output=True,
                          check=True).stdout
@@ -76,7 +76,7 @@ def _guarded_run(tmp_path, guarded_sh: str, section_timeout: int,
     import os
     import subprocess
 
-    from probes.base import OS, Part, Probe, col
+    from onion.probes.base import OS, Part, Probe, col
 
     @dataclasses.dataclass
     class R:

@@ -23,13 +23,13 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
-from inventory.model import LOCALHOST, Host
-from poller import config, store
-from poller.cli import main
-from poller.errors import ConfigError
-from poller.redact import DEFAULT, Redactor, compile_patterns
-from poller.run import run_poll
-from probes import registry
+from onion.inventory.model import LOCALHOST, Host
+from onion.poller import config, store
+from onion.poller.cli import main
+from onion.poller.errors import ConfigError
+from onion.poller.redact import DEFAULT, Redactor, compile_patterns
+from onion.poller.run import run_poll
+from onion.probes import registry
 from tests.sshd import SSHD, free_port, home_dir, keygen, start_sshd
 
 # -- masking --------------------------------------------------------------------------

@@ -15,10 +15,10 @@ import asyncssh
 import duckdb
 import pytest
 
-from inventory.model import Host
-from poller import config
-from poller.run import run_poll
-from probes import registry
+from onion.inventory.model import Host
+from onion.poller import config
+from onion.poller.run import run_poll
+from onion.probes import registry
 from tests import fault_server as fs
 from tests.sshd import SSHD, SilentServer, free_port, home_dir, keygen, start_sshd
 
@@ -160,7 +160,7 @@ def test_one_slow_command_on_a_real_host_costs_only_its_section(lab, tmp_path):
     plugins.mkdir()
     (plugins / "sleepy.py").write_text(
         "from dataclasses import dataclass\n"
-        "from probes.base import OS, Part, Probe, col\n\n\n"
+        "from onion.probes.base import OS, Part, Probe, col\n\n\n"
         "@dataclass(frozen=True, slots=True, kw_only=True)\n"
         "class N:\n    n: int = col('UINTEGER')\n\n\n"
         "PROBE = Probe(name='aaa_sleepy', record=N,\n"

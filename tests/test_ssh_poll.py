@@ -8,10 +8,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from inventory.model import Host
-from poller import config
-from poller.run import run_poll
-from probes import registry
+from onion.inventory.model import Host
+from onion.poller import config
+from onion.poller.run import run_poll
+from onion.probes import registry
 from tests.sshd import SSHD, SilentServer, free_port, home_dir, keygen, start_sshd
 
 pytestmark = pytest.mark.skipif(not Path(SSHD).exists(), reason="OpenSSH sshd is not installed")
@@ -119,7 +119,7 @@ def test_unknown_host_key_strict_then_accept_new(cluster, tmp_path):
 def test_cli_poll_with_inventory_and_limit(cluster, tmp_path):
     from click.testing import CliRunner
 
-    from poller.cli import main
+    from onion.poller.cli import main
 
     s = cluster["servers"]
     inv = tmp_path / "hosts.ini"

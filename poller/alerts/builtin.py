@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from probes.files import file_changes_sql
+from onion.probes.files import file_changes_sql
 
 _PSEUDO_FS = "('squashfs', 'iso9660', 'udf', 'cd9660')"  # read-only images: always "full"
 

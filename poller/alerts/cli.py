@@ -7,12 +7,12 @@ from typing import Any
 
 import click
 
-from poller import store
-from poller.alerts import config as alert_config
-from poller.alerts import duration, engine, tables
-from poller.cli import common
-from poller.collect import utcnow
-from poller.errors import ConfigError
+from onion.poller import store
+from onion.poller.alerts import config as alert_config
+from onion.poller.alerts import duration, engine, tables
+from onion.poller.cli import common
+from onion.poller.collect import utcnow
+from onion.poller.errors import ConfigError
 
 
 def _since(text: str) -> dt.datetime:

@@ -7,9 +7,9 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from poller.alerts import duration, rules
-from poller.alerts.state import Policy
-from poller.errors import ConfigError
+from onion.poller.alerts import duration, rules
+from onion.poller.alerts.state import Policy
+from onion.poller.errors import ConfigError
 
 
 def policy(settings: Any) -> Policy:
@@ -23,7 +23,7 @@ def retry_for(settings: Any) -> dt.timedelta:
 
 def notifiers(cfg: Any) -> dict[str, Any]:
     """Every configured notifier, built (ConfigError for a bad one)."""
-    from poller.alerts.notifiers import configure, plugins
+    from onion.poller.alerts.notifiers import configure, plugins
 
     found = plugins()
     out = {}

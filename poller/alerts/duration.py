@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from poller.errors import ConfigError
+from onion.poller.errors import ConfigError
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")

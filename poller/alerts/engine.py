@@ -15,9 +15,9 @@ from typing import Any
 
 import duckdb
 
-from poller.alerts import messages
-from poller.alerts.rules import Rule
-from poller.alerts.state import INACTIVE, AlertState, Event, Observation, Policy, advance
+from onion.poller.alerts import messages
+from onion.poller.alerts.rules import Rule
+from onion.poller.alerts.state import INACTIVE, AlertState, Event, Observation, Policy, advance
 
 MAX_RUNS_PER_EVALUATION = 1000   # a longer backlog is caught up over the next runs
 # How far back a rule that compares with the previous poll looks (`$since` in rule SQL):

@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from poller import store
-from poller.alerts import config as alert_config
-from poller.alerts import engine, messages, outbox, tables
-from poller.alerts.rules import Rule
-from poller.alerts.state import Event
-from poller.collect import utcnow
+from onion.poller import store
+from onion.poller.alerts import config as alert_config
+from onion.poller.alerts import engine, messages, outbox, tables
+from onion.poller.alerts.rules import Rule
+from onion.poller.alerts.state import Event
+from onion.poller.collect import utcnow
 
 log = logging.getLogger("onion.alerts")
 

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import jinja2
 
-from poller.alerts.duration import show
-from poller.alerts.state import Event
+from onion.poller.alerts.duration import show
+from onion.poller.alerts.state import Event
 
 log = logging.getLogger("onion.alerts")
 BUILTIN_TEMPLATES = Path(__file__).parent / "templates"

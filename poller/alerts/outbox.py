@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import duckdb
 
-from poller.alerts.messages import Message
-from poller.alerts.notifiers import Notifier, NotifyError
+from onion.poller.alerts.messages import Message
+from onion.poller.alerts.notifiers import Notifier, NotifyError
 
 log = logging.getLogger("onion.alerts")
 MAX_SENDS_PER_RUN = 50          # per notifier; the rest wait for the next run

@@ -19,8 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from poller.alerts import duration
-from poller.errors import ConfigError
+from onion.poller.alerts import duration
+from onion.poller.errors import ConfigError
 
 
 class Severity(enum.StrEnum):
@@ -116,7 +116,7 @@ def build(data: Mapping[str, Any], where: str, builtin: bool = False) -> Rule:
 
 def load(settings: Any) -> list[Rule]:
     """The rules in force: built-ins (tuned, minus the disabled) then the user's own."""
-    from poller.alerts.builtin import BUILTIN
+    from onion.poller.alerts.builtin import BUILTIN
 
     tables: dict[str, dict[str, Any]] = {name: dict(t) for name, t in BUILTIN.items()}
     unknown_off = set(settings.disable) - set(BUILTIN)

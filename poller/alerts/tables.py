@@ -11,9 +11,9 @@ from collections.abc import Iterable, Mapping
 
 import duckdb
 
-from poller import store
-from poller.alerts.rules import Rule
-from poller.alerts.state import AlertState, Event
+from onion.poller import store
+from onion.poller.alerts.rules import Rule
+from onion.poller.alerts.state import AlertState, Event
 
 ALERT_COLUMNS = [
     ("rule", "VARCHAR"), ("host", "VARCHAR"), ("item", "VARCHAR"), ("state", "VARCHAR"),

@@ -15,9 +15,9 @@ from typing import Any
 import duckdb
 import pytest
 
-from poller import config, store
-from poller.alerts import live
-from probes import registry
+from onion.poller import config, store
+from onion.poller.alerts import live
+from onion.probes import registry
 
 T0 = (dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
       - dt.timedelta(days=1)).replace(second=0)

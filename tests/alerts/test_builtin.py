@@ -7,7 +7,7 @@ import json
 
 from click.testing import CliRunner
 
-from poller.cli import main
+from onion.poller.cli import main
 from tests.alerts.conftest import Fleet, recorder_argv, write_config
 
 

@@ -9,10 +9,10 @@ import tomllib
 
 import pytest
 
-from poller import config
-from poller.alerts.notifiers import plugins
-from poller.alerts.rules import RULE_DEFAULTS
-from poller.errors import ConfigError
+from onion.poller import config
+from onion.poller.alerts.notifiers import plugins
+from onion.poller.alerts.rules import RULE_DEFAULTS
+from onion.poller.errors import ConfigError
 
 
 def _commented_blocks() -> list[dict]:
@@ -60,7 +60,7 @@ def test_the_examples_load(tmp_path):
     cfg = config.load(path)
     cfg.alerts.rules = [example_rule]
     cfg.notifiers = notifiers
-    from poller.alerts.config import check
+    from onion.poller.alerts.config import check
     pytest.importorskip("apprise")
     names = [r.name for r in check(cfg)]
     assert "gpu_very_hot" in names and "host_down" in names
@@ -94,7 +94,7 @@ def test_builtins_are_tuned_and_disabled_by_name(tmp_path):
                     '[[alerts.rules]]\nname = "filesystem_full"\n'
                     'condition = "used_pct > 97"\nrepeat = "1h"\n'
                     '[[alerts.rules]]\nname = "load_high"\nenabled = false\n')
-    from poller.alerts.config import check
+    from onion.poller.alerts.config import check
     rules = {r.name: r for r in check(config.load(path))}
     assert "host_rebooted" not in rules and "load_high" not in rules
     fs = rules["filesystem_full"]

@@ -7,7 +7,7 @@ import json
 import duckdb
 from click.testing import CliRunner
 
-from poller.cli import main
+from onion.poller.cli import main
 from tests.alerts.conftest import recorder_argv
 
 

@@ -8,9 +8,9 @@ import hmac
 
 from click.testing import CliRunner
 
-from poller.alerts import config as alert_config
-from poller.alerts import engine
-from poller.cli import main
+from onion.poller.alerts import config as alert_config
+from onion.poller.alerts import engine
+from onion.poller.cli import main
 from tests.alerts.conftest import Fleet, write_config
 
 HOT_GPU = '''
@@ -180,7 +180,7 @@ def test_replay_gives_the_firings_of_the_rounds(fleet, hook):
     rule = {r.name: r for r in alert_config.check(cfg)}["gpu_hot"]
     import duckdb
 
-    from poller import store
+    from onion.poller import store
     con = duckdb.connect(str(fleet.db), read_only=True)
     out = engine.replay(con, rule, fleet.now - dt.timedelta(days=2),
                         alert_config.policy(cfg.alerts), store.table_specs(con))

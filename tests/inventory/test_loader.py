@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from inventory.loader import detect, load
-from inventory.model import LOCALHOST
+from onion.inventory.loader import detect, load
+from onion.inventory.model import LOCALHOST
 from tests.inventory.conftest import DATA
 
 

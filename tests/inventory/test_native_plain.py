@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from inventory.loader import load
+from onion.inventory.loader import load
 from tests.inventory.conftest import DATA
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from inventory.ranges import expand, split_port
+from onion.inventory.ranges import expand, split_port
 
 
 @pytest.mark.parametrize(("pattern", "names"), [

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from probes import cpu
-from probes.base import OS, ProbeError
+from onion.probes import cpu
+from onion.probes.base import OS, ProbeError
 
 
 def test_openbsd_six_states_with_spin() -> None:

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from probes.base import OS, ParseError, ProbeError
-from probes.disk_io import PROBE
+from onion.probes.base import OS, ParseError, ProbeError
+from onion.probes.disk_io import PROBE
 
 LINE14 = "   8       0 sda 14200 3361 892828 5058 18736 13416 715384 12604 0 24940 17663"
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from probes.base import OS, ParseError
-from probes.disk_io import PROBE
+from onion.probes.base import OS, ParseError
+from onion.probes.disk_io import PROBE
 from tests.conftest import corpus_params
 
 # Other commands' outputs: rates or per-interval samples, not counters since boot.

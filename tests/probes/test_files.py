@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from poller.errors import ConfigError
-from probes.base import OS, ParseError, ProbeError
-from probes.files import PROBE, watched_paths
+from onion.poller.errors import ConfigError
+from onion.probes.base import OS, ParseError, ProbeError
+from onion.probes.files import PROBE, watched_paths
 
 HOSTILE = ["with space", "new\nline", "it's; $(touch PWNED)", "`touch PWNED`", "a\"b\\c",
            "-n", "*", "semi;colon&amp|pipe", "tab\there", "ünïcødé"]

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from probes.base import OS, ParseError
-from probes.files import PROBE
+from onion.probes.base import OS, ParseError
+from onion.probes.files import PROBE
 
 NOT_HANDLED = [
     ("*/stat.out", "stat's default multi-line report; the fragment prints stat -c/-f fields"),

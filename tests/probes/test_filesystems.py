@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from probes.base import ParseError, ProbeError
-from probes.filesystems import PROBE, parse_df, parse_linux, parse_macos
+from onion.probes.base import ParseError, ProbeError
+from onion.probes.filesystems import PROBE, parse_df, parse_linux, parse_macos
 
 GNU_OUTPUT = """\
 Filesystem           Type       1K-blocks   Used   Avail Use% Inodes IUsed IFree Mounted on

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from probes.base import ParseError
-from probes.filesystems import _MOUNT_MACOS, _MOUNT_OPENBSD, mount_types, parse_df
+from onion.probes.base import ParseError
+from onion.probes.filesystems import _MOUNT_MACOS, _MOUNT_OPENBSD, mount_types, parse_df
 from tests.conftest import corpus_params
 
 # Files deliberately not handled, and why (each must raise ParseError).

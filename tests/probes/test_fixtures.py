@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from probes.base import OS, as_json
-from probes.registry import installed
+from onion.probes.base import OS, as_json
+from onion.probes.registry import installed
 from tests.conftest import FIXTURES
 
 PROBES = installed()

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from probes.base import OS, ParseError, ProbeError, Unavailable
-from probes.gpu import PROBE
+from onion.probes.base import OS, ParseError, ProbeError, Unavailable
+from onion.probes.gpu import PROBE
 
 HEADER = "index, uuid, name, memory.used [MiB], power.draw [W], fan.speed [%]"
 

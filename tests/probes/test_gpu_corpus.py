@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from probes.base import OS, ParseError
-from probes.gpu import PROBE
+from onion.probes.base import OS, ParseError
+from onion.probes.gpu import PROBE
 from tests.conftest import corpus_params
 
 # Recorded nvidia-smi outputs of other commands: not what the fragment runs.

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from probes import memory
-from probes.base import OS, ProbeError
+from onion.probes import memory
+from onion.probes.base import OS, ProbeError
 
 
 def test_old_kernel_without_memavailable() -> None:

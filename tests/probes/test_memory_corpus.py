@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from probes import memory
-from probes.base import ParseError
+from onion.probes import memory
+from onion.probes.base import ParseError
 from tests.conftest import corpus_params
 
 

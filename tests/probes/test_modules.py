@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from probes.base import ParseError, ProbeError, Unavailable
-from probes.modules import PROBE, parse_freebsd, parse_linux, parse_macos
+from onion.probes.base import ParseError, ProbeError, Unavailable
+from onion.probes.modules import PROBE, parse_freebsd, parse_linux, parse_macos
 
 
 def test_proc_modules_taint_and_unknown_refcount() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from probes.modules import parse_freebsd, parse_linux
+from onion.probes.modules import parse_freebsd, parse_linux
 from tests.conftest import corpus_params
 
 

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from probes import network
-from probes.base import OS, ProbeError
+from onion.probes import network
+from onion.probes.base import OS, ProbeError
 
 HEAD = ("Inter-|   Receive                                                |  Transmit\n"
         " face |bytes    packets errs drop fifo frame compressed multicast"

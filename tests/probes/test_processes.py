@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from probes.base import OS, ProbeError
-from probes.processes import PROBE, duration, parse_bsd, parse_linux
+from onion.probes.base import OS, ProbeError
+from onion.probes.processes import PROBE, duration, parse_bsd, parse_linux
 
 # procps after an overflow (VSZ wider than its column) shortens later padding, so args
 # still start under the header's last word while comm ("Web Content") moved left.

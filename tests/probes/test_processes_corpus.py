@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from probes.base import ParseError
-from probes.processes import parse_bsd, parse_linux
+from onion.probes.base import ParseError
+from onion.probes.processes import parse_bsd, parse_linux
 from tests.conftest import corpus_params
 
 # Files deliberately not handled, and why (each must raise ParseError, never half-parse).

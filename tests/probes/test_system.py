@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from probes import system
-from probes._sysctl import parse_boottime
-from probes.base import OS, ProbeError
+from onion.probes import system
+from onion.probes._sysctl import parse_boottime
+from onion.probes.base import OS, ProbeError
 
 
 def test_uname_keeps_the_version_spacing() -> None:

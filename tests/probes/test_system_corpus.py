@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from probes import system
-from probes.base import ParseError
+from onion.probes import system
+from onion.probes.base import ParseError
 from tests.conftest import corpus_params
 
 UNAME = "Linux web1 6.1.0-13-amd64 #1 SMP PREEMPT_DYNAMIC Debian 6.1.55-1 x86_64\n"

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from probes import processes
-from probes.base import OS, ParseError, Part, Probe, ProbeError, Table, col
-from probes.processes import Process
+from onion.probes import processes
+from onion.probes.base import OS, ParseError, Part, Probe, ProbeError, Table, col
+from onion.probes.processes import Process
 
 
 @dataclasses.dataclass(kw_only=True)

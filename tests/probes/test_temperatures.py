@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from probes.base import OS, ParseError, ProbeError
-from probes.temperatures import PROBE
+from onion.probes.base import OS, ParseError, ProbeError
+from onion.probes.temperatures import PROBE
 
 
 def test_decimal_comma_and_unset_acpi_limit() -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from probes.base import OS, ParseError
-from probes.temperatures import PROBE
+from onion.probes.base import OS, ParseError
+from onion.probes.temperatures import PROBE
 from tests.conftest import corpus_params
 
 HANDLED = [

@@ -14,8 +14,8 @@ import re
 
 import duckdb
 
-from poller import store
-from probes.registry import installed
+from onion.poller import store
+from onion.probes.registry import installed
 
 PROBES = ("cpu", "memory", "filesystems", "network", "disk_io", "temperatures", "gpu",
           "system", "modules", "processes", "files")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from reports.names import host_filename
+from onion.reports.names import host_filename
 from tests.reports.conftest import EVIL, EVIL_HOST
 
 CHROMIUM = os.environ.get("ONION_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"

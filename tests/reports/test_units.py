@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from reports import filters, svg
-from reports.names import host_filename, parse_since
+from onion.reports import filters, svg
+from onion.reports.names import host_filename, parse_since
 
 HOSTILE = ["../../etc/passwd", "a/b", "..", ".", "", "CON", "nul", "x" * 5000,
            "<script>alert(1)</script>", "\"><img src=x onerror=alert(1)>", "{{ 7*7 }}",

@@ -17,8 +17,8 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from poller.alerts.messages import Message
-from poller.errors import ConfigError, OnionError
+from onion.poller.alerts.messages import Message
+from onion.poller.errors import ConfigError, OnionError
 
 GROUP = "onion.notifiers"
 

@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from poller.alerts.messages import Message
-from poller.alerts.notifiers import NotifyError, settings
-from poller.errors import ConfigError
+from onion.poller.alerts.messages import Message
+from onion.poller.alerts.notifiers import NotifyError, settings
+from onion.poller.errors import ConfigError
 
 
 @dataclass(slots=True)

@@ -15,9 +15,9 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any
 
-from poller.alerts.messages import Message
-from poller.alerts.notifiers import NotifyError, secret, settings
-from poller.errors import ConfigError
+from onion.poller.alerts.messages import Message
+from onion.poller.alerts.notifiers import NotifyError, secret, settings
+from onion.poller.errors import ConfigError
 
 _SECURITY = {"starttls": 587, "tls": 465, "none": 25}
 

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from poller.alerts.messages import Message
-from poller.alerts.notifiers import NotifyError, secret, settings
-from poller.errors import ConfigError
+from onion.poller.alerts.messages import Message
+from onion.poller.alerts.notifiers import NotifyError, secret, settings
+from onion.poller.errors import ConfigError
 
 SIGNATURE_HEADER = "X-Onion-Signature"
 

@@ -1,0 +1,1 @@
+"""Probes: one module per data kind (see base.py for the contract)."""
