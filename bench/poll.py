@@ -63,10 +63,11 @@ SETUP_MAX_N = 50            # ansible-setup is slow: bigger sizes only with --fu
 def onion_script(cfg_path: Path) -> tuple[str, str]:
     """The script ``onion poll`` sends to a host with this config, and its end marker."""
     from onion.inventory.model import Host
-    from onion.poller import config, plan, run
+    from onion.pipeline.setup import load_config
+    from onion.poller import plan, run
     from onion.probes import registry
 
-    cfg = config.load(cfg_path)
+    cfg = load_config(cfg_path)
     found = registry.available(Path(p).expanduser() for p in cfg.plugins.paths)
     probes = registry.select(found, cfg.probes.enable or None, cfg.probes.disable)
     hv = run.host_vars(cfg, Host(name="bench"))
@@ -551,8 +552,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             script = tmp / "onion-script.sh"
             script.write_text(text)
             naive = tmp / "naive-script.sh"
-            from onion.poller import config as onion_config
-            naive.write_text(naive_script(onion_config.load(cfg).files.watch))
+            from onion.pipeline.setup import load_config
+            naive.write_text(naive_script(load_config(cfg).files.watch))
             ctx = Ctx(tmp, fl, script, done, naive)
             warm_up(ctx, chosen, min(args.sizes), args.timeout)
             for n in args.sizes:

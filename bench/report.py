@@ -22,8 +22,8 @@ import duckdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from onion.poller import store
 from onion.reports import render
+from onion.storage import duck as store
 from tests.reports import fleet_data
 
 

@@ -35,9 +35,10 @@ import duckdb
 import storage_fleet
 import storage_peers as peers
 
-from onion.poller import archive, store
 from onion.poller.run import make_batch
 from onion.probes.registry import installed
+from onion.storage import archive
+from onion.storage import duck as store
 
 METRIC_TABLES = ("cpu", "disk_io", "filesystems", "gpu", "memory", "network", "system",
                  "temperatures")

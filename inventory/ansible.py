@@ -36,12 +36,12 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from onion.core.errors import ConfigError
 from onion.inventory import ranges
 from onion.inventory.ansible_vars import read_vars_dirs, to_host
 from onion.inventory.model import Host
 from onion.inventory.tree import Tree, flatten
 from onion.inventory.yamlfile import where
-from onion.poller.errors import ConfigError
 
 _SECTION = re.compile(r"^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:[#;].*)?$")
 _GROUP_NAME = re.compile(r"^([^:\[\]\s]+)\s*(?:[#;].*)?$")

@@ -22,11 +22,11 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+from onion.core.errors import ConfigError
 from onion.inventory.model import Host
 from onion.inventory.tree import FlatHost, Tree
 from onion.inventory.yamlfile import LineDict, Vaulted
 from onion.inventory.yamlfile import load as load_yaml
-from onion.poller.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

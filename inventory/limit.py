@@ -24,9 +24,9 @@ import fnmatch
 import re
 from collections.abc import Sequence
 
+from onion.core.errors import ConfigError
 from onion.inventory import ranges
 from onion.inventory.model import Host
-from onion.poller.errors import ConfigError
 
 
 def select(hosts: Sequence[Host], pattern: str) -> list[Host]:

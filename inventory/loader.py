@@ -23,9 +23,9 @@ import os
 import re
 from pathlib import Path
 
+from onion.core.errors import ConfigError
 from onion.inventory import plain
 from onion.inventory.model import LOCALHOST, Host
-from onion.poller.errors import ConfigError
 
 _YAML_SUFFIXES = {".yml", ".yaml", ".json"}
 _INI_SUFFIXES = {".ini", ".cfg"}

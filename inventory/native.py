@@ -52,11 +52,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from onion.core.errors import ConfigError
 from onion.inventory import ranges
 from onion.inventory.model import Host
 from onion.inventory.tree import FlatHost, Tree, flatten
 from onion.inventory.yamlfile import where
-from onion.poller.errors import ConfigError
 
 MARKER = "onion"
 VERSION = 1

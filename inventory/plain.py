@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from onion.core.errors import ConfigError
 from onion.inventory import ranges
 from onion.inventory.model import Host
-from onion.poller.errors import ConfigError
 
 
 def parse(text: str, source: str) -> list[Host]:

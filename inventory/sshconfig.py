@@ -27,8 +27,8 @@ from pathlib import Path
 from asyncssh.config import SSHClientConfig
 from asyncssh.misc import IllegalUserName
 
+from onion.core.errors import ConfigError
 from onion.inventory.model import Host
-from onion.poller.errors import ConfigError
 
 ConfigPaths = Sequence[str | os.PathLike[str]]
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from onion.poller.errors import ConfigError
+from onion.core.errors import ConfigError
 
 
 @dataclass(slots=True)

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from onion.poller.errors import ConfigError
+from onion.core.errors import ConfigError
 
 _BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 

@@ -7,21 +7,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from onion.core.clock import utcnow
+from onion.core.status import HostStatus, ProbeStatus
 from onion.inventory.model import Host
 from onion.poller.plan import section_name
 from onion.poller.sections import Section
 from onion.poller.transport import RawOutput
 from onion.probes.base import EXIT_NOT_FOUND, EXIT_UNAVAILABLE, OS, ParseError, Probe, Unavailable
 
-# Probe statuses, as stored in probe_results.status
 OK, UNAVAILABLE, UNSUPPORTED, PARSE_ERROR, FAILED, TIMEOUT, LOST = (
-    "ok", "unavailable", "unsupported", "parse_error", "failed", "timeout", "lost")
+    ProbeStatus.OK, ProbeStatus.UNAVAILABLE, ProbeStatus.UNSUPPORTED, ProbeStatus.PARSE_ERROR,
+    ProbeStatus.FAILED, ProbeStatus.TIMEOUT, ProbeStatus.LOST)
 
 
 @dataclass(slots=True)
 class ProbeResult:
     probe: str
-    status: str
+    status: ProbeStatus
     reason: str | None = None
     records: Sequence[Any] = field(default_factory=list)  # a probes.base.Table once parsed
 
@@ -29,7 +31,7 @@ class ProbeResult:
 @dataclass(slots=True)
 class HostResult:
     host: Host
-    status: str                              # ok, unreachable, timeout, auth_refused, ...
+    status: HostStatus
     reason: str | None = None
     collected_at: dt.datetime = field(default_factory=lambda: utcnow())
     os: OS | None = None
@@ -39,11 +41,6 @@ class HostResult:
     bytes_read: int = 0
     host_key: str | None = None
     probes: dict[str, ProbeResult] = field(default_factory=dict)
-
-
-def utcnow() -> dt.datetime:
-    """Naive UTC: every timestamp Onion stores is UTC (TIMESTAMP columns)."""
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
 
 
 def _first_line(text: str, limit: int = 300) -> str:
@@ -116,12 +113,12 @@ def _probe_result(probe: Probe, os: OS, out: RawOutput) -> ProbeResult:
 
 
 def collect(host: Host, probes: Sequence[Probe], out: RawOutput) -> HostResult:
-    result = HostResult(host, "ok", connect_s=out.connect_s, command_s=out.command_s,
+    result = HostResult(host, HostStatus.OK, connect_s=out.connect_s, command_s=out.command_s,
                         bytes_read=out.bytes_read, host_key=out.host_key)
     uname = out.stdout.os
     result.uname = uname
     if uname is None:
-        result.status = out.error.status if out.error else "error"
+        result.status = out.error.status if out.error else HostStatus.ERROR
         result.reason = str(out.error) if out.error else (
             "no Onion output: the remote shell did not run the script "
             f"(exit {out.exit_status}; {_first_line(out.stderr.stray_text()) or 'no message'})")
@@ -129,7 +126,7 @@ def collect(host: Host, probes: Sequence[Probe], out: RawOutput) -> HostResult:
     os = OS.from_uname(uname)
     result.os = os
     if os is None:
-        result.status = "unsupported_os"
+        result.status = HostStatus.UNSUPPORTED_OS
         result.reason = f"no parsers for {uname or 'an empty uname'}"
         return result
     for probe in probes:
@@ -141,12 +138,12 @@ def collect(host: Host, probes: Sequence[Probe], out: RawOutput) -> HostResult:
     if out.error is not None:
         result.status, result.reason = out.error.status, str(out.error)
     elif not out.stdout.done:
-        result.status = "incomplete"
+        result.status = HostStatus.INCOMPLETE
         result.reason = ("output ended before the script finished "
                          f"(exit status {out.exit_status}); probes after that point are lost")
     else:
         failed = [p for p in result.probes.values() if p.status == PARSE_ERROR]
         if failed:
-            result.status = "parse_error"
+            result.status = HostStatus.PARSE_ERROR
             result.reason = "; ".join(f"parse error in probe {p.probe}: {p.reason}" for p in failed)
     return result

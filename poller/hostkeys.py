@@ -17,7 +17,7 @@ from typing import Any
 
 import asyncssh
 
-from onion.poller.errors import HostKeyMismatch, HostKeyUnknown, TransportError
+from onion.core.errors import HostKeyMismatch, HostKeyUnknown, TransportError
 
 
 def known_hosts_entry(host: str, port: int, key: asyncssh.SSHKey) -> str:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import secrets
 import shlex
+from collections import ChainMap
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -127,7 +128,8 @@ def _fragment(part: Part, host_vars: Mapping[str, Any]) -> str:
 
 
 def _os_block(os: OS, probes: Iterable[Probe], host_vars: Mapping[str, Any],
-              section_timeout: int) -> tuple[str, bool]:
+              section_timeout: int, settings: Mapping[str, Mapping[str, Any]]
+              ) -> tuple[str, bool]:
     files: list[str] = []
     defs: list[str] = []
     starts: list[str] = []
@@ -143,7 +145,10 @@ def _os_block(os: OS, probes: Iterable[Probe], host_vars: Mapping[str, Any],
             name = section_name(probe, part)
             n += 1
             fn = f"_f{n}"
-            defs.append(f"{fn}() {{\n{_fragment(part, host_vars)}\n}}")
+            # A fragment that is a function sees the host's variables, and its probe's
+            # own [probes.NAME] table as "settings".
+            mine = ChainMap({"settings": settings.get(probe.name, {})}, dict(host_vars))
+            defs.append(f"{fn}() {{\n{_fragment(part, mine)}\n}}")
             if part.guard:
                 starts.append(f"_gs {n} {fn}")
                 collects.append(f"_gc {n} {name} {fn}")
@@ -157,7 +162,8 @@ def _os_block(os: OS, probes: Iterable[Probe], host_vars: Mapping[str, Any],
 
 
 def build(probes: Iterable[Probe], host_vars: Mapping[str, Any] | None = None, *,
-          section_timeout: int = 20, token: str | None = None) -> Script:
+          section_timeout: int = 20, token: str | None = None,
+          settings: Mapping[str, Mapping[str, Any]] | None = None) -> Script:
     """The whole script for one host: every OS's sections, chosen at run time by uname."""
     probes = list(probes)
     host_vars = host_vars or {}
@@ -165,7 +171,7 @@ def build(probes: Iterable[Probe], host_vars: Mapping[str, Any] | None = None, *
     cases = []
     any_guard = False
     for os, uname in UNAME_TO_CASE.items():
-        block, guarded = _os_block(os, probes, host_vars, section_timeout)
+        block, guarded = _os_block(os, probes, host_vars, section_timeout, settings or {})
         any_guard |= guarded
         cases.append(f"{uname})\n{block}\n;;")
     body = [

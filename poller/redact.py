@@ -28,7 +28,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from onion.poller.errors import ConfigError
+from onion.core.errors import ConfigError
 
 MASK = "***"
 

@@ -22,9 +22,7 @@ from typing import Any, Protocol
 import asyncssh
 from asyncssh.saslprep import SASLPrepError
 
-from onion.inventory.model import Host
-from onion.poller import hostkeys
-from onion.poller.errors import (
+from onion.core.errors import (
     AuthRefused,
     HostKeyMismatch,
     HostKeyUnknown,
@@ -33,6 +31,8 @@ from onion.poller.errors import (
     TransportError,
     Unreachable,
 )
+from onion.inventory.model import Host
+from onion.poller import hostkeys
 from onion.poller.plan import Script
 from onion.poller.sections import Splitter
 

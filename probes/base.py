@@ -7,7 +7,7 @@ name to the text that part printed. A part that failed or did not run is absent.
 parser that yields many rows per host (processes) may return a :class:`Table` instead:
 the same records held column by column, which is how they are stored anyway.
 
-Errors (all derive from :class:`poller.errors.OnionError`)::
+Errors (from :mod:`onion.core.errors`, re-exported here for parsers)::
 
     ProbeError
      ├── ParseError     the output is not what the parser knows; costs one probe on one host
@@ -20,6 +20,7 @@ import dataclasses
 import datetime as dt
 import enum
 import functools
+import math
 import operator
 import types
 import typing
@@ -27,7 +28,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from onion.poller.errors import OnionError
+from onion.core.errors import ParseError, ProbeError, Unavailable
+from onion.core.types import FLOAT_LIMITS, INT_RANGES, LogicalType, logical
 
 
 class OS(enum.StrEnum):
@@ -48,25 +50,6 @@ _UNAME = {"Linux": OS.LINUX, "FreeBSD": OS.FREEBSD, "OpenBSD": OS.OPENBSD, "Darw
 # 127 is what sh itself returns for a command that is not found.
 EXIT_UNAVAILABLE = 69
 EXIT_NOT_FOUND = 127
-
-
-class ProbeError(OnionError):
-    """A probe could not produce records on one host."""
-
-
-class ParseError(ProbeError):
-    """Output a parser does not know how to interpret."""
-
-    def __init__(self, message: str, line: str | None = None) -> None:
-        self.line = line
-        if line is not None:
-            shown = line if len(line) <= 200 else line[:200] + "…"
-            message = f"{message}: {shown!r}"
-        super().__init__(message)
-
-
-class Unavailable(ProbeError):
-    """The probe's tool is absent or not working on that host (not an error)."""
 
 
 # -- record field helpers ---------------------------------------------------------------
@@ -93,12 +76,16 @@ _PY_SQL = {int: "BIGINT", float: "DOUBLE", str: "VARCHAR", bool: "BOOLEAN",
 @dataclass(frozen=True, slots=True)
 class Column:
     name: str
-    sql: str
+    type: LogicalType
     nullable: bool
     unit: str = ""
     counter: bool = False
     key: bool = False
     doc: str = ""
+
+    @property
+    def sql(self) -> str:
+        return self.type.value
 
 
 def columns_of(record: type) -> list[Column]:
@@ -119,7 +106,11 @@ def _columns_of(record: type) -> tuple[Column, ...]:
         sql = meta.get("sql") or _PY_SQL.get(base)
         if sql is None:
             raise TypeError(f"{record.__name__}.{f.name}: no SQL type for {hint!r}")
-        out.append(Column(f.name, sql, nullable, meta.get("unit", ""), meta.get("counter", False),
+        try:
+            kind = logical(sql)
+        except ValueError as exc:
+            raise TypeError(f"{record.__name__}.{f.name}: {exc}") from None
+        out.append(Column(f.name, kind, nullable, meta.get("unit", ""), meta.get("counter", False),
                           meta.get("key", False), meta.get("doc", "")))
     return tuple(out)
 
@@ -279,16 +270,15 @@ class Probe:
                     raise ParseError(f"parser returned {strays.pop().__name__}, "
                                      f"not {self.record.__name__}")
                 table = Table.of(self.record, records)
-            for name, (lo, hi) in _int_ranges(self.record).items():
-                values = [v for v in table.columns[name] if v is not None]
-                if values and not lo <= min(values) <= max(values) <= hi:
-                    bad = next(v for v in values if not lo <= v <= hi)
-                    raise ParseError(f"{name} = {bad} is out of range for its column", None)
+            for column in self.columns:
+                _check_values(column, table.columns[column.name])
         except ProbeError:
             raise
         except (ValueError, IndexError, KeyError, TypeError, OverflowError) as exc:
-            # A parser bug or an input shape it did not foresee: still one probe's loss.
+            # An input shape the parser did not foresee: still one probe's loss.
             raise ParseError(f"{type(exc).__name__}: {exc}") from exc
+        except Exception as exc:  # a bug in a (plugin's) parser: contained to this probe
+            raise ParseError(f"parser bug: {type(exc).__name__}: {exc}") from exc
         return table
 
 
@@ -321,22 +311,46 @@ def to_float(text: str, what: str, line: str | None = None) -> float:
     return value
 
 
-_SQL_INT_RANGES = {
-    "TINYINT": (-(1 << 7), (1 << 7) - 1), "SMALLINT": (-(1 << 15), (1 << 15) - 1),
-    "INTEGER": (-(1 << 31), (1 << 31) - 1), "BIGINT": (-(1 << 63), (1 << 63) - 1),
-    "UTINYINT": (0, (1 << 8) - 1), "USMALLINT": (0, (1 << 16) - 1),
-    "UINTEGER": (0, (1 << 32) - 1), "UBIGINT": (0, (1 << 64) - 1),
+_PY_TYPES: dict[LogicalType, tuple[type, ...]] = {
+    LogicalType.VARCHAR: (str,), LogicalType.BOOLEAN: (bool,),
+    LogicalType.TIMESTAMP: (dt.datetime,), LogicalType.VARCHAR_LIST: (list, tuple),
 }
-_range_cache: dict[type, dict[str, tuple[int, int]]] = {}
 
 
-def _int_ranges(record: type) -> dict[str, tuple[int, int]]:
-    """Integer columns and the values their SQL type holds: a value outside is bad input
-    (a negative size, a 2**64 counter) that must cost one probe, not the database batch."""
-    if record not in _range_cache:
-        _range_cache[record] = {c.name: _SQL_INT_RANGES[c.sql] for c in columns_of(record)
-                                if c.sql in _SQL_INT_RANGES}
-    return _range_cache[record]
+def _check_values(column: Column, values: Sequence[Any]) -> None:
+    """Every value fits its column's type: a value outside it is bad input (a negative
+    size, a 2**64 counter, ``%CPU = 1e39`` for a 32-bit FLOAT) that must cost this probe on
+    this host, never the batch that every host's rows share."""
+    kind = column.type
+    present = [v for v in values if v is not None]
+    if len(present) < len(values) and not column.nullable:
+        raise ParseError(f"{column.name} is NULL, which its column does not allow")
+    if not present:
+        return
+    # Whole-column checks first (C speed: a poll brings hundreds of rows per host); the
+    # value-by-value search runs only to name a bad value.
+    if kind.is_integer:
+        if set(map(type, present)) != {int}:  # bool is an int subclass: refused
+            bad = next(v for v in present if type(v) is not int)
+            raise ParseError(f"{column.name} = {bad!r} is not an integer")
+        lo, hi = INT_RANGES[kind]
+        if not (lo <= min(present) and max(present) <= hi):
+            bad = next(v for v in present if not lo <= v <= hi)
+            raise ParseError(f"{column.name} = {bad} is out of range for its column ({kind})")
+    elif kind.is_float:
+        if not set(map(type, present)) <= {float, int}:
+            bad = next(v for v in present if type(v) not in (float, int))
+            raise ParseError(f"{column.name} = {bad!r} is not a number")
+        limit = FLOAT_LIMITS[kind]
+        total = math.fsum(present)  # NaN or inf anywhere makes the sum NaN or inf
+        if not (math.isfinite(total) and -limit <= min(present) and max(present) <= limit):
+            bad = next(v for v in present if not -limit <= v <= limit)  # NaN fails too
+            raise ParseError(f"{column.name} = {bad!r} is out of range for its column ({kind})")
+    else:
+        allowed = _PY_TYPES[kind]
+        if any(not isinstance(v, allowed) for v in present):
+            bad = next(v for v in present if not isinstance(v, allowed))
+            raise ParseError(f"{column.name} = {bad!r} is not a {kind} value")
 
 
 def as_json(record: Any) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from onion.poller.errors import ConfigError
+from onion.core.errors import ConfigError
 from onion.probes.base import OS, ParseError, Part, Probe, col, only_part, to_int
 
 

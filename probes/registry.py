@@ -1,62 +1,43 @@
-"""Finding probes: one registry for built-ins, installed plugins and drop-in files.
+"""Finding probes through the one plugin registry (:mod:`onion.core.plugins`).
 
-Built-in probes are declared as entry points in group ``onion.probes`` exactly like a
-third-party plugin's, so a plugin is a peer of the built-ins, not a special case. A
-drop-in folder (``[plugins] paths`` in the config) adds single ``*.py`` files that
-define ``PROBE``.
+Built-in probes are entry points in group ``onion.probes`` exactly like a third-party
+plugin's; a drop-in folder (``[plugins] paths``) adds ``*.py`` files defining ``PROBE``.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Iterable
-from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any
 
-from onion.poller.errors import ConfigError
+from onion.core.errors import ConfigError, PluginError
+from onion.core.plugins import PluginKind, Registry
 from onion.probes.base import Probe
 
-GROUP = "onion.probes"
 
-
-def _check(obj: object, origin: str) -> Probe:
+def check(obj: Any, origin: str) -> str:
+    """A probe plugin must be a Probe; its name is its table's."""
     if not isinstance(obj, Probe):
-        raise ConfigError(f"{origin} does not name a Probe (got {type(obj).__name__})")
-    return obj
+        raise PluginError(f"{origin}: PROBE must be a Probe, not {type(obj).__name__}")
+    return obj.name
+
+
+def registry(plugin_dirs: Iterable[Path] = ()) -> Registry:
+    """A registry holding the probes alone (installed, then drop-ins)."""
+    reg = Registry({PluginKind.PROBE: check})
+    reg.load_entry_points()
+    reg.load_folders(plugin_dirs)
+    return reg
 
 
 def installed() -> dict[str, Probe]:
     """Every probe registered through entry points (built-ins included)."""
-    found: dict[str, Probe] = {}
-    for ep in entry_points(group=GROUP):
-        probe = _check(ep.load(), f"entry point {ep.name} = {ep.value}")
-        found[probe.name] = probe
-    return found
-
-
-def load_file(path: Path) -> Probe:
-    """A drop-in plugin: a Python file that defines PROBE."""
-    name = f"onion_plugin_{path.stem}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise ConfigError(f"cannot load plugin file {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except Exception as exc:  # a user's file: report, do not crash with a traceback
-        raise ConfigError(f"plugin {path} failed to load: {exc}") from exc
-    return _check(getattr(module, "PROBE", None), f"plugin {path}")
+    return registry().of(PluginKind.PROBE)
 
 
 def available(plugin_dirs: Iterable[Path] = ()) -> dict[str, Probe]:
-    probes = installed()
-    for folder in plugin_dirs:
-        for path in sorted(Path(folder).glob("*.py")):
-            probe = load_file(path)
-            probes[probe.name] = probe
-    return probes
+    """Installed probes and those of the drop-in folders."""
+    return registry(plugin_dirs).of(PluginKind.PROBE)
 
 
 def select(probes: dict[str, Probe], enable: Iterable[str] | None = None,

@@ -11,7 +11,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from onion.reports.sql import Con, columns, dicts, pick, q, relations
+from onion.core.sqltext import ident
+from onion.reports.sql import Con, columns, dicts, pick, relations
 
 FIRING = ("firing",)
 EVENT_TIME = ("ts", "at", "time", "changed_at", "created_at", "started_at")
@@ -44,10 +45,10 @@ def firing_by_host(con: Con, rels: set[str] | None = None) -> dict[str, list[str
     state, rule = _state_col(cols), pick(cols, "rule", "name", "alertname", "alert")
     if not state or "host" not in cols:
         return {}
-    label = f"CAST({q(rule)} AS VARCHAR)" if rule else "'alert'"
+    label = f"CAST({ident(rule)} AS VARCHAR)" if rule else "'alert'"
     out: dict[str, list[str]] = {}
     for host, name in con.execute(
-            f"SELECT host, {label} FROM alerts WHERE lower(CAST({q(state)} AS VARCHAR)) "
+            f"SELECT host, {label} FROM alerts WHERE lower(CAST({ident(state)} AS VARCHAR)) "
             f"IN ('firing') ORDER BY 2").fetchall():
         out.setdefault(host, []).append(name)
     return out
@@ -90,8 +91,8 @@ def load(con: Con, start: dt.datetime, hosts: set[str] | None = None,
         cols = columns(con, "alert_events")
         data.event_cols = _shown(cols, EVENTS_FIRST)
         when = pick(cols, *EVENT_TIME)
-        where = f" WHERE {q(when)} >= $start" if when else ""
-        order = f" ORDER BY {q(when)} DESC" if when else ""
+        where = f" WHERE {ident(when)} >= $start" if when else ""
+        order = f" ORDER BY {ident(when)} DESC" if when else ""
         params: dict[str, Any] = {"start": start} if when else {}
         if host is not None and "host" in cols:
             where += (" AND" if where else " WHERE") + " host = $host"

@@ -14,7 +14,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from onion.reports.sql import Con, dicts, q, relations
+from onion.core.sqltext import ident
+from onion.reports.sql import Con, dicts, relations
 
 LIMIT = 500
 REBOOT_SLACK_S = 120     # boot_time computed from uptime wobbles by a second or two
@@ -37,7 +38,7 @@ def set_changes(con: Con, table: str, item: str, start: dt.datetime,
     """
     hc = _host_clause(host)
     sql = f"""
-    WITH m AS (SELECT host, CAST({q(item)} AS VARCHAR) AS item, ts FROM {q(table)}
+    WITH m AS (SELECT host, CAST({ident(item)} AS VARCHAR) AS item, ts FROM {ident(table)}
                WHERE ts >= $start{hc}),
     n AS (SELECT host, ts, row_number() OVER (PARTITION BY host ORDER BY ts) AS seq,
                  count(*) OVER (PARTITION BY host) AS polls

@@ -12,9 +12,10 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from onion.core.sqltext import ident
 from onion.reports import alerts as alerts_mod
 from onion.reports.names import host_filename
-from onion.reports.sql import Con, dicts, q, relations
+from onion.reports.sql import Con, dicts, relations
 
 # Display thresholds for "problems first" (alert rules are separate: see the alerts page).
 FS_FULL_PCT = 90.0
@@ -26,7 +27,7 @@ PROBE_FAILURES = ("parse_error", "failed", "timeout", "lost")
 
 def latest(rels: set[str], table: str) -> str:
     """A FROM clause: each host's rows from its newest run that wrote ``table``."""
-    src = f"hot.{q(table)}" if f"hot.{table}" in rels else q(table)
+    src = f"hot.{ident(table)}" if f"hot.{table}" in rels else ident(table)
     return (f"(SELECT t.* FROM {src} t JOIN (SELECT host, max(run_id) AS run_id FROM {src}"
             f" GROUP BY host) m USING (host, run_id))")
 

@@ -7,11 +7,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from onion.core.sqltext import ident
 from onion.reports import alerts as alerts_mod
 from onion.reports import changes as changes_mod
 from onion.reports import series
 from onion.reports.fleet import FleetRow
-from onion.reports.sql import Con, dicts, q, relations
+from onion.reports.sql import Con, dicts, relations
 from onion.reports.svg import Chart, Series
 
 TOP_PROCESSES = 15
@@ -87,7 +88,7 @@ def _filesystems(con: Con, w: series.Window, failed: list[float], mounts: list[s
                  ) -> ChartGroup:
     g = ChartGroup("File systems", "fs")
     data = series.gauges(con, w, "filesystems", [
-        "avg(used_pct)", "avg(100 * inodes_used / nullif(inodes_total, 0))"], key=q("mount"))
+        "avg(used_pct)", "avg(100 * inodes_used / nullif(inodes_total, 0))"], key=ident("mount"))
     for m in mounts[:MAX_FILESYSTEMS]:
         pts = data.get(m, [[], []])
         g.charts.append(_chart(w, failed, m, "%", [("space", pts[0]), ("inodes", pts[1])],
@@ -103,7 +104,7 @@ def _network_disks(con: Con, w: series.Window, failed: list[float], rels: set[st
     if "network" in rels:
         g = ChartGroup("Network", "net")
         data = series.rates(con, w, "network", ["rx_bytes", "tx_bytes"], [
-            "sum(d_rx_bytes) / sum(dt)", "sum(d_tx_bytes) / sum(dt)"], key=q("interface"))
+            "sum(d_rx_bytes) / sum(dt)", "sum(d_tx_bytes) / sum(dt)"], key=ident("interface"))
         names, more = _busiest(data, MAX_ITEMS)
         for n in names:
             g.charts.append(_chart(w, failed, n, "B/s", [("received", data[n][0]),
@@ -115,7 +116,7 @@ def _network_disks(con: Con, w: series.Window, failed: list[float], rels: set[st
         data = series.rates(con, w, "disk_io", ["read_bytes", "written_bytes",
                                                 "transferred_bytes"], [
             "sum(d_read_bytes) / sum(dt)", "sum(d_written_bytes) / sum(dt)",
-            "sum(d_transferred_bytes) / sum(dt)"], key=q("device"))
+            "sum(d_transferred_bytes) / sum(dt)"], key=ident("device"))
         names, more = _busiest(data, MAX_ITEMS)
         for n in names:
             g.charts.append(_chart(w, failed, n, "B/s", [
@@ -179,7 +180,7 @@ class _Newest:
             self.any_run = max((int(r) for _, _, r in rows), default=None)
 
     def src(self, table: str) -> str:
-        return f"hot.{q(table)}" if f"hot.{table}" in self.rels else q(table)
+        return f"hot.{ident(table)}" if f"hot.{table}" in self.rels else ident(table)
 
     def rows(self, table: str, order: str, run: int | None = None,
              columns: str = "*") -> list[dict[str, Any]]:

@@ -25,12 +25,12 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from onion.poller import store
 from onion.reports import alerts as alerts_mod
 from onion.reports import changes as changes_mod
 from onion.reports import fleet, hostpage, svg
 from onion.reports.filters import age, duration, epoch, human_bytes, number, timestamp
 from onion.reports.sql import Con, relations
+from onion.storage import duck as store
 
 TEMPLATES = Path(__file__).parent / "templates"
 DEFAULT_SINCE = dt.timedelta(days=7)

@@ -14,7 +14,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from onion.reports.sql import Con, q
+from onion.core.sqltext import ident
+from onion.reports.sql import Con
 
 POINTS = 240
 _STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600,
@@ -64,7 +65,7 @@ def gauges(con: Con, w: Window, table: str, exprs: Sequence[str],
     k = f"CAST({key} AS VARCHAR)" if key else "''"
     cols = ", ".join(exprs)
     rows = _run(con, w, f"""
-        SELECT {k} AS k, avg(epoch(ts)) AS t, {cols} FROM {q(table)}
+        SELECT {k} AS k, avg(epoch(ts)) AS t, {cols} FROM {ident(table)}
         WHERE host = $host AND ts >= $start{where}
         GROUP BY k, floor(epoch(ts) / $step) ORDER BY k, t""")
     return _split(rows, len(exprs))
@@ -76,11 +77,12 @@ def rates(con: Con, w: Window, table: str, counters: Sequence[str], outputs: Seq
     k = f"CAST({key} AS VARCHAR)" if key else "''"
     part = f"PARTITION BY {key} " if key else ""
     deltas = ", ".join(
-        f"CASE WHEN {q(c)} >= lag({q(c)}) OVER w THEN {q(c)}::DOUBLE - lag({q(c)}) OVER w "
-        f"ELSE {q(c)}::DOUBLE END AS {q('d_' + c)}" for c in counters)
+        f"CASE WHEN {ident(c)} >= lag({ident(c)}) OVER w "
+        f"THEN {ident(c)}::DOUBLE - lag({ident(c)}) OVER w "
+        f"ELSE {ident(c)}::DOUBLE END AS {ident('d_' + c)}" for c in counters)
     rows = _run(con, w, f"""
         WITH r AS (SELECT {k} AS k, ts, epoch(ts) - epoch(lag(ts) OVER w) AS dt, {deltas}
-                   FROM {q(table)} WHERE host = $host AND ts >= $start
+                   FROM {ident(table)} WHERE host = $host AND ts >= $start
                    WINDOW w AS ({part}ORDER BY ts))
         SELECT k, avg(epoch(ts)) AS t, {", ".join(outputs)} FROM r
         WHERE dt > 0 GROUP BY k, floor(epoch(ts) / $step) ORDER BY k, t""")

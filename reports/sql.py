@@ -32,11 +32,6 @@ def dicts(con: Con, query: str,
     return [dict(zip(names, row, strict=True)) for row in rel.fetchall()]
 
 
-def q(name: str) -> str:
-    """Quote an identifier."""
-    return '"' + name.replace('"', '""') + '"'
-
-
 def pick(available: Sequence[str], *candidates: str) -> str | None:
     """The first candidate column that exists: tables written by other parts may vary."""
     have = set(available)

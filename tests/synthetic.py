@@ -8,11 +8,11 @@ import random
 from pathlib import Path
 
 from onion.inventory.model import Host
-from onion.poller import store
 from onion.poller.collect import HostResult, ProbeResult
 from onion.poller.run import make_batch
 from onion.probes.base import OS
 from onion.probes.registry import installed
+from onion.storage import duck as store
 
 FIXTURES = Path(__file__).parent / "fixtures" / "linux-debian12"
 
@@ -26,11 +26,10 @@ def _parsed(probe_name: str, case: str) -> list:
 
 def history(db: Path, spool_dir: Path, start: dt.datetime, days: int, hosts: int = 3,
             every: dt.timedelta = dt.timedelta(hours=1), seed: int = 1) -> int:
-    """One spooled batch per day of polls; returns the number of polls written."""
+    """One batch per day of polls, stored; returns the number of polls written."""
     rnd = random.Random(seed)
     probes = [installed()[n] for n in ("network", "cpu", "memory", "processes")]
     base = {p.name: _parsed(p.name, {"processes": "procps"}.get(p.name, "host")) for p in probes}
-    spool = store.Spool(spool_dir)
     t = start
     polls = 0
     run_id = int(start.timestamp() * 1e6)
@@ -57,7 +56,12 @@ def history(db: Path, spool_dir: Path, start: dt.datetime, days: int, hosts: int
                 polls += 1
             t += every
         run_id += 1
-        spool.put(make_batch(run_id, results, probes, {
-            "run_id": run_id, "started_at": t, "finished_at": t, "hosts": hosts}))
-        store.ingest(db, spool)
+        batch = make_batch(run_id, results, probes, {
+            "run_id": run_id, "started_at": t, "finished_at": t, "hosts": hosts})
+        with store.private_files():
+            con = store.connect(db)
+            try:
+                store.write_batch(con, batch)
+            finally:
+                con.close()
     return polls

@@ -7,7 +7,9 @@ import datetime as dt
 import duckdb
 import pytest
 
-from onion.poller import archive
+from onion.core import units
+from onion.core.errors import ConfigError
+from onion.storage import archive
 from tests.synthetic import history
 
 START = dt.datetime(2026, 1, 1)
@@ -138,8 +140,10 @@ def test_export_parquet_partitions_by_date_and_host(tmp_path):
 
 
 def test_parse_size():
-    assert archive.parse_size("2GB") == 2_000_000_000
-    assert archive.parse_size("500 MiB") == 500 << 20
-    assert archive.parse_size("") is None
-    with pytest.raises(archive.ConfigError):
-        archive.parse_size("lots")
+    assert units.parse_size("2GB") == 2_000_000_000
+    assert units.parse_size("500 MiB") == 500 << 20
+    assert units.parse_budget("", "x") is None
+    assert units.parse_budget("0", "x") is None
+    for bad in ("lots", "1", "-5GB"):  # "1" would be one byte: a unit is required
+        with pytest.raises(ConfigError):
+            units.parse_size(bad)

@@ -7,8 +7,8 @@ import duckdb
 import pytest
 
 from onion.inventory.model import Host
-from onion.poller import config
-from onion.poller.run import run_poll
+from onion.pipeline.round import run_poll
+from onion.pipeline.setup import load_config
 from onion.probes import registry
 from onion.probes.base import OS
 from tests.replay_server import ReplayHost, fixture_parts
@@ -35,7 +35,7 @@ def hosts(tmp_path_factory):
 
 def test_poll_bsd_and_macos_hosts(hosts, tmp_path):
     root, servers, known, probes = hosts
-    cfg = config.load(None, str(tmp_path / "onion.duckdb"))
+    cfg = load_config(None, str(tmp_path / "onion.duckdb"))
     cfg.ssh.known_hosts, cfg.ssh.config, cfg.ssh.agent = [str(known)], [], False
     inventory = [Host(name=f"{os.value}-box", address=s.addr, port=s.port, user="admin",
                       key_files=(str(root / "id_user"),)) for os, s in servers.items()]

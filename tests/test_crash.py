@@ -61,7 +61,7 @@ def setup(tmp: Path, sleep: float = 0.0, lock_wait: float = 0.0, db: Path | None
 def poll(cfg: Path) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "ONION_CONFIG": str(cfg)}
     env.pop("ONION_DB", None)
-    return subprocess.Popen([sys.executable, "-c", "from onion.poller.cli import main; main()",
+    return subprocess.Popen([sys.executable, "-c", "from onion.cli.main import main; main()",
                              "poll"], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
 

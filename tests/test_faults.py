@@ -13,8 +13,8 @@ import duckdb
 import pytest
 
 from onion.inventory.model import LOCALHOST
-from onion.poller import config
-from onion.poller.run import run_poll
+from onion.pipeline.round import run_poll
+from onion.pipeline.setup import load_config
 from onion.probes import registry
 
 PLUGIN = '''
@@ -59,7 +59,7 @@ def plugin_probes(tmp_path):
 
 
 def test_hostile_sections_cost_only_themselves(tmp_path, plugin_probes):
-    cfg = config.load(None, str(tmp_path / "onion.duckdb"))
+    cfg = load_config(None, str(tmp_path / "onion.duckdb"))
     cfg.poller.section_timeout = 1
     cfg.poller.max_section_bytes = 1 << 20
     probes = registry.select(plugin_probes)
@@ -95,7 +95,7 @@ def test_script_killed_mid_output_is_incomplete(tmp_path):
     (folder / "killer.py").write_text(textwrap.dedent(PLUGIN.format(
         name="aaa_killer", sh="echo 5; kill -9 $$", guard=False)))
     probes = registry.select(registry.available([folder]), ["aaa_killer", "memory", "cpu"])
-    cfg = config.load(None, str(tmp_path / "onion.duckdb"))
+    cfg = load_config(None, str(tmp_path / "onion.duckdb"))
     r = run_poll(cfg, [LOCALHOST], probes).results[0]
     assert r.status == "incomplete"
     assert {p.status for p in r.probes.values()} <= {"lost", "ok"}

@@ -72,7 +72,7 @@ def test_installed_wheel_works_outside_the_checkout(wheel: Path, tmp_path: Path)
                    check=True, cwd=tmp_path)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "ONION_CONFIG")}
     env["HOME"] = str(tmp_path)
-    code = ("import importlib.util, onion.poller, onion.poller.cli as m; "
+    code = ("import importlib.util, onion.poller, onion.cli.main as m; "
             "print(onion.poller.__file__); "
             "print([n for n in ('poller', 'probes', 'reports', 'inventory') "
             "if importlib.util.find_spec(n)])")

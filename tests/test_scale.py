@@ -17,8 +17,8 @@ import duckdb
 import pytest
 
 from onion.inventory.model import Host
-from onion.poller import config
-from onion.poller.run import run_poll
+from onion.pipeline.round import run_poll
+from onion.pipeline.setup import load_config
 from onion.probes import registry
 from onion.probes.base import OS
 from tests import fault_server as fs
@@ -104,7 +104,7 @@ def test_parsers_alone(big_host):
 
 def test_one_huge_host_through_the_whole_pipeline(big_host, tmp_path: Path):
     host, key, known, _, probes = big_host
-    cfg = config.load(None, str(tmp_path / "onion.duckdb"))
+    cfg = load_config(None, str(tmp_path / "onion.duckdb"))
     cfg.ssh.known_hosts = [str(known)]
     cfg.ssh.config = []
     cfg.ssh.agent = False

@@ -23,13 +23,14 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
+from onion.cli.main import main
+from onion.core.errors import ConfigError
 from onion.inventory.model import LOCALHOST, Host
-from onion.poller import config, store
-from onion.poller.cli import main
-from onion.poller.errors import ConfigError
+from onion.pipeline.round import run_poll
+from onion.pipeline.setup import load_config
 from onion.poller.redact import DEFAULT, Redactor, compile_patterns
-from onion.poller.run import run_poll
 from onion.probes import registry
+from onion.storage import duck as store
 from tests.sshd import SSHD, free_port, home_dir, keygen, start_sshd
 
 # -- masking --------------------------------------------------------------------------
@@ -82,7 +83,7 @@ def test_bad_pattern_in_the_config_file_is_refused(tmp_path: Path) -> None:
     f = tmp_path / "onion.toml"
     f.write_text('[privacy]\nredact_patterns = ["(unclosed"]\n')
     with pytest.raises(ConfigError, match="redact_patterns"):
-        config.load(f)
+        load_config(f)
 
 
 # -- end to end: a running process with secrets, an inventory with passwords -----------
@@ -164,14 +165,14 @@ def test_secrets_never_reach_storage_logs_or_report(tmp_path, monkeypatch, secre
 
 
 def test_masking_can_be_turned_off(tmp_path, secret_process):
-    cfg = config.load(None, str(tmp_path / "onion.duckdb"))
+    cfg = load_config(None, str(tmp_path / "onion.duckdb"))
     cfg.privacy.redact_args = False
     run_poll(cfg, [LOCALHOST], registry.select(registry.installed(), ["processes"]))
     with duckdb.connect(str(cfg.db_path), read_only=True) as con:
         (args,) = con.execute("SELECT args FROM processes WHERE pid = ?",
                               [secret_process.pid]).fetchone()
     assert f"--password={SECRETS[0]}" in args
-    cfg = config.load(None, str(tmp_path / "two.duckdb"))
+    cfg = load_config(None, str(tmp_path / "two.duckdb"))
     cfg.privacy.redact_patterns = [r"onion-test-(\w+)"]
     run_poll(cfg, [LOCALHOST], registry.select(registry.installed(), ["processes"]))
     with duckdb.connect(str(cfg.db_path), read_only=True) as con:
@@ -190,7 +191,7 @@ def _mode(p: Path) -> int:
 def test_database_spool_wal_and_lock_are_private(tmp_path, monkeypatch):
     old = os.umask(0o022)  # a permissive umask, as under many cron setups
     try:
-        cfg = config.load(None, str(tmp_path / "onion.duckdb"))
+        cfg = load_config(None, str(tmp_path / "onion.duckdb"))
         probes = registry.select(registry.installed(), ["processes", "memory"])
         # The WAL exists while the run's connection is open: look at it just before close.
         wal_modes: list[int] = []
@@ -228,7 +229,7 @@ def test_database_spool_wal_and_lock_are_private(tmp_path, monkeypatch):
         try:
             assert holder.stdout.readline().strip() == "ready"
             summary = run_poll(cfg, [LOCALHOST], probes)
-            assert summary.spooled
+            assert not summary.stored and summary.delivery.queued_for == ["duckdb"]
         finally:
             holder.kill()
             holder.wait()
@@ -281,7 +282,7 @@ def test_hostile_watched_paths_and_names_never_run(tmp_path, sshd_host):
     paths = payloads(d, marker)
     Path(paths[6]).parent.mkdir(parents=True)   # its name holds a '/' or two
     Path(paths[6]).write_text("watched\n")
-    cfg = config.load(None, str(tmp_path / "onion.duckdb"))
+    cfg = load_config(None, str(tmp_path / "onion.duckdb"))
     cfg.ssh.known_hosts = [str(known)]
     cfg.ssh.config = []
     cfg.ssh.agent = False
@@ -322,7 +323,7 @@ def test_hostile_watched_paths_and_names_never_run(tmp_path, sshd_host):
 def test_hostile_user_name_fails_cleanly_and_runs_nothing(tmp_path, sshd_host, user):
     server, key, known = sshd_host
     marker = tmp_path / "pwned"
-    cfg = config.load(None, str(tmp_path / "onion.duckdb"))
+    cfg = load_config(None, str(tmp_path / "onion.duckdb"))
     cfg.ssh.known_hosts = [str(known)]
     cfg.ssh.config = []
     cfg.ssh.agent = False

@@ -15,9 +15,10 @@ import asyncssh
 import duckdb
 import pytest
 
+from onion.core import config
 from onion.inventory.model import Host
-from onion.poller import config
-from onion.poller.run import run_poll
+from onion.pipeline.round import run_poll
+from onion.pipeline.setup import load_config
 from onion.probes import registry
 from tests import fault_server as fs
 from tests.sshd import SSHD, SilentServer, free_port, home_dir, keygen, start_sshd
@@ -58,7 +59,7 @@ def lab(tmp_path_factory):
 
 
 def make_config(tmp: Path, known: Path, **poller) -> config.Config:
-    cfg = config.load(None, str(tmp / "onion.duckdb"))
+    cfg = load_config(None, str(tmp / "onion.duckdb"))
     cfg.ssh.known_hosts = [str(known)]
     cfg.ssh.config = []
     cfg.ssh.agent = False

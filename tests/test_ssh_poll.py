@@ -8,9 +8,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from onion.core import config
 from onion.inventory.model import Host
-from onion.poller import config
-from onion.poller.run import run_poll
+from onion.pipeline.round import run_poll
+from onion.pipeline.setup import load_config
 from onion.probes import registry
 from tests.sshd import SSHD, SilentServer, free_port, home_dir, keygen, start_sshd
 
@@ -40,7 +41,7 @@ def cluster(tmp_path_factory):
 
 
 def make_config(tmp: Path, known: Path, **poller) -> config.Config:
-    cfg = config.load(None, str(tmp / "onion.duckdb"))
+    cfg = load_config(None, str(tmp / "onion.duckdb"))
     cfg.ssh.known_hosts = [str(known)]
     cfg.ssh.config = []
     cfg.ssh.agent = False
@@ -119,7 +120,7 @@ def test_unknown_host_key_strict_then_accept_new(cluster, tmp_path):
 def test_cli_poll_with_inventory_and_limit(cluster, tmp_path):
     from click.testing import CliRunner
 
-    from onion.poller.cli import main
+    from onion.cli.main import main
 
     s = cluster["servers"]
     inv = tmp_path / "hosts.ini"

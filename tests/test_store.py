@@ -7,7 +7,7 @@ import datetime as dt
 import duckdb
 import pytest
 
-from onion.poller import store
+from onion.storage import duck as store
 
 COLUMNS = [("a", "UINTEGER"), ("b", "UBIGINT"), ("c", "FLOAT"), ("d", "DOUBLE"),
            ("e", "BIGINT"), ("s", "VARCHAR"), ("ts", "TIMESTAMP"), ("g", "VARCHAR[]"),

@@ -15,9 +15,12 @@ from typing import Any
 import duckdb
 import pytest
 
-from onion.poller import config, store
-from onion.poller.alerts import live
+from onion.alerts import live
+from onion.core import config
+from onion.pipeline.setup import load_config
 from onion.probes import registry
+from onion.storage import duck as store
+from onion.storage import schema
 
 T0 = (dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
       - dt.timedelta(days=1)).replace(second=0)
@@ -30,17 +33,14 @@ class Fleet:
         self.db, self.cfg_path = db, cfg_path
         self.run_id = 1_000_000
         self.now = T0
-        probes = registry.installed()
-        tables, counters = {}, {}
-        for name, p in probes.items():
-            tables[name], counters[name] = store.columns_for(p)
-        self.columns = tables
+        tables = schema.tables_for(registry.installed().values())
+        self.columns = {name: t.pairs() for name, t in tables.items()}
         con = duckdb.connect(str(db))
-        store.ensure_schema(con, tables, counters)
+        store.ensure_schema(con, tables)
         con.close()
 
     def cfg(self) -> config.Config:
-        return config.load(self.cfg_path, str(self.db))
+        return load_config(self.cfg_path, str(self.db))
 
     def poll(self, rows: dict[str, list[dict[str, Any]]] | None = None,
              down: dict[str, str] | None = None, hosts: tuple[str, ...] = ("a",),

@@ -7,7 +7,7 @@ import json
 
 from click.testing import CliRunner
 
-from onion.poller.cli import main
+from onion.cli.main import main
 from tests.alerts.conftest import Fleet, recorder_argv, write_config
 
 

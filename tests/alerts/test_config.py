@@ -9,10 +9,11 @@ import tomllib
 
 import pytest
 
-from onion.poller import config
-from onion.poller.alerts.notifiers import plugins
-from onion.poller.alerts.rules import RULE_DEFAULTS
-from onion.poller.errors import ConfigError
+from onion.alerts.notifiers import plugins
+from onion.alerts.rules import RULE_DEFAULTS
+from onion.core import config
+from onion.core.errors import ConfigError
+from onion.pipeline.setup import load_config
 
 
 def _commented_blocks() -> list[dict]:
@@ -31,8 +32,12 @@ def _commented_blocks() -> list[dict]:
     return [tomllib.loads("\n".join(b)) for b in blocks]
 
 
+def _rule_blocks() -> list[dict]:
+    return [b for b in _commented_blocks() if "alerts" in b]
+
+
 def test_every_rule_key_is_documented_with_its_default():
-    first = _commented_blocks()[0]["alerts"]["rules"][0]
+    first = _rule_blocks()[0]["alerts"]["rules"][0]
     assert first == RULE_DEFAULTS
 
 
@@ -50,17 +55,16 @@ def test_every_notifier_setting_is_documented_with_its_default():
 
 
 def test_the_examples_load(tmp_path):
-    blocks = _commented_blocks()
-    example_rule = blocks[1]["alerts"]["rules"][0]
+    example_rule = _rule_blocks()[1]["alerts"]["rules"][0]
     text = "[alerts]\nnotifiers = []\n"
     path = tmp_path / "c.toml"
     notifiers = {"mail": {"type": "smtp", "to": ["ops@example.org"]},
                  "sms": {"type": "apprise", "urls": ["json://127.0.0.1:1/"]}}
     path.write_text(text)
-    cfg = config.load(path)
+    cfg = load_config(path)
     cfg.alerts.rules = [example_rule]
     cfg.notifiers = notifiers
-    from onion.poller.alerts.config import check
+    from onion.alerts.config import check
     pytest.importorskip("apprise")
     names = [r.name for r in check(cfg)]
     assert "gpu_very_hot" in names and "host_down" in names
@@ -85,7 +89,7 @@ def test_mistakes_are_refused_at_load(tmp_path, text, error):
     path = tmp_path / "c.toml"
     path.write_text(text)
     with pytest.raises(ConfigError, match=error):
-        config.load(path)
+        load_config(path)
 
 
 def test_builtins_are_tuned_and_disabled_by_name(tmp_path):
@@ -94,8 +98,8 @@ def test_builtins_are_tuned_and_disabled_by_name(tmp_path):
                     '[[alerts.rules]]\nname = "filesystem_full"\n'
                     'condition = "used_pct > 97"\nrepeat = "1h"\n'
                     '[[alerts.rules]]\nname = "load_high"\nenabled = false\n')
-    from onion.poller.alerts.config import check
-    rules = {r.name: r for r in check(config.load(path))}
+    from onion.alerts.config import check
+    rules = {r.name: r for r in check(load_config(path))}
     assert "host_rebooted" not in rules and "load_high" not in rules
     fs = rules["filesystem_full"]
     assert fs.condition == "used_pct > 97" and fs.repeat.total_seconds() == 3600

@@ -14,10 +14,10 @@ from email import policy
 
 import pytest
 
-from onion.poller.alerts import messages
-from onion.poller.alerts.notifiers import NotifyError, configure, plugins
-from onion.poller.alerts.state import Event
-from onion.poller.errors import ConfigError
+from onion.alerts import messages
+from onion.alerts.notifiers import NotifyError, configure, plugins
+from onion.alerts.state import Event
+from onion.core.errors import ConfigError
 
 NOW = dt.datetime(2024, 5, 1, 12, 0)
 
@@ -166,7 +166,7 @@ def test_webhook_signature_and_errors(hook):
                            "headers": {"X-Team": "hpc"}}, 5.0)
     n.send(message())
     path, headers, body = hook.requests[0]
-    from onion.poller.alerts.notifiers.webhook import sign
+    from onion.alerts.notifiers.webhook import sign
     assert path == "/hook" and headers["X-Onion-Signature"] == sign(body, "k")
     assert headers["X-Team"] == "hpc" and headers["Content-Type"] == "application/json"
     assert json.loads(body)["alerts"][0]["labels"] == {"team": "hpc"}

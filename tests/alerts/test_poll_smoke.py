@@ -7,7 +7,7 @@ import json
 import duckdb
 from click.testing import CliRunner
 
-from onion.poller.cli import main
+from onion.cli.main import main
 from tests.alerts.conftest import recorder_argv
 
 

@@ -8,9 +8,10 @@ import hmac
 
 from click.testing import CliRunner
 
-from onion.poller.alerts import config as alert_config
-from onion.poller.alerts import engine
-from onion.poller.cli import main
+from onion.alerts import config as alert_config
+from onion.alerts import engine
+from onion.cli.main import main
+from onion.storage import catalog
 from tests.alerts.conftest import Fleet, write_config
 
 HOT_GPU = '''
@@ -180,10 +181,9 @@ def test_replay_gives_the_firings_of_the_rounds(fleet, hook):
     rule = {r.name: r for r in alert_config.check(cfg)}["gpu_hot"]
     import duckdb
 
-    from onion.poller import store
     con = duckdb.connect(str(fleet.db), read_only=True)
     out = engine.replay(con, rule, fleet.now - dt.timedelta(days=2),
-                        alert_config.policy(cfg.alerts), store.table_specs(con))
+                        alert_config.policy(cfg.alerts), catalog.table_specs(con))
     con.close()
     replayed = sorted((e.ts, e.event, e.host, e.item) for e in out.events
                       if e.event in ("firing", "resolved"))

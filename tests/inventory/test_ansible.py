@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
+from onion.core.errors import ConfigError
 from onion.inventory.ansible_vars import jump_from_args
 from onion.inventory.loader import load
-from onion.poller.errors import ConfigError
 from tests.inventory.conftest import DATA
 
 

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
+from onion.core.errors import ConfigError
 from onion.inventory.loader import load
-from onion.poller.errors import ConfigError
 
 CASES = [
     # (file name, text, expected message: the file and line are checked as well)

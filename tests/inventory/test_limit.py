@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
+from onion.core.errors import ConfigError
 from onion.inventory.limit import select, split
 from onion.inventory.model import Host
-from onion.poller.errors import ConfigError
 
 HOSTS = [
     Host(name="login1", groups=("cluster", "login")),

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
+from onion.core.errors import ConfigError
 from onion.inventory.model import LOCALHOST, Host
 from onion.inventory.sshconfig import resolve
-from onion.poller.errors import ConfigError
 
 CONFIG = """\
 # first obtained value wins, so specific blocks come first, as in real configs

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from onion.poller.errors import ConfigError
+from onion.core.errors import ConfigError
 from onion.probes.base import OS, ParseError, ProbeError
 from onion.probes.files import PROBE, watched_paths
 

@@ -16,7 +16,7 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
-from onion.poller.cli import main
+from onion.cli.main import main
 from tests.reports import fleet_data
 
 SCRIPT = "<script>window.__pwned='script'</script>"

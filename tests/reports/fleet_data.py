@@ -14,8 +14,9 @@ import re
 
 import duckdb
 
-from onion.poller import store
 from onion.probes.registry import installed
+from onion.storage import duck as store
+from onion.storage import schema
 
 PROBES = ("cpu", "memory", "filesystems", "network", "disk_io", "temperatures", "gpu",
           "system", "modules", "processes", "files")
@@ -28,11 +29,7 @@ def _x(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> 
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    probes = installed()
-    tables, counters = {}, {}
-    for name, probe in probes.items():
-        tables[name], counters[name] = store.columns_for(probe)
-    store.ensure_schema(con, tables, counters)
+    store.ensure_schema(con, schema.tables_for(installed().values()))
 
 
 def generate(con: duckdb.DuckDBPyConnection, hosts: int, days: float, end: dt.datetime,

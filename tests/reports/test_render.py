@@ -10,9 +10,9 @@ import duckdb
 import pytest
 from markupsafe import escape
 
-from onion.poller import store
 from onion.reports import changes, render
 from onion.reports.names import host_filename
+from onion.storage import duck as store
 from tests.reports.conftest import EVIL, EVIL_HOST, IMG, SCRIPT, onion
 
 _REF = re.compile(r"""(?:\b(?:src|href|action|srcset|poster|data)\s*=\s*["']?|url\(\s*["']?)"""
@@ -133,7 +133,7 @@ def test_report_command_options(alert_db, tmp_path):
 def onion_fails(*args: str) -> str:
     from click.testing import CliRunner
 
-    from onion.poller.cli import main
+    from onion.cli.main import main
     result = CliRunner().invoke(main, list(args))
     assert result.exit_code != 0
     return result.output

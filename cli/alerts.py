@@ -1,0 +1,147 @@
+"""``onion alerts``: what fires now, what happened, and what a rule would have done."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import click
+
+from onion.alerts import config as alert_config
+from onion.alerts import engine, tables
+from onion.cli.common import common
+from onion.core import duration
+from onion.core.clock import utcnow
+from onion.core.errors import ConfigError
+from onion.storage import catalog
+from onion.storage import duck as store
+
+
+def _since(text: str) -> dt.datetime:
+    try:
+        return utcnow() - duration.parse(text, "--since")
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+def _ts(t: dt.datetime | None) -> str:
+    return t.isoformat(sep=" ") + "Z" if t else "-"
+
+
+@click.group("alerts", invoke_without_command=True)
+@common
+@click.pass_context
+def alerts(ctx: click.Context, cfg: Any) -> None:
+    """Alerts firing now (and pending, flapping), with since when and for how long."""
+    if ctx.invoked_subcommand is not None:
+        return
+    with store.reading(cfg.db_path) as con:
+        if not tables.exists(con):
+            click.echo("no alerts evaluated yet (they are, after each `onion poll`)")
+            return
+        rows = con.execute(
+            "SELECT rule, severity, host, item, state, held, value, summary, "
+            "coalesce(firing_since, pending_since) FROM alerts "
+            "WHERE state IN ('firing', 'pending') OR held "
+            "ORDER BY state = 'pending', CASE severity WHEN 'critical' THEN 0 "
+            "WHEN 'warning' THEN 1 ELSE 2 END, rule, host, item").fetchall()
+        outbox = con.execute(
+            "SELECT notifier, count(*), max(last_error) FROM alert_outbox "
+            "WHERE status = 'pending' AND attempts > 0 GROUP BY notifier").fetchall()
+    now = utcnow()
+    for rule, sev, host, item, state, held, value, summary, since in rows:
+        shown = "flapping" if held else state
+        took = duration.show(now - since) if since else "-"
+        click.echo(f"{shown:9} {sev:8} {rule:22} {host:24} {item or '-':20} "
+                   f"{value or '':>10}  since {_ts(since)} ({took})")
+        if summary:
+            click.echo(f"    {summary}")
+    click.echo(f"({sum(r[4] == 'firing' for r in rows)} firing, "
+               f"{sum(r[4] == 'pending' for r in rows)} pending)")
+    for notifier, n, error in outbox:
+        click.echo(f"notifier {notifier}: {n} message(s) waiting to be retried ({error})",
+                   err=True)
+
+
+@alerts.command("history")
+@common
+@click.option("--since", "since", default="7d", show_default=True, help="How far back.")
+@click.option("--rule", help="Only this rule.")
+@click.option("--host", help="Only this host.")
+@click.option("--all", "everything", is_flag=True,
+              help="Also pending and cancelled (not told) events.")
+def history(cfg: Any, since: str, rule: str | None, host: str | None,
+            everything: bool) -> None:
+    """What fired, resolved, flapped and repeated, oldest first."""
+    where = ["ts >= ?"]
+    params: list[Any] = [_since(since)]
+    if rule:
+        where.append("rule = ?")
+        params.append(rule)
+    if host:
+        where.append("host = ?")
+        params.append(host)
+    if not everything:
+        where.append("event NOT IN ('pending', 'cancelled')")
+    with store.reading(cfg.db_path) as con:
+        if not tables.exists(con, "alert_events"):
+            click.echo("no alert history yet")
+            return
+        rows = con.execute(
+            "SELECT ts, event, severity, rule, host, item, value, notify, duration_s "
+            f"FROM alert_events WHERE {' AND '.join(where)} ORDER BY ts, rule, host, item "
+            "LIMIT 10000", params).fetchall()
+    for ts, event, sev, rname, h, item, value, notify, dur in rows:
+        after = f" after {duration.show(dt.timedelta(seconds=dur))}" if dur and \
+            event == "resolved" else ""
+        click.echo(f"{_ts(ts)} {event:9} {sev:8} {rname:22} {h:24} {item or '-':20} "
+                   f"{value or ''}{after}{'' if notify else '  (not told)'}".rstrip())
+    click.echo(f"({len(rows)} event{'s' if len(rows) != 1 else ''})")
+
+
+@alerts.command("test")
+@common
+@click.argument("rule_name", metavar="RULE")
+@click.option("--since", "since", default="7d", show_default=True,
+              help="Replay the polls stored since then.")
+def test(cfg: Any, rule_name: str, since: str) -> None:
+    """Replay RULE over stored history: when it would have fired and cleared, and how
+    many notifications it would have sent."""
+    loaded = {r.name: r for r in alert_config.check(cfg)}
+    if rule_name not in loaded:
+        raise click.ClickException(f"no rule {rule_name!r} in force; rules: "
+                                   f"{', '.join(sorted(loaded))}")
+    rule = loaded[rule_name]
+    with store.reading(cfg.db_path) as con:
+        specs = catalog.table_specs(con)
+        out = engine.replay(con, rule, _since(since), alert_config.policy(cfg.alerts), specs)
+    if rule.name in out.errors:
+        raise click.ClickException(f"rule {rule.name}: {out.errors[rule.name]}")
+    told = [e for e in out.events if e.notify]
+    for e in out.events:
+        if e.event in ("pending", "cancelled"):
+            continue
+        after = f" after {duration.show(e.duration)}" if e.event == "resolved" and \
+            e.duration else ""
+        click.echo(f"{_ts(e.ts)} {e.event:9} {e.host:24} {e.item or '-':20} "
+                   f"{e.value or ''}{after}{'' if e.notify else '  (not told)'}".rstrip())
+    fired = sum(e.event == "firing" for e in out.events)
+    resolved = sum(e.event == "resolved" for e in out.events)
+    runs = len({e.run_id for e in told})
+    notifiers = rule.notifiers or tuple(cfg.alerts.notifiers)
+    click.echo(f"{rule.name}: {len(out.runs)} polls replayed; fired {fired} time(s), "
+               f"resolved {resolved}; {len(told)} alert notification(s) in {runs} run "
+               f"message(s) to each of {len(notifiers)} notifier(s)"
+               f"{' (' + ', '.join(notifiers) + ')' if notifiers else ''}")
+
+
+@alerts.command("rules")
+@common
+def rules_cmd(cfg: Any) -> None:
+    """The rules in force, built-in ones tuned by the config included."""
+    for r in alert_config.check(cfg):
+        src = r.table or "(source)"
+        extra = f" for {duration.show(r.hold)}" if r.hold else ""
+        extra += f" in {r.polls} polls" if r.polls > 1 else ""
+        click.echo(f"{r.name:22} {r.severity.value:8} {src:16} {r.condition}{extra}"
+                   f"{'  [event]' if r.event else ''}")

@@ -1,0 +1,91 @@
+"""What every verb shares: the common options, loading config, inventory and plugins,
+and printing rows as a table, CSV or JSON."""
+
+from __future__ import annotations
+
+import csv
+import functools
+import io
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from onion.core import config as config_mod
+from onion.core.errors import OnionError
+from onion.pipeline import setup
+
+
+def common(f: Callable[..., Any]) -> Callable[..., Any]:
+    """Options every verb takes."""
+    @click.option("--config", "config_path", type=click.Path(dir_okay=False),
+                  help="Config file (env ONION_CONFIG; default ~/.config/onion/onion.toml).")
+    @click.option("--db", "db_path", type=click.Path(dir_okay=False),
+                  help="DuckDB file (env ONION_DB; default ~/.local/share/onion/onion.duckdb).")
+    @functools.wraps(f)
+    def wrapper(config_path: str | None, db_path: str | None, **kw: Any) -> Any:
+        try:
+            cfg = setup.load_config(config_path, db_path)
+            return f(cfg, **kw)
+        except OnionError as exc:
+            raise click.ClickException(str(exc)) from exc
+    return wrapper
+
+
+def inventory_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    f = click.option("-l", "--limit", "limit", metavar="PATTERN",
+                     help="Hosts to use: globs, groups, ! to exclude, & to intersect.")(f)
+    return click.option("-i", "--inventory", "inventory", type=click.Path(dir_okay=False),
+                        help="Inventory file (Ansible INI/YAML, Onion YAML or a host list); "
+                             "none: this machine.")(f)
+
+
+def hosts_of(cfg: config_mod.Config, inventory: str | None, limit: str | None) -> list[Any]:
+    from onion.inventory import limit as limit_mod
+    from onion.inventory import loader, sshconfig
+
+    path = inventory or cfg.inventory or None
+    hosts = loader.load(Path(path).expanduser() if path else None)
+    if limit:
+        hosts = limit_mod.select(hosts, limit)
+    paths = [Path(p).expanduser() for p in cfg.ssh.config]
+    return [h if h.local else sshconfig.resolve(h, paths) for h in hosts]
+
+
+def probes_of(cfg: config_mod.Config) -> list[Any]:
+    return setup.probes(cfg, plugins_of(cfg))
+
+
+def plugins_of(cfg: config_mod.Config) -> Any:
+    """The plugin registry; each plugin that could not be loaded is said once, on stderr."""
+    reg = setup.plugins(cfg)
+    for line in reg.broken:
+        click.echo(f"onion: {line}", err=True)
+    return reg
+
+
+def emit_rows(cols: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str) -> None:
+    """Rows as a table for people, or CSV / JSON for programs."""
+    if fmt == "json":
+        click.echo(json.dumps([dict(zip(cols, r, strict=True)) for r in rows],
+                              default=str, indent=1))
+    elif fmt == "csv":
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(cols)
+        w.writerows(rows)
+        click.echo(buf.getvalue(), nl=False)
+    else:
+        texts = [[("" if v is None else str(v)) for v in r] for r in rows]
+        widths = [max([len(c), *(min(len(t[i]), 60) for t in texts)]) for i, c in enumerate(cols)]
+        click.echo("  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)).rstrip())
+        click.echo("  ".join("-" * w for w in widths))
+        for t in texts:
+            cells = [(v if len(v) <= 60 else v[:59] + "…").ljust(w)
+                     for v, w in zip(t, widths, strict=True)]
+            click.echo("  ".join(cells).rstrip())
+        click.echo(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
+
+

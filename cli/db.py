@@ -1,0 +1,89 @@
+"""``onion db``: what the database holds and costs, and keeping it small."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from onion.cli.common import common, emit_rows
+from onion.core import config as config_mod
+from onion.core.clock import utcnow
+from onion.core.errors import StorageError
+from onion.pipeline.lock import poll_lock
+from onion.storage import archive
+from onion.storage.queue import Queue
+
+FORMAT = click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]),
+                      default="table", show_default=True)
+
+
+def _num(v: float | None, digits: int = 2) -> float | None:
+    return None if v is None else round(v, digits)
+
+
+@click.group("db")
+def db() -> None:
+    """The database: its size per table, compaction and export."""
+
+
+@db.command("stats")
+@common
+@FORMAT
+@click.option("--columns", is_flag=True, help="Also bytes and encodings per archived column.")
+def stats(cfg: config_mod.Config, fmt: str, columns: bool) -> None:
+    """Rows, bytes per row and per sample of each table, and what waits in the queue.
+
+    Example: onion db stats --columns
+    """
+    size, tables = archive.stats(cfg.db_path)
+    footprint = archive.footprint(cfg.db_path, cfg.archive_path, cfg.spool_path)
+    if fmt == "table":
+        click.echo(f"database {cfg.db_path}: {size} bytes; everything Onion keeps: "
+                   f"{footprint} bytes")
+        for sink, n in sorted(Queue(cfg.spool_path).waiting().items()):
+            click.echo(f"queue: {n} batch(es) waiting for sink {sink}")
+    rows = [(t.table, t.hot_rows, t.archived_rows, t.archive_bytes, _num(t.bytes_per_row),
+             _num(t.bytes_per_sample, 3)) for t in tables]
+    emit_rows(["table", "hot_rows", "archived_rows", "archive_bytes", "bytes_per_row",
+               "bytes_per_sample"], rows, fmt)
+    if columns:
+        emit_rows(["table", "column", "encodings", "bytes"],
+                  [(t.table, c, enc, b) for t in tables for c, enc, b in t.columns], fmt)
+
+
+@db.command("compact")
+@common
+def compact(cfg: config_mod.Config) -> None:
+    """Archive every closed day now, apply retention and the budget, and rewrite the
+    database file to give back the room of deleted rows.
+
+    Example: onion db compact
+    """
+    if not cfg.db_path.exists():
+        raise click.ClickException(f"no database at {cfg.db_path} yet: run `onion poll` first")
+    with poll_lock(cfg.db_path, cfg.poller.lock_wait):
+        try:
+            report = archive.maintain(cfg.db_path, cfg.archive_path,
+                                      archive.Retention.from_settings(cfg.storage), utcnow(),
+                                      spool=cfg.spool_path, force_rewrite=True)
+        except (StorageError, OSError) as exc:
+            raise click.ClickException(str(exc)) from exc
+    click.echo(f"archived {len(report.archived)} table-day(s), dropped {len(report.dropped)} "
+               f"file(s); {report.size_before} -> {report.size_after} bytes")
+
+
+@db.command("export")
+@common
+@click.option("--parquet", "out", required=True, type=click.Path(file_okay=False),
+              help="Folder to write: one sub-folder per table, partitioned by date and host.")
+def export(cfg: config_mod.Config, out: str) -> None:
+    """Every table as Parquet, for other engines (Spark, pandas, ClickHouse …).
+
+    Example: onion db export --parquet /tmp/onion-export
+    """
+    try:
+        written = archive.export_parquet(cfg.db_path, Path(out).expanduser())
+    except (StorageError, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"wrote {len(written)} table(s) to {out}")

@@ -1,0 +1,78 @@
+"""``onion poll``: one round over the fleet, cron-friendly."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from onion.cli.common import common, hosts_of, inventory_option, plugins_of
+from onion.core import config as config_mod
+from onion.pipeline import setup
+from onion.pipeline.round import run_poll
+
+
+@click.command()
+@common
+@inventory_option
+@click.option("-v", "--verbose", count=True, help="Say what happened to each host.")
+@click.option("--progress/--no-progress", default=None,
+              help="Progress bar (default: on when stderr is a terminal).")
+def poll(cfg: config_mod.Config, inventory: str | None, limit: str | None, verbose: int,
+         progress: bool | None) -> None:
+    """Poll every host once and store the results (cron-friendly: quiet unless -v).
+
+    Exits 0 when the round completed, even if hosts were down: down hosts are data.
+    """
+    reg = plugins_of(cfg)
+    hosts = hosts_of(cfg, inventory, limit)
+    probes = setup.probes(cfg, reg)
+    sinks = setup.sinks(cfg, reg)
+    show_bar = sys.stderr.isatty() if progress is None else progress
+    bar = click.progressbar(length=len(hosts), label="polling", file=sys.stderr) \
+        if show_bar and hosts else None
+    cb = (lambda r: bar.update(1)) if bar else None
+    if bar:
+        bar.__enter__()
+    try:
+        summary = run_poll(cfg, hosts, probes, cb, sinks)
+    finally:
+        if bar:
+            bar.__exit__(None, None, None)
+    delivery = summary.delivery
+    if verbose:
+        for r in summary.results:
+            line = f"{r.host.name:30} {r.status:18} {r.reason or ''}"
+            click.echo(line.rstrip())
+            if verbose > 1:
+                for p in r.probes.values():
+                    click.echo(f"    {p.probe:14} {p.status:12} {p.reason or ''}".rstrip())
+        where = f"stored in {cfg.db_path}" if summary.stored else \
+            f"NOT stored yet: waiting in {cfg.spool_path}"
+        click.echo(f"{summary.ok}/{len(summary.results)} hosts ok in {summary.wall_s:.2f} s; "
+                   f"{where}")
+        if verbose > 1:
+            click.echo("CPU seconds of this run: " + ", ".join(
+                f"{k} {v:.3f}" for k, v in summary.phases.items()))
+    thinned = summary.maintenance.thinned if summary.maintenance else []
+    if thinned:
+        click.echo(f"onion: over the storage budget ([storage] max_size), dropped the oldest "
+                   f"archive files: {', '.join(thinned[:10])}{' …' if len(thinned) > 10 else ''}",
+                   err=True)
+    failed = False
+    for report in delivery.reports.values():
+        if report.ok:
+            continue
+        waits = f"this run waits in {cfg.spool_path} ({report.waiting} batch(es) queued)"
+        if report.busy:
+            click.echo(f"onion: database busy; {waits} and is stored by the next run "
+                       f"({report.error})", err=True)
+        else:
+            click.echo(f"onion: sink {report.name} failed, {waits}: {report.error}", err=True)
+            failed = True
+    for line in summary.errors:
+        click.echo(f"onion: {line}", err=True)
+    if delivery.lost:
+        click.echo(f"onion: this run's batch is lost: {delivery.lost}", err=True)
+    if failed or delivery.lost or summary.errors:
+        sys.exit(1)

@@ -1,0 +1,38 @@
+"""Statuses as stored in the ``polls`` and ``probe_results`` tables.
+
+StrEnum members compare equal to their text, so stored values and queries stay plain
+strings while the code names each status once.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class HostStatus(enum.StrEnum):
+    """How one host's poll ended (``polls.status``)."""
+
+    OK = "ok"
+    UNREACHABLE = "unreachable"
+    TIMEOUT = "timeout"
+    AUTH_REFUSED = "auth_refused"
+    HOST_KEY_UNKNOWN = "host_key_unknown"
+    HOST_KEY_MISMATCH = "host_key_mismatch"
+    OUTPUT_TOO_LARGE = "output_too_large"
+    PARSE_ERROR = "parse_error"
+    INCOMPLETE = "incomplete"
+    UNSUPPORTED_OS = "unsupported_os"
+    ERROR = "error"            # the remote shell did not run the script
+    FAILED = "failed"          # Onion itself failed on this host (a bug, contained)
+
+
+class ProbeStatus(enum.StrEnum):
+    """How one probe on one host ended (``probe_results.status``)."""
+
+    OK = "ok"
+    UNAVAILABLE = "unavailable"    # the tool is missing there: a fact, not an error
+    UNSUPPORTED = "unsupported"    # no command for that OS
+    PARSE_ERROR = "parse_error"
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+    LOST = "lost"                  # the output never arrived (connection cut, script killed)

@@ -1,0 +1,144 @@
+"""One round: poll the fleet, hand the batch to every sink, keep the database small,
+judge alerts; then, with the poll lock released, send the notifications."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import resource
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import psutil
+
+from onion.alerts import live
+from onion.core.clock import utcnow
+from onion.core.config import Config
+from onion.core.errors import StorageError
+from onion.core.version import __version__
+from onion.inventory.model import Host
+from onion.pipeline.lock import poll_lock
+from onion.poller import redact
+from onion.poller.collect import HostResult
+from onion.poller.run import make_batch, poll_hosts
+from onion.probes.base import Probe
+from onion.storage import fanout
+from onion.storage.archive import MaintainReport
+from onion.storage.duckdb_sink import DuckDBSink
+from onion.storage.queue import Queue
+from onion.storage.sink import Sink
+
+log = logging.getLogger("onion")
+
+
+@dataclass(slots=True)
+class RunSummary:
+    run_id: int
+    results: list[HostResult]
+    wall_s: float
+    cpu_s: float
+    delivery: fanout.Delivery = field(default_factory=fanout.Delivery)
+    maintenance: MaintainReport | None = None
+    errors: list[str] = field(default_factory=list)   # storage steps deferred this run
+    # CPU seconds of this process per phase (poll, batch, store, archive, alerts)
+    phases: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> int:
+        return sum(r.status == "ok" for r in self.results)
+
+    @property
+    def stored(self) -> bool:
+        """Whether the database has this round (else it waits in the queue)."""
+        report = self.delivery.reports.get("duckdb")
+        return report is not None and report.ok
+
+
+class _Phases:
+    def __init__(self) -> None:
+        self.spent: dict[str, float] = {}
+        self.mark = time.process_time()
+
+    def __call__(self, name: str) -> None:
+        now = time.process_time()
+        self.spent[name] = self.spent.get(name, 0.0) + now - self.mark
+        self.mark = now
+
+
+def run_poll(cfg: Config, hosts: Sequence[Host], probes: Sequence[Probe],
+             progress: Callable[[HostResult], None] | None = None,
+             sinks: Sequence[Sink] | None = None) -> RunSummary:
+    """A whole round, ending with the batch in every sink (or queued for those that could
+    not take it) and the notifications sent."""
+    proc = psutil.Process()
+    cpu0 = proc.cpu_times()
+    t0 = time.perf_counter()
+    started = utcnow()
+    run_id = time.time_ns() // 1000
+    phase = _Phases()
+    if sinks is None:
+        sinks = [DuckDBSink.from_settings(cfg)]
+    duck = next((s for s in sinks if isinstance(s, DuckDBSink)), None)
+    judged: live.Judged | None = None
+    summary = RunSummary(run_id, [], 0.0, 0.0)
+    with poll_lock(cfg.db_path, cfg.poller.lock_wait):
+        results = asyncio.run(poll_hosts(cfg, hosts, probes, progress))
+        summary.results = results
+        phase("poll")
+        cpu1 = proc.cpu_times()
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        peak *= 1 if sys.platform == "darwin" else 1024  # bytes on macOS, KiB on Linux
+        run_row = {
+            "run_id": run_id, "started_at": started, "finished_at": utcnow(),
+            "wall_s": time.perf_counter() - t0, "hosts": len(results),
+            "hosts_ok": sum(r.status == "ok" for r in results),
+            "cpu_user_s": cpu1.user - cpu0.user, "cpu_system_s": cpu1.system - cpu0.system,
+            "peak_rss_bytes": peak, "version": __version__, "argv": " ".join(sys.argv[1:])[:500]}
+        batch = make_batch(run_id, results, probes, run_row, redact.from_settings(
+            cfg.privacy.redact_args, cfg.privacy.redact_patterns))
+        phase("batch")
+        try:
+            summary.delivery = fanout.deliver(sinks, Queue(cfg.spool_path), batch)
+            if duck is not None:
+                duck.checkpoint()
+            phase("store")
+            if duck is not None and duck.con is not None and summary.stored:
+                try:
+                    summary.maintenance = duck.maintain(utcnow())
+                except (StorageError, OSError, duckdb.Error) as exc:
+                    # The samples are stored; archiving waits for the next run.
+                    summary.errors.append(f"archiving deferred: {exc}")
+                phase("archive")
+                # Never raises: a failure is logged, the next run catches up.
+                judged = live.judge_after_poll(cfg, duck.con, utcnow())
+                phase("alerts")
+        finally:
+            for s in sinks:
+                try:
+                    s.close()
+                except Exception as exc:  # closing one sink must not cost the others
+                    log.debug("closing sink %s failed", s.name, exc_info=True)
+                    summary.errors.append(f"sink {s.name}: close failed: {exc}")
+        if duck is not None and summary.maintenance is not None:
+            try:
+                duck.finish()
+            except (StorageError, OSError, duckdb.Error) as exc:
+                summary.errors.append(f"rewrite deferred: {exc}")
+            phase("archive")
+    # Sending can take as long as each notifier's deadline: never while holding the lock
+    # that the next cron run waits for.
+    if judged is not None:
+        live.deliver_after_poll(cfg, cfg.db_path, judged)
+        phase("alerts")
+    cpu2 = proc.cpu_times()
+    summary.wall_s = time.perf_counter() - t0
+    summary.cpu_s = (cpu2.user - cpu0.user) + (cpu2.system - cpu0.system)
+    summary.phases = phase.spent
+    return summary
+
+
+__all__: list[Any] = ["RunSummary", "run_poll"]

@@ -1,0 +1,320 @@
+"""Keeping years of samples small: closed days go to sorted Parquet, with rollup tiers,
+retention per tier and a size budget that is never exceeded for long.
+
+Why this shape (measured with bench/storage.py): DuckDB appends rows in arrival order
+and does not give back the space of deleted rows, while the same rows sorted by
+(host, item, time) and written as Parquet v2 (delta-encoded integers and timestamps,
+dictionaries, zstd) take a fraction of the room. So the database keeps only the recent
+days (schema ``hot``); each closed day of each table becomes one immutable file per tier:
+
+    <archive>/<table>/raw/<day>-<n>.parquet   every row, sorted
+    <archive>/<table>/5m|1h|1d/…              per host and item: count, min/avg/max of
+                                              each gauge, last value of each counter
+    <archive>/processes/top/…                 past the raw window: the top N processes
+                                              of each poll by CPU and by memory
+
+The table users query (``network``) is a view over the hot rows and the raw files;
+``network_1h`` and friends over the tiers (hot rows rolled up on the fly). A catalog
+table (``archive_files``) lists the files; a file is written before the transaction that
+catalogs it and deletes its rows from ``hot``, so a crash leaves either the rows or the
+file, never both counted. Retention drops whole files; the budget
+(``[storage] max_size``) drops the oldest raw days first, then the finer tiers, and
+records what it thinned in ``storage_events``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from onion.core.config import StorageSettings
+from onion.core.errors import StorageError
+from onion.core.sqltext import ident, literal
+from onion.core.units import parse_budget
+from onion.storage import duck as store
+from onion.storage.catalog import table_specs
+from onion.storage.schema import TableSpec
+from onion.storage.views import refresh_views, tier_selects
+
+PARQUET = "FORMAT parquet, COMPRESSION zstd, PARQUET_VERSION V2, ROW_GROUP_SIZE 1000000"
+
+
+@dataclass(slots=True)
+class Retention:
+    hot_days: int = 1
+    raw_days: int = 14
+    days_5m: int = 30
+    days_1h: int = 365
+    days_1d: int = 0          # 0: forever
+    max_size: int | None = None
+
+    @classmethod
+    def from_settings(cls, s: StorageSettings) -> Retention:
+        """The one place [storage] settings become the archive's parameters."""
+        return cls(hot_days=s.hot_days, raw_days=s.raw_days, days_5m=s.rollup_5m_days,
+                   days_1h=s.rollup_1h_days, days_1d=s.rollup_1d_days,
+                   max_size=parse_budget(s.max_size, "[storage] max_size"))
+
+    def keep_days(self, tier: str) -> int:
+        return {"raw": self.raw_days, "5m": self.days_5m, "1h": self.days_1h,
+                "top": self.days_5m, "1d": self.days_1d}[tier]
+
+
+@dataclass(slots=True)
+class MaintainReport:
+    archived: list[tuple[str, str, int]] = field(default_factory=list)  # table, day, rows
+    # table, tier, day, bytes, why ("retention" or "budget")
+    dropped: list[tuple[str, str, str, int, str]] = field(default_factory=list)
+    rewritten: bool = False
+    rewrite_due: bool = False
+    size_before: int = 0
+    size_after: int = 0
+
+    @property
+    def thinned(self) -> list[str]:
+        return [f"{t} {tier} {day} ({b} bytes)" for t, tier, day, b, why in self.dropped
+                if why == "budget"]
+
+
+def footprint(db: Path, archive_dir: Path, spool: Path | None = None) -> int:
+    """Every byte Onion keeps for this database."""
+    total = 0
+    for p in (db, db.with_name(db.name + ".wal")):
+        if p.exists():
+            total += p.stat().st_size
+    for folder in (archive_dir, spool):
+        if folder and folder.is_dir():
+            total += sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+    return total
+
+
+def _order(spec: TableSpec) -> str:
+    return ", ".join(ident(c) for c in ["host", *spec.key, "ts"])
+
+
+def archive_day(con: duckdb.DuckDBPyConnection, archive_dir: Path, spec: TableSpec,
+                day: dt.date, now: dt.datetime) -> int:
+    """Move one closed day of one table out of ``hot`` into its Parquet files."""
+    table = spec.name
+    lo, hi = day.isoformat(), (day + dt.timedelta(days=1)).isoformat()
+    where = f"ts >= TIMESTAMP {literal(lo)} AND ts < TIMESTAMP {literal(hi)}"
+    stamp = now.strftime("%Y%m%dT%H%M%S%f")
+    written: list[tuple[str, Path, int]] = []
+    day_rows = f"(SELECT * FROM hot.{ident(table)} WHERE {where})"
+    tiers = {"raw": f"SELECT * FROM {day_rows}",
+             **tier_selects(spec, source=day_rows)}
+    for tier, select in tiers.items():
+        folder = archive_dir / table / tier
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = folder / f"{lo}-{stamp}.parquet"
+        n = con.execute(f"COPY (SELECT * FROM ({select}) ORDER BY {_order(spec)}) "
+                        f"TO {literal(str(path))} ({PARQUET})").fetchone()[0]
+        written.append((tier, path, n))
+    rows = written[0][2]
+    con.execute("BEGIN TRANSACTION")
+    try:
+        deleted = con.execute(f"DELETE FROM hot.{ident(table)} WHERE {where}").fetchone()[0]
+        if deleted != rows:  # rows arrived between COPY and DELETE: never lose them
+            raise StorageError(f"{table} {lo}: wrote {rows} rows, hot had {deleted}")
+        for tier, path, n in written:
+            con.execute("INSERT INTO archive_files VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        [table, tier, day, str(path), n, path.stat().st_size, now])
+        con.execute("COMMIT")
+    except Exception:
+        with contextlib.suppress(duckdb.Error):
+            con.execute("ROLLBACK")
+        for _, path, _ in written:
+            path.unlink(missing_ok=True)
+        raise
+    return rows
+
+
+def _drop_file(con: duckdb.DuckDBPyConnection, report: MaintainReport, row: tuple[Any, ...],
+               action: str, now: dt.datetime) -> None:
+    table, tier, day, path, size = row
+    con.execute("DELETE FROM archive_files WHERE path = ?", [path])
+    con.execute("INSERT INTO storage_events VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [now, action, table, tier, day, size, path])
+    Path(path).unlink(missing_ok=True)
+    report.dropped.append((table, tier, str(day), size, action))
+
+
+def maintain(db: Path, archive_dir: Path, retention: Retention, now: dt.datetime,
+             spool: Path | None = None, force_rewrite: bool = False,
+             con: duckdb.DuckDBPyConnection | None = None) -> MaintainReport:
+    """Archive closed days, apply retention and the budget; called after each ingest.
+
+    With ``con`` (the run's open connection) the part that needs the database closed, a
+    rewrite, is left to :func:`finish`, which the caller runs once it has closed it.
+    """
+    report = MaintainReport(size_before=footprint(db, archive_dir, spool))
+    own = con is None
+    with store.private_files():
+        if con is None:
+            con = store.connect(db)
+        try:
+            free = _maintain(con, db, archive_dir, retention, now, spool, report)
+        finally:
+            if own:
+                con.close()
+    if free is None:
+        return report  # nothing stored yet
+    # Deleted rows leave free blocks that DuckDB reuses but never returns; rewrite the
+    # file when they are most of it (and whenever asked).
+    report.rewrite_due = force_rewrite or bool(free[1] and free[0] > 0.5 * free[1]
+                                               and free[1] > 8)
+    if own:
+        finish(report, db, archive_dir, spool)
+    return report
+
+
+def finish(report: MaintainReport, db: Path, archive_dir: Path,
+           spool: Path | None = None) -> None:
+    """What maintenance does with the database closed: the rewrite if due, then the size."""
+    if report.rewrite_due:
+        rewrite(db)
+        report.rewritten = True
+    report.size_after = footprint(db, archive_dir, spool)
+
+
+def _maintain(con: duckdb.DuckDBPyConnection, db: Path, archive_dir: Path,
+              retention: Retention, now: dt.datetime, spool: Path | None,
+              report: MaintainReport) -> tuple[int, int] | None:
+    """The work on an open database; its free and total blocks, or None if it is empty."""
+    if not con.execute("SELECT count(*) FROM information_schema.tables "
+                       "WHERE table_name = 'table_specs'").fetchone()[0]:
+        return None
+    cutoff = now.date() - dt.timedelta(days=max(retention.hot_days - 1, 0))
+    specs = table_specs(con)
+    changed = False
+    for table, spec in specs.items():
+        days = [r[0] for r in con.execute(
+            f"SELECT DISTINCT ts::DATE FROM hot.{ident(table)} "
+            f"WHERE ts < TIMESTAMP {literal(cutoff.isoformat())} ORDER BY 1").fetchall()]
+        for day in days:
+            n = archive_day(con, archive_dir, spec, day, now)
+            report.archived.append((table, day.isoformat(), n))
+            changed = True
+    for tier in ("raw", "top", "5m", "1h", "1d"):
+        keep = retention.keep_days(tier)
+        if keep <= 0:
+            continue
+        oldest = now.date() - dt.timedelta(days=keep)
+        for row in con.execute(
+                "SELECT table_name, tier, day, path, bytes FROM archive_files "
+                "WHERE tier = ? AND day < ? ORDER BY day", [tier, oldest]).fetchall():
+            _drop_file(con, report, row, "retention", now)
+            changed = True
+    if retention.max_size is not None:
+        changed |= _enforce_budget(con, db, archive_dir, spool, retention, report, now)
+    if changed:
+        refresh_views(con)
+    free = con.execute("SELECT free_blocks, total_blocks FROM pragma_database_size()").fetchone()
+    return (int(free[0]), int(free[1])) if free else (0, 0)
+
+
+def _enforce_budget(con: duckdb.DuckDBPyConnection, db: Path, archive_dir: Path,
+                    spool: Path | None, retention: Retention, report: MaintainReport,
+                    now: dt.datetime) -> bool:
+    assert retention.max_size is not None
+    target = int(retention.max_size * 0.9)  # leave room for the next days' growth
+    if footprint(db, archive_dir, spool) <= retention.max_size:
+        return False
+    changed = False
+    # Oldest raw days first (their rollups stay), then the finer tiers; never the 1d tier
+    # while a finer one is left.
+    for tier in ("raw", "top", "5m", "1h", "1d"):
+        rows = con.execute("SELECT table_name, tier, day, path, bytes FROM archive_files "
+                           "WHERE tier = ? ORDER BY day, table_name", [tier]).fetchall()
+        for row in rows:
+            if footprint(db, archive_dir, spool) <= target:
+                return changed
+            _drop_file(con, report, row, "budget", now)
+            changed = True
+    return changed
+
+
+def rewrite(db: Path) -> None:
+    """Copy the database into a fresh file and swap it in: gives back free blocks."""
+    tmp = db.with_name(db.name + ".compact")
+    for p in (tmp, tmp.with_name(tmp.name + ".wal")):
+        p.unlink(missing_ok=True)
+    con = duckdb.connect()
+    try:
+        con.execute(f"ATTACH {literal(str(db))} AS old (READ_ONLY)")
+        con.execute(f"ATTACH {literal(str(tmp))} AS new")
+        con.execute("COPY FROM DATABASE old TO new")
+        con.execute("DETACH old")
+        con.execute("DETACH new")
+    finally:
+        con.close()
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, db)
+
+
+def export_parquet(db: Path, out: Path) -> list[Path]:
+    """Every sample table as Parquet partitioned by date and host, for other engines."""
+    written = []
+    out.mkdir(parents=True, exist_ok=True)
+    with store.reading(db) as con:
+        for table in table_specs(con):
+            target = out / table
+            if target.exists():
+                shutil.rmtree(target)
+            con.execute(f"COPY (SELECT *, ts::DATE AS date FROM {ident(table)}) TO "
+                        f"{literal(str(target))} ({PARQUET}, PARTITION_BY (date, host))")
+            written.append(target)
+    return written
+
+
+@dataclass(slots=True)
+class TableStats:
+    table: str
+    hot_rows: int
+    archived_rows: int
+    archive_bytes: int
+    samples_per_row: int          # numeric, non-key columns: what a TSDB calls samples
+    columns: list[tuple[str, str, int]]  # column, compression/encoding, bytes (archives)
+
+    @property
+    def bytes_per_row(self) -> float | None:
+        return self.archive_bytes / self.archived_rows if self.archived_rows else None
+
+    @property
+    def bytes_per_sample(self) -> float | None:
+        per_row = self.bytes_per_row
+        return per_row / self.samples_per_row if per_row and self.samples_per_row else None
+
+
+def stats(db: Path) -> tuple[int, list[TableStats]]:
+    """Database file size and, per table, rows and archived bytes per row and per sample."""
+    out = []
+    with store.reading(db) as con:
+        size = con.execute("SELECT total_blocks * block_size FROM pragma_database_size()"
+                           ).fetchone()[0]
+        for table, spec in table_specs(con).items():
+            hot = con.execute(f"SELECT count(*) FROM hot.{ident(table)}").fetchone()[0]
+            files = [r[0] for r in con.execute(
+                "SELECT path FROM archive_files WHERE table_name = ? AND tier = 'raw'",
+                [table]).fetchall()]
+            arch_rows, arch_bytes = con.execute(
+                "SELECT coalesce(sum(rows), 0), coalesce(sum(bytes), 0) FROM archive_files "
+                "WHERE table_name = ? AND tier = 'raw'", [table]).fetchone()
+            cols: list[tuple[str, str, int]] = []
+            if files:
+                listed = ", ".join(literal(f) for f in files)
+                cols = [(r[0], r[1], int(r[2])) for r in con.execute(
+                    f"SELECT path_in_schema, string_agg(DISTINCT encodings, ' '), "
+                    f"sum(total_compressed_size) FROM parquet_metadata([{listed}]) "
+                    f"GROUP BY 1 ORDER BY 3 DESC").fetchall()]
+            samples = sum(1 for c in spec.columns if c.name not in ("run_id", "host", "ts")
+                          and c.name not in spec.key and c.type.is_numeric)
+            out.append(TableStats(table, hot, int(arch_rows), int(arch_bytes), samples, cols))
+    return size, out

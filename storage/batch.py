@@ -1,0 +1,101 @@
+"""One round's rows, table by table and column by column, on their way to every sink.
+
+Columns, not row dicts: DuckDB reads them from numpy arrays at C speed, which is most of
+what storing costs per host (bench/poll.py), and other engines take them as they are.
+A batch is identified by its ``batch_id`` (the origin and the run id): every sink stores a
+batch once, however often it is handed over (a retry after a crash, a replay from the
+queue).
+
+On disk (the queue) a batch is a folder: ``manifest.json`` (ids and table specs) and one
+``<table>.jsonl`` per table, a JSON object per row; timestamps as ISO 8601 text.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from onion.core.types import LogicalType
+from onion.storage.schema import CORE, TableSpec
+
+
+@dataclass(slots=True)
+class Batch:
+    run_id: int
+    tables: dict[str, TableSpec]
+    data: dict[str, dict[str, list[Any]]]          # table -> column -> values
+    origin: str = ""                                # the poller it came from ("" = here)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def batch_id(self) -> str:
+        return f"{self.origin}/{self.run_id}" if self.origin else str(self.run_id)
+
+    def row_count(self, table: str) -> int:
+        cols = self.data.get(table) or {}
+        return len(next(iter(cols.values()), []))
+
+    def rows(self, table: str) -> Iterator[dict[str, Any]]:
+        cols = self.data.get(table) or {}
+        names = list(cols)
+        for values in zip(*cols.values(), strict=True):
+            yield dict(zip(names, values, strict=True))
+
+    # -- on disk ------------------------------------------------------------------------
+
+    def write_folder(self, folder: Path) -> None:
+        """The batch's files in ``folder`` (which must exist), each flushed to disk."""
+        dumps = json.dumps
+        for table in self.data:
+            fd = os.open(folder / f"{table}.jsonl", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.writelines(dumps(r, default=_jsonable) + "\n" for r in self.rows(table))
+                f.flush()
+                os.fsync(f.fileno())
+        manifest = {"run_id": self.run_id, "origin": self.origin, "meta": self.meta,
+                    "tables": {n: t.to_json() for n, t in self.tables.items()}}
+        fd = os.open(folder / "manifest.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(manifest, f)
+            f.flush()
+            os.fsync(f.fileno())
+
+    @classmethod
+    def read_folder(cls, folder: Path) -> Batch:
+        manifest = json.loads((folder / "manifest.json").read_text())
+        tables: dict[str, TableSpec] = {}
+        for name, spec in manifest["tables"].items():
+            if isinstance(spec, list):  # written before specs carried their meta
+                spec = {"columns": spec, **(manifest.get("counters", {}).get(name) or {})}
+            tables[name] = TableSpec.from_json(name, spec["columns"], spec)
+        for name, spec in CORE.items():  # an older spool lists only its sample tables
+            tables.setdefault(name, spec)
+        data: dict[str, dict[str, list[Any]]] = {}
+        for name, spec in tables.items():
+            path = folder / f"{name}.jsonl"
+            if not path.exists():
+                continue
+            cols: dict[str, list[Any]] = {c.name: [] for c in spec.columns}
+            stamps = [c.name for c in spec.columns if c.type is LogicalType.TIMESTAMP]
+            with path.open(encoding="utf-8") as f:
+                for line in f:
+                    row = json.loads(line)
+                    for s in stamps:
+                        if row.get(s) is not None:
+                            row[s] = dt.datetime.fromisoformat(row[s])
+                    for c, values in cols.items():
+                        values.append(row.get(c))
+            data[name] = cols
+        return cls(int(manifest["run_id"]), tables, data, manifest.get("origin", ""),
+                   manifest.get("meta", {}))
+
+
+def _jsonable(v: Any) -> Any:
+    return v.isoformat() if hasattr(v, "isoformat") else v
+
+

@@ -1,0 +1,113 @@
+"""The durable queue: batches a sink has not taken yet wait here, on disk, per sink.
+
+One folder per batch, written whole (temporary name, fsync, rename) so a crash never
+leaves half of one, with a marker file per sink that still needs it::
+
+    <queue>/<run_id>/manifest.json, <table>.jsonl     the batch (onion.storage.batch)
+    <queue>/<run_id>/sinks/<sink>                     that sink has not taken it yet;
+                                                      the file holds the last error
+
+A sink takes its waiting batches oldest first before the new one, so each sink sees
+batches in order and a broken sink delays only itself. A batch folder goes once no
+marker is left. The batch is written to disk only when some sink could not take it:
+a round whose sinks all took it writes nothing here.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections import Counter
+from pathlib import Path
+
+from onion.core.errors import StorageError
+from onion.storage.batch import Batch
+
+MARKERS = "sinks"
+# A spool folder written before sinks existed waits for the DuckDB database alone.
+LEGACY_SINK = "duckdb"
+
+
+class Queue:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def put(self, batch: Batch, sinks: list[str], reason: str = "") -> Path:
+        """Keep ``batch`` for these sinks. Raises StorageError if it cannot be written."""
+        final = self.folder / f"{batch.run_id:020d}"
+        tmp = self.folder / f".{batch.run_id:020d}.tmp"
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if final.exists():  # already waiting (for other sinks): add the markers
+                for sink in sinks:
+                    self._mark(final, sink, reason)
+                return final
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(mode=0o700)
+            batch.write_folder(tmp)
+            (tmp / MARKERS).mkdir(mode=0o700)
+            for sink in sinks:
+                self._mark(tmp, sink, reason)
+            os.replace(tmp, final)
+            _fsync_dir(self.folder)
+        except OSError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise StorageError(f"cannot write the queued batch in {self.folder}: "
+                               f"{exc.strerror or exc}") from exc
+        return final
+
+    def entries(self) -> list[Path]:
+        if not self.folder.is_dir():
+            return []
+        return sorted(p for p in self.folder.iterdir()
+                      if p.is_dir() and not p.name.startswith("."))
+
+    def sinks_of(self, entry: Path) -> set[str]:
+        markers = entry / MARKERS
+        if not markers.is_dir():
+            return {LEGACY_SINK}
+        return {m.name for m in markers.iterdir()}
+
+    def pending(self, sink: str) -> list[Path]:
+        """The batches ``sink`` has still to take, oldest first."""
+        return [e for e in self.entries() if sink in self.sinks_of(e)]
+
+    def waiting(self) -> Counter[str]:
+        """How many batches wait for each sink."""
+        return Counter(s for e in self.entries() for s in self.sinks_of(e))
+
+    def load(self, entry: Path) -> Batch:
+        try:
+            return Batch.read_folder(entry)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise StorageError(f"queued batch {entry.name} cannot be read: {exc}") from exc
+
+    def note(self, entry: Path, sink: str, error: str) -> None:
+        """Remember why ``sink`` did not take this batch (shown by ``onion db stats``)."""
+        if (entry / MARKERS).is_dir():
+            self._mark(entry, sink, error)
+
+    def done(self, entry: Path, sink: str) -> None:
+        """``sink`` has the batch; the folder goes when no sink needs it any more."""
+        markers = entry / MARKERS
+        if markers.is_dir():
+            (markers / sink).unlink(missing_ok=True)
+            if any(markers.iterdir()):
+                return
+        shutil.rmtree(entry, ignore_errors=True)
+
+    @staticmethod
+    def _mark(entry: Path, sink: str, text: str) -> None:
+        if "/" in sink or sink.startswith("."):
+            raise StorageError(f"sink name {sink!r} cannot name a queue marker")
+        fd = os.open(entry / MARKERS / sink, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text[:2000])
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
