@@ -3,9 +3,10 @@
     python3 bench/storage.py [--hosts 20] [--days 7] [--interval 300]
 
 1. A synthetic fleet (``storage_fleet``) is polled round by round and every round goes
-   through Onion's real store path: ``poller.run.make_batch`` -> ``Spool.put`` ->
-   ``store.ingest``. Then ``archive.maintain(force_rewrite=True)`` archives every closed
-   day (raw kept, all tiers written) and ``archive.stats`` measures the archives.
+   through Onion's real store path: ``poller.run.make_batch`` -> ``fanout.deliver`` to
+   the DuckDB sink, as ``onion poll`` does. Then ``archive.maintain(force_rewrite=True)``
+   archives every closed day (raw kept, all tiers written) and ``archive.stats`` measures
+   the archives.
 2. The same numeric samples are read back from Onion (every non-NULL numeric, non-key
    value of the metric tables; the generator's own count is checked against it) into one
    staging table, and from there fed to Prometheus (promtool blocks, then compacted by a
@@ -22,7 +23,6 @@ import argparse
 import contextlib
 import dataclasses
 import datetime as dt
-import inspect
 import shutil
 import sys
 import tempfile
@@ -37,8 +37,10 @@ import storage_peers as peers
 
 from onion.poller.run import make_batch
 from onion.probes.registry import installed
-from onion.storage import archive
+from onion.storage import archive, catalog, fanout
 from onion.storage import duck as store
+from onion.storage.duckdb_sink import DuckDBSink
+from onion.storage.queue import Queue
 
 METRIC_TABLES = ("cpu", "disk_io", "filesystems", "gpu", "memory", "network", "system",
                  "temperatures")
@@ -46,8 +48,6 @@ YEAR_HOSTS, YEAR_DAYS, BUDGET = 100, 365, 2 * 1000**3
 DEFAULT_TIERS = archive.Retention()   # raw 14 d, 5m 60 d, 1h 400 d, 1d forever, hot 2 d
 # After each round, as run_poll does, but keeping every tier (0: forever) to measure it.
 ROUND_RETENTION = archive.Retention(hot_days=2, raw_days=0, days_5m=0, days_1h=0, days_1d=0)
-# poller.store.ingest takes this run's batch directly (the spool only when it must wait).
-DIRECT = "batch" in inspect.signature(store.ingest).parameters
 
 
 def q(name: str) -> str:
@@ -72,7 +72,7 @@ def numeric_fields(table: str) -> list[str]:
     """The numeric, non-key fields of a probe's record: what a TSDB calls samples."""
     probe = installed()[table]
     return [c.name for c in probe.columns
-            if not c.key and c.sql.split()[0] in archive.NUMERIC]
+            if not c.key and c.type.is_numeric]
 
 
 # -- 1. write the fleet through Onion's store, one round at a time ---------------------------
@@ -94,7 +94,7 @@ def write_fleet(args: argparse.Namespace, db: Path, arch: Path, spool_dir: Path,
     probes = sorted((installed()[n] for n in storage_fleet.PROBES), key=lambda p: p.name)
     fields = {t: numeric_fields(t) for t in METRIC_TABLES}
     fleet = storage_fleet.Fleet(args.hosts, start, seed=args.seed)
-    spool = store.Spool(spool_dir)
+    queue = Queue(spool_dir)
     out = WriteResult()
     rounds = args.days * 86400 // args.interval
     report_every = max(1, rounds // 10)
@@ -119,14 +119,17 @@ def write_fleet(args: argparse.Namespace, db: Path, arch: Path, spool_dir: Path,
             "cpu_user_s": 1.5, "cpu_system_s": 0.3, "peak_rss_bytes": 90_000_000,
             "version": "bench", "argv": "bench/storage.py"}
         batch = make_batch(run_id, results, probes, run_row)
-        if DIRECT and not args.via_spool:   # what poller.run.run_poll does now
-            report = store.ingest(db, spool, batch)
-        else:
+        sink = DuckDBSink("duckdb", db, arch, ROUND_RETENTION, spool_dir)
+        if args.via_spool:
             with store.private_files():
-                spool.put(batch)
-            report = store.ingest(db, spool)
-        if report.error or report.locked or run_id not in report.ingested:
-            raise RuntimeError(f"round {k}: ingest failed: {report.error or 'locked'}")
+                queue.put(batch, [sink.name])
+        try:  # what onion poll does: the batch to the sink, the queue only when it must wait
+            delivery = fanout.deliver([sink], queue, None if args.via_spool else batch)
+            sink.checkpoint()
+        finally:
+            sink.close()
+        if not delivery.of(sink.name).ok or batch.batch_id not in delivery.of(sink.name).stored:
+            raise RuntimeError(f"round {k}: store failed: {delivery.of(sink.name).error}")
         t2 = time.perf_counter()
         # As after every poll: archive the days that closed (raw kept: no retention).
         archive.maintain(db, arch, ROUND_RETENTION,
@@ -157,22 +160,23 @@ def esc(expr: str) -> str:
 def stage_samples(db: Path, stage: Path) -> int:
     """Every non-NULL numeric, non-key value of the metric tables, as one long table."""
     with store.reading(db) as con:
-        specs = store.table_specs(con)
+        specs = catalog.table_specs(con)
         parts = []
         for table in METRIC_TABLES:
             if table not in specs:
                 continue
-            columns, spec = specs[table]
-            keys = list(spec.get("key") or [])
-            counters = set(spec.get("counters") or [])
+            spec = specs[table]
+            keys = list(spec.key)
+            counters = set(spec.counters)
             item = (" || '/' || ".join(f"CAST({q(k)} AS VARCHAR)" for k in keys)
                     if keys else "''")
             labels = " || ".join([f"'host=\"' || {esc('host')} || '\"'"]
                                  + [f"',{k}=\"' || {esc(q(k))} || '\"'" for k in keys])
-            for name, sql in columns:
+            for column in spec.columns:
+                name = column.name
                 if name in ("run_id", "host", "ts") or name in keys:
                     continue
-                if sql.split()[0] not in archive.NUMERIC:
+                if not column.type.is_numeric:
                     continue
                 parts.append(
                     f"SELECT {lit(table)} AS tbl, {lit(name)} AS metric, "
@@ -293,12 +297,12 @@ def run_parquet_peers(db: Path, stage: Path, work: Path, samples: int
     wide.mkdir(exist_ok=True)
     try:
         with store.reading(db) as con:
-            specs = store.table_specs(con)
+            specs = catalog.table_specs(con)
             total = 0
             for table in METRIC_TABLES:
                 if table not in specs:
                     continue
-                keys = list(specs[table][1].get("key") or [])
+                keys = list(specs[table].key)
                 order = ", ".join(q(c) for c in ["host", *keys, "ts"])
                 path = wide / f"{table}.parquet"
                 con.execute(f"COPY (SELECT * FROM main.{q(table)} ORDER BY {order}) "
@@ -353,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
     ap.add_argument("--no-peers", action="store_true", help="Onion only")
     ap.add_argument("--via-spool", action="store_true",
-                    help="write every batch to the spool first (Spool.put, then ingest)")
+                    help="write every batch to the queue first (Queue.put, then deliver)")
     args = ap.parse_args(argv)
     if args.hosts < 1 or args.days < 1 or not 10 <= args.interval <= 86400:
         ap.error("need --hosts >= 1, --days >= 1, 10 <= --interval <= 86400")
@@ -396,8 +400,8 @@ def run(args: argparse.Namespace, work: Path) -> int:
     print()
     print(f"== Onion write path ({args.hosts} hosts x {args.days} days, {w.rounds} rounds, "
           f"{w.host_polls:,} host polls) ==")
-    path = "make_batch -> Spool.put -> ingest" if args.via_spool or not DIRECT else \
-        "make_batch -> ingest(batch), as run_poll"
+    path = "make_batch -> Queue.put -> deliver" if args.via_spool else \
+        "make_batch -> deliver(batch) to the DuckDB sink, as run_poll"
     print(f"store path ({path}): {w.store_s:.1f} s for {total_rows:,} rows = "
           f"{total_rows / w.store_s:,.0f} rows/s, {w.samples / w.store_s:,.0f} metric "
           f"samples/s, {w.store_s / w.rounds * 1000:.0f} ms per round of {args.hosts} hosts "

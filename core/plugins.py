@@ -133,8 +133,31 @@ class Registry:
         log.debug("%s", line, exc_info=exc)
 
 
+# Drop-in modules already run in this process, by file and version: a command builds
+# registries in more than one layer (probes, notifiers, sinks), and a file's code must run
+# once, so that every layer sees the same objects.
+_IMPORTED: dict[tuple[Path, int, int], Any] = {}
+
+
 def import_file(path: Path) -> Any:
     """Import one drop-in file as a module of its own; its errors become PluginError."""
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise PluginError(f"cannot read plugin file {path}: {exc.strerror}") from exc
+    key = (path.resolve(), st.st_mtime_ns, st.st_size)
+    if key not in _IMPORTED:
+        try:
+            _IMPORTED[key] = _exec_file(path)
+        except PluginError as exc:
+            _IMPORTED[key] = exc  # a broken file is not run again either
+    found = _IMPORTED[key]
+    if isinstance(found, PluginError):
+        raise found
+    return found
+
+
+def _exec_file(path: Path) -> Any:
     name = f"onion_plugin_{path.stem}"
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:

@@ -10,7 +10,6 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import duckdb
 import psutil
@@ -44,18 +43,13 @@ class RunSummary:
     delivery: fanout.Delivery = field(default_factory=fanout.Delivery)
     maintenance: MaintainReport | None = None
     errors: list[str] = field(default_factory=list)   # storage steps deferred this run
+    stored: bool = False          # the database has this round (else it waits in the queue)
     # CPU seconds of this process per phase (poll, batch, store, archive, alerts)
     phases: dict[str, float] = field(default_factory=dict)
 
     @property
     def ok(self) -> int:
         return sum(r.status == "ok" for r in self.results)
-
-    @property
-    def stored(self) -> bool:
-        """Whether the database has this round (else it waits in the queue)."""
-        report = self.delivery.reports.get("duckdb")
-        return report is not None and report.ok
 
 
 class _Phases:
@@ -104,6 +98,7 @@ def run_poll(cfg: Config, hosts: Sequence[Host], probes: Sequence[Probe],
         try:
             summary.delivery = fanout.deliver(sinks, Queue(cfg.spool_path), batch)
             if duck is not None:
+                summary.stored = summary.delivery.reports[duck.name].ok
                 duck.checkpoint()
             phase("store")
             if duck is not None and duck.con is not None and summary.stored:
@@ -141,4 +136,4 @@ def run_poll(cfg: Config, hosts: Sequence[Host], probes: Sequence[Probe],
     return summary
 
 
-__all__: list[Any] = ["RunSummary", "run_poll"]
+__all__ = ["RunSummary", "run_poll"]

@@ -62,8 +62,6 @@ def sinks(cfg: Config, reg: Registry) -> list[Sink]:
         if kind not in types:
             raise ConfigError(f"[sinks.{name}] type must be one of "
                               f"{', '.join(sorted(types))}, not {kind!r}")
-        if kind == DuckDBSink.kind:
-            raise ConfigError(f"[sinks.{name}]: the DuckDB database is configured in [storage]")
         out.append(types[kind].from_config(name, {k: v for k, v in table.items()
                                                   if k != "type"}, context))
     return out

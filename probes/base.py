@@ -26,6 +26,7 @@ import types
 import typing
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import NoneType
 from typing import Any
 
 from onion.core.errors import ParseError, ProbeError, Unavailable
@@ -322,15 +323,19 @@ def _check_values(column: Column, values: Sequence[Any]) -> None:
     size, a 2**64 counter, ``%CPU = 1e39`` for a 32-bit FLOAT) that must cost this probe on
     this host, never the batch that every host's rows share."""
     kind = column.type
-    present = [v for v in values if v is not None]
-    if len(present) < len(values) and not column.nullable:
-        raise ParseError(f"{column.name} is NULL, which its column does not allow")
+    # Whole-column checks (C speed: a poll brings hundreds of rows per host, each column
+    # is checked once); the value-by-value search runs only to name a bad value.
+    types = set(map(type, values))  # cheaper than `None in values`, which calls __eq__
+    present = values
+    if NoneType in types:
+        if not column.nullable:
+            raise ParseError(f"{column.name} is NULL, which its column does not allow")
+        types.discard(NoneType)
+        present = [v for v in values if v is not None]
     if not present:
         return
-    # Whole-column checks first (C speed: a poll brings hundreds of rows per host); the
-    # value-by-value search runs only to name a bad value.
     if kind.is_integer:
-        if set(map(type, present)) != {int}:  # bool is an int subclass: refused
+        if types != {int}:  # bool is an int subclass: refused
             bad = next(v for v in present if type(v) is not int)
             raise ParseError(f"{column.name} = {bad!r} is not an integer")
         lo, hi = INT_RANGES[kind]
@@ -338,17 +343,19 @@ def _check_values(column: Column, values: Sequence[Any]) -> None:
             bad = next(v for v in present if not lo <= v <= hi)
             raise ParseError(f"{column.name} = {bad} is out of range for its column ({kind})")
     elif kind.is_float:
-        if not set(map(type, present)) <= {float, int}:
+        if not types <= {float, int}:
             bad = next(v for v in present if type(v) not in (float, int))
             raise ParseError(f"{column.name} = {bad!r} is not a number")
         limit = FLOAT_LIMITS[kind]
         total = math.fsum(present)  # NaN or inf anywhere makes the sum NaN or inf
-        if not (math.isfinite(total) and -limit <= min(present) and max(present) <= limit):
+        # A DOUBLE holds every finite float: the sum alone decides.
+        if not (math.isfinite(total) and (kind is LogicalType.DOUBLE or
+                                          (-limit <= min(present) and max(present) <= limit))):
             bad = next(v for v in present if not -limit <= v <= limit)  # NaN fails too
             raise ParseError(f"{column.name} = {bad!r} is out of range for its column ({kind})")
     else:
         allowed = _PY_TYPES[kind]
-        if any(not isinstance(v, allowed) for v in present):
+        if not all(issubclass(t, allowed) for t in types):
             bad = next(v for v in present if not isinstance(v, allowed))
             raise ParseError(f"{column.name} = {bad!r} is not a {kind} value")
 

@@ -16,7 +16,7 @@ from typing import Any
 import duckdb
 
 from onion.core.config import Config
-from onion.core.errors import DatabaseLocked, SinkError, StorageError
+from onion.core.errors import ConfigError, DatabaseLocked, SinkError, StorageError
 from onion.storage import archive
 from onion.storage import duck as store
 from onion.storage.batch import Batch
@@ -40,11 +40,10 @@ class DuckDBSink:
     @classmethod
     def from_config(cls, name: str, table: Mapping[str, Any], context: SinkContext
                     ) -> DuckDBSink:
-        cfg: Config = context.settings
-        if set(table) - {"type"}:
-            raise SinkError(f"[sinks.{name}]: the DuckDB database is set in [storage], "
-                            f"not here ({', '.join(sorted(set(table) - {'type'}))})")
-        return cls.from_settings(cfg, name)
+        # Registered like every sink type so that `onion plugins` lists it; there is one
+        # DuckDB database, the query engine of every read path, and [storage] sets it.
+        raise ConfigError(f"[sinks.{name}]: the DuckDB database is configured in [storage], "
+                          "not as a [sinks.NAME] table")
 
     @classmethod
     def from_settings(cls, cfg: Config, name: str = "duckdb") -> DuckDBSink:

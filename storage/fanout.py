@@ -48,19 +48,24 @@ class Delivery:
         return [f"sink {r.name}: {r.error}" for r in self.reports.values() if r.error]
 
 
+def _failed(sink: Sink, report: SinkReport, exc: Exception) -> bool:
+    """Record why the sink stopped this round; always False."""
+    if isinstance(exc, StorageError | OSError):
+        report.error = str(exc)
+        report.busy = isinstance(exc, DatabaseLocked)
+    else:  # a sink plugin's bug costs only that sink, this round
+        log.debug("sink %s failed", sink.name, exc_info=exc)
+        report.error = f"sink bug: {type(exc).__name__}: {exc}"
+    return False
+
+
 def _attempt(sink: Sink, batch: Batch, report: SinkReport) -> bool:
     """Write one batch; False (with the reason in the report) when the sink failed."""
     try:
         sink.ensure_schema(batch.tables)
         written = sink.write(batch)
-    except (StorageError, OSError) as exc:
-        report.error = str(exc)
-        report.busy = isinstance(exc, DatabaseLocked)
-        return False
-    except Exception as exc:  # a sink plugin's bug costs only that sink, this round
-        log.debug("sink %s failed", sink.name, exc_info=True)
-        report.error = f"sink bug: {type(exc).__name__}: {exc}"
-        return False
+    except Exception as exc:  # every sink's failure is its own (see _failed)
+        return _failed(sink, report, exc)
     (report.stored if written is Written.STORED else report.duplicates).append(batch.batch_id)
     return True
 
@@ -73,11 +78,9 @@ def deliver(sinks: Sequence[Sink], queue: Queue, batch: Batch | None) -> Deliver
         backlog = queue.pending(sink.name)
         try:
             sink.open()
-        except Exception as exc:  # any sink's failure to open is its own
-            report.error = str(exc) if isinstance(exc, StorageError | OSError) else \
-                f"sink bug: {type(exc).__name__}: {exc}"
-            report.busy = isinstance(exc, DatabaseLocked)
-        ok = report.ok
+            ok = True
+        except Exception as exc:  # every sink's failure is its own (see _failed)
+            ok = _failed(sink, report, exc)
         for entry in backlog if ok else ():
             try:
                 queued = queue.load(entry)
