@@ -28,7 +28,7 @@ from asyncssh.config import SSHClientConfig
 from asyncssh.misc import IllegalUserName
 
 from onion.core.errors import ConfigError
-from onion.inventory.model import Host
+from onion.inventory.model import Host, parse_jump
 
 ConfigPaths = Sequence[str | os.PathLike[str]]
 
@@ -60,14 +60,17 @@ def resolve(host: Host, config_paths: ConfigPaths | None = None) -> Host:
     port = config.get("Port")
     user = config.get("User")
     keys = config.get("IdentityFile") or []
-    jump = config.get("ProxyJump")
+    jump = host.jump or (str(config.get("ProxyJump")) if config.get("ProxyJump") else None)
+    hops = parse_jump(jump, host.name) if jump else ()
     return replace(
         host,
         address=str(address) if address else host.address,
         port=port if isinstance(port, int) else host.port,
         user=str(user) if user else host.user,
         key_files=host.key_files or tuple(str(k) for k in keys),
-        jump=host.jump or (str(jump) if jump else None),
+        jump=jump,
+        # Each hop is a host of its own to ssh_config (its User, Port, IdentityFile).
+        jump_hosts=tuple(resolve(h, paths) for h in hops),
     )
 
 

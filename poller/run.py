@@ -86,6 +86,8 @@ async def poll_hosts(cfg: Config, hosts: Sequence[Host], probes: Sequence[Probe]
                      progress: Callable[[HostResult], None] | None = None) -> list[HostResult]:
     opts = transport_options(cfg)
     ssh = SSHTransport(opts) if any(not h.local for h in hosts) else None
+    if ssh is not None:
+        ssh.plan(h for h in hosts if not h.local)
     local = LocalTransport(opts)
     sem = asyncio.Semaphore(cfg.poller.concurrency)
     token = plan.secrets.token_hex(12)
@@ -116,6 +118,8 @@ async def poll_hosts(cfg: Config, hosts: Sequence[Host], probes: Sequence[Probe]
                                          f"of {cfg.poller.run_timeout:g} s")
         for task in done:
             results[tasks[task].name] = task.result()
+    if ssh is not None:
+        await ssh.aclose()  # jump hosts a deadline left open
     return [results[h.name] for h in hosts]
 
 

@@ -15,7 +15,9 @@ import contextlib
 import os
 import socket
 import time
-from dataclasses import dataclass, field
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -166,11 +168,47 @@ class _Client(asyncssh.SSHClient):
         return ok
 
 
+Chain = tuple[tuple[str, int | None, str | None], ...]
+
+
+def _chain(hops: tuple[Host, ...]) -> Chain:
+    return tuple((h.target, h.port, h.user) for h in hops)
+
+
+@dataclass(slots=True)
+class _Tunnel:
+    """One connection to a jump host (through the hops before it), shared by every target
+    of the round behind it."""
+
+    connecting: asyncio.Task[asyncssh.SSHClientConnection]
+    remaining: int                       # targets of the round that have still to use it
+
+
 class SSHTransport:
+    """Connections to hosts, and to the jump hosts in front of them.
+
+    A jump host is connected once per round, however many targets are behind it, and
+    closed as soon as the last of them is done (:meth:`plan` tells how many there are;
+    unplanned, each target's hops are closed after it). :meth:`aclose` closes whatever a
+    deadline left open.
+    """
+
     def __init__(self, opts: TransportOptions) -> None:
         self.opts = opts
         self.checker = hostkeys.HostKeyChecker(
             opts.known_hosts, opts.host_key_policy, opts.accept_new_file)
+        self._tunnels: dict[Chain, _Tunnel] = {}
+        self._planned: Counter[Chain] = Counter()
+
+    def plan(self, hosts: Iterable[Host]) -> None:
+        """The round's targets: each hop stays open until all of its targets are done."""
+        for h in hosts:
+            for i in range(1, len(h.jump_hosts) + 1):
+                self._planned[_chain(h.jump_hosts[:i])] += 1
+
+    async def aclose(self) -> None:
+        for key in sorted(self._tunnels, key=len, reverse=True):  # the far hops first
+            await self._close_tunnel(key)
 
     def _connect_kwargs(self, host: Host) -> dict[str, Any]:
         o = self.opts
@@ -202,16 +240,57 @@ class SSHTransport:
 
     async def _open(self, host: Host) -> tuple[asyncssh.SSHClientConnection, _Client]:
         tunnel = None
-        if host.jump:
-            # Jump hosts get the same host key checks and keys as the target.
-            for hop in host.jump.split(","):
-                user, _, hp = hop.rpartition("@")
-                name, _, port = hp.partition(":")
-                if name.startswith("[") and "]" in name:  # [v6]:port
-                    name, _, port = hp[1:].partition("]:")
-                jh = Host(name=name, user=user or None, port=int(port) if port else None)
-                tunnel, _ = await self._connect_one(jh, tunnel)
+        for i in range(1, len(host.jump_hosts) + 1):
+            tunnel = await self._hop(host, host.jump_hosts[:i], tunnel)
         return await self._connect_one(host, tunnel)
+
+    async def _hop(self, target: Host, hops: tuple[Host, ...],
+                   via: asyncssh.SSHClientConnection | None) -> asyncssh.SSHClientConnection:
+        """The shared connection to the last of ``hops``, opened by the first target."""
+        key = _chain(hops)
+        tunnel = self._tunnels.get(key)
+        if tunnel is None:
+            # A hop without keys of its own uses the target's; host keys are checked as
+            # for any host.
+            hop = hops[-1]
+            if not hop.key_files and target.key_files:
+                hop = replace(hop, key_files=target.key_files)
+            tunnel = _Tunnel(asyncio.ensure_future(self._connect_hop(hop, via)),
+                             self._planned.get(key, 1))
+            self._tunnels[key] = tunnel
+        # Shielded: a target cut by its deadline must not cancel the others' connection.
+        return await asyncio.shield(tunnel.connecting)
+
+    async def _connect_hop(self, hop: Host, via: asyncssh.SSHClientConnection | None
+                           ) -> asyncssh.SSHClientConnection:
+        try:
+            conn, _ = await self._connect_one(hop, via)
+        except TransportError as exc:
+            raise type(exc)(f"jump host {hop.name}: {exc}") from exc
+        return conn
+
+    async def _release(self, host: Host) -> None:
+        """One target is done with its hops: close those no target needs any more."""
+        for i in range(len(host.jump_hosts), 0, -1):
+            key = _chain(host.jump_hosts[:i])
+            tunnel = self._tunnels.get(key)
+            if tunnel is None:
+                continue
+            tunnel.remaining -= 1
+            if tunnel.remaining <= 0:
+                await self._close_tunnel(key)
+
+    async def _close_tunnel(self, key: Chain) -> None:
+        tunnel = self._tunnels.pop(key, None)
+        if tunnel is None:
+            return
+        if not tunnel.connecting.done():
+            tunnel.connecting.cancel()
+        with contextlib.suppress(BaseException):
+            conn = await tunnel.connecting
+            conn.close()
+            async with asyncio.timeout(2):
+                await conn.wait_closed()
 
     async def _connect_one(self, host: Host, tunnel: Any
                            ) -> tuple[asyncssh.SSHClientConnection, _Client]:
@@ -246,6 +325,13 @@ class SSHTransport:
         return conn, client
 
     async def run(self, host: Host, script: Script) -> RawOutput:
+        try:
+            return await self._run(host, script)
+        finally:
+            if host.jump_hosts:
+                await asyncio.shield(self._release(host))
+
+    async def _run(self, host: Host, script: Script) -> RawOutput:
         out = RawOutput(*_splitters(script, self.opts))
         t0 = time.perf_counter()
         try:

@@ -53,7 +53,7 @@ class Sshd:
 
 
 def sshd_config(listen: list[tuple[str, int]], host_key: Path, root: Path, auth: Path,
-                home: Path, extra: str = "") -> str:
+                home: Path, extra: str = "", log_level: str = "ERROR") -> str:
     """An sshd_config for loopback test hosts: keys only, room for hundreds of sessions,
     and a clean HOME (root's rc files are slow to source on these machines)."""
     addresses = "".join(f"ListenAddress {a}:{p}\n" for a, p in listen)
@@ -70,7 +70,7 @@ UsePAM no
 UseDNS no
 PrintMotd no
 PrintLastLog no
-LogLevel ERROR
+LogLevel {log_level}
 MaxStartups 1000:30:2000
 MaxSessions 100
 SetEnv HOME={home}
@@ -79,7 +79,7 @@ SetEnv HOME={home}
 
 
 def start_sshd(root: Path, addr: str, authorized: list[Path], home: Path,
-               extra: str = "") -> Sshd:
+               extra: str = "", log_level: str = "ERROR") -> Sshd:
     root.mkdir(parents=True, exist_ok=True)
     host_key = keygen(root / "host_ed25519")
     auth = root / "authorized_keys"
@@ -89,7 +89,8 @@ def start_sshd(root: Path, addr: str, authorized: list[Path], home: Path,
     for _ in range(5):
         port = free_port(addr)
         cfg = root / "sshd_config"
-        cfg.write_text(sshd_config([(addr, port)], host_key, root, auth, home, extra))
+        cfg.write_text(sshd_config([(addr, port)], host_key, root, auth, home, extra,
+                                   log_level))
         server = Sshd(addr, port, root, host_key)
         server.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(cfg)],
                                        stdout=subprocess.DEVNULL,
