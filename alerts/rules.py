@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from onion.alerts.builtin import BUILTIN
 from onion.core import duration
 from onion.core.errors import ConfigError
 
@@ -116,8 +117,6 @@ def build(data: Mapping[str, Any], where: str, builtin: bool = False) -> Rule:
 
 def load(settings: Any) -> list[Rule]:
     """The rules in force: built-ins (tuned, minus the disabled) then the user's own."""
-    from onion.alerts.builtin import BUILTIN
-
     tables: dict[str, dict[str, Any]] = {name: dict(t) for name, t in BUILTIN.items()}
     unknown_off = set(settings.disable) - set(BUILTIN)
     if unknown_off:

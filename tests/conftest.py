@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 
 FIXTURES = Path(__file__).parent / "fixtures"
+# The plugin author's guide's example plugins: real drop-in files, run by the same
+# fixture, fuzz and conformance harnesses as the built-ins.
+EXAMPLE_PLUGINS = Path(__file__).parent.parent / "docs" / "examples"
 
 
 def corpus_dir() -> Path | None:

@@ -22,10 +22,11 @@ from hypothesis import strategies as st
 
 from onion.poller.sections import Splitter
 from onion.probes.base import OS, ProbeError, Table, as_json
-from onion.probes.registry import installed
+from onion.probes.registry import available
+from tests.conftest import EXAMPLE_PLUGINS
 
 FIXTURES = Path(__file__).parent / "fixtures"
-PROBES = installed()
+PROBES = available([EXAMPLE_PLUGINS])  # built-ins and the guide's drop-ins
 CASES = [(name, os) for name, p in sorted(PROBES.items()) for os in p.parsers]
 
 NASTY = ["NaN", "nan", "inf", "-inf", "-1", "-4096", "18446744073709551616", "1e400", "",

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from onion.probes.base import OS, as_json
-from onion.probes.registry import installed
-from tests.conftest import FIXTURES
+from onion.probes.registry import available
+from tests.conftest import EXAMPLE_PLUGINS, FIXTURES
 
-PROBES = installed()
+PROBES = available([EXAMPLE_PLUGINS])  # built-ins and the guide's drop-ins
 
 
 def _cases() -> dict[tuple[str, str, str], dict[str, Path]]:

@@ -18,6 +18,7 @@ import duckdb
 import pytest
 
 from onion.core.errors import StorageError
+from onion.core.plugins import import_file
 from onion.core.types import LogicalType as T
 from onion.storage import duck as store
 from onion.storage.archive import Retention
@@ -26,6 +27,7 @@ from onion.storage.duckdb_sink import DuckDBSink
 from onion.storage.jsonl import JSONLinesSink
 from onion.storage.schema import CORE, ROW_PREFIX, ColumnSpec, TableSpec
 from onion.storage.sink import Sink, Written
+from tests.conftest import EXAMPLE_PLUGINS
 
 TS = dt.datetime(2026, 12, 1, 12, 0, 0)
 U64_MAX = (1 << 64) - 1
@@ -109,8 +111,32 @@ def _jsonl_break(sink: Any, tmp: Path) -> None:
     (sink.path / "other").write_text("in the way")
 
 
+# The plugin author's guide's example sink, loaded as the drop-in file it is.
+lite = import_file(EXAMPLE_PLUGINS / "sqlite_sink.py")
+
+
+def _lite_make(tmp: Path) -> Sink:
+    return lite.SQLiteSink("lite", tmp / "lite" / "o.sqlite")
+
+
+def _lite_read(sink: Any, table: str) -> list[dict[str, Any]]:
+    spec = {"samples": SAMPLES, "other": OTHER}[table]
+    sink.open()
+    cur = sink.con.execute(f'SELECT * FROM "{table}" ORDER BY run_id, host')
+    names = [d[0] for d in cur.description]
+    return [{n: lite.from_sqlite(spec.column(n).type, v) for n, v in zip(names, r, strict=True)
+             if n in spec.names} for r in cur.fetchall()]
+
+
+def _lite_break(sink: Any, tmp: Path) -> None:
+    sink.ensure_schema({"other": OTHER})
+    sink.con.execute("CREATE TRIGGER no_other BEFORE INSERT ON other "
+                     "BEGIN SELECT RAISE(ABORT, 'refused'); END")
+
+
 SUBJECTS = [Subject("duckdb", _duck_make, _duck_read, _duck_break),
-            Subject("jsonl", _jsonl_make, _jsonl_read, _jsonl_break)]
+            Subject("jsonl", _jsonl_make, _jsonl_read, _jsonl_break),
+            Subject("sqlite-example", _lite_make, _lite_read, _lite_break)]
 
 
 @pytest.fixture(params=SUBJECTS, ids=lambda s: s.name)
