@@ -15,6 +15,7 @@
      ├── PluginError          a plugin that cannot be loaded or clashes with another
      └── StorageError         a sink, the database or the queue
           ├── DatabaseLocked       another process holds the DuckDB file
+          ├── QueryRefused         a query that is not one SELECT, or past its limits
           └── SinkError            one sink could not take a batch (it stays queued)
 """
 
@@ -88,6 +89,10 @@ class StorageError(OnionError):
 
 class DatabaseLocked(StorageError):
     pass
+
+
+class QueryRefused(StorageError):
+    """A query the read path does not run (not one SELECT), or one past its limits."""
 
 
 class SinkError(StorageError):

@@ -263,7 +263,10 @@ def export_parquet(db: Path, out: Path) -> list[Path]:
     """Every sample table as Parquet partitioned by date and host, for other engines."""
     written = []
     out.mkdir(parents=True, exist_ok=True)
-    with store.reading(db) as con:
+    # Onion's own writer of files, not a user's query: the database read-only, but not
+    # the locked-down connection of the query paths, which may write nowhere.
+    con = store.connect(db, read_only=True)
+    with contextlib.closing(con):
         for table in table_specs(con):
             target = out / table
             if target.exists():

@@ -14,14 +14,16 @@ import contextlib
 import datetime as dt
 import functools
 import os
+import threading
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import numpy as np
 
-from onion.core.errors import DatabaseLocked, StorageError
+from onion.core.errors import DatabaseLocked, QueryRefused, StorageError
 from onion.core.sqltext import ident
 from onion.storage.batch import Batch
 from onion.storage.catalog import BOOKKEEPING, HOT, ensure_table, has_table
@@ -59,11 +61,67 @@ def private_files() -> Iterator[None]:
 
 @contextlib.contextmanager
 def reading(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection for every read path (``onion sql``, the report, alerts replay): the
+    database read-only, no file outside its archive folders, no extension installed or
+    loaded, and no setting changeable afterwards."""
     con = connect(path, read_only=True)
     try:
+        lock_down(con)
         yield con
     finally:
         con.close()
+
+
+def lock_down(con: duckdb.DuckDBPyConnection) -> None:
+    """What a query on this connection may touch: the database and the Parquet files of its
+    archive (the views read them), nothing else; and it cannot change that."""
+    folders: set[str] = set()
+    if has_table(con, "archive_files"):
+        # <archive>/<table>/<tier>/<file>.parquet: the archive folder is three levels up.
+        for (path,) in con.execute("SELECT DISTINCT path FROM archive_files").fetchall():
+            folders.add(str(Path(path).parents[2]) + os.sep)
+    con.execute("SET autoinstall_known_extensions = false")
+    con.execute("SET autoload_known_extensions = false")
+    con.execute("SET allowed_directories = $dirs", {"dirs": sorted(folders)})
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+
+
+@dataclass(slots=True)
+class Selected:
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+    truncated: bool               # more rows than the limit: the first ones are here
+
+
+def select(con: duckdb.DuckDBPyConnection, sql: str, max_rows: int, timeout_s: float
+           ) -> Selected:
+    """One SELECT (or WITH … SELECT, FROM …) on a locked-down connection, at most
+    ``max_rows`` rows back and ``timeout_s`` seconds of work. Anything else is refused
+    before it runs: several statements, SET, COPY, ATTACH, INSTALL, PRAGMA, DDL."""
+    try:
+        statements = con.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise QueryRefused(f"SQL error: {exc}") from exc
+    if len(statements) != 1:
+        raise QueryRefused(f"one statement at a time, not {len(statements)}")
+    kind = statements[0].type
+    if kind != duckdb.StatementType.SELECT:
+        raise QueryRefused(f"only SELECT (or WITH … SELECT) is allowed here, not "
+                           f"{kind.name}: the database is read-only for queries")
+    timer = threading.Timer(timeout_s, con.interrupt)
+    timer.start()
+    try:
+        rel = con.execute(sql)
+        names = [d[0] for d in rel.description] if rel.description else []
+        rows = rel.fetchmany(max_rows + 1)
+    except duckdb.InterruptException as exc:
+        raise QueryRefused(f"the query ran past its {timeout_s:g} s limit") from exc
+    except duckdb.Error as exc:
+        raise QueryRefused(f"SQL error: {exc}") from exc
+    finally:
+        timer.cancel()
+    return Selected(names, rows[:max_rows], len(rows) > max_rows)
 
 
 def _migrate_to_hot(con: duckdb.DuckDBPyConnection, table: str) -> None:
