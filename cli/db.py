@@ -41,8 +41,12 @@ def stats(cfg: config_mod.Config, fmt: str, columns: bool) -> None:
     if fmt == "table":
         click.echo(f"database {cfg.db_path}: {size} bytes; everything Onion keeps: "
                    f"{footprint} bytes")
-        for sink, n in sorted(Queue(cfg.spool_path).waiting().items()):
+        queue = Queue(cfg.spool_path)
+        for sink, n in sorted(queue.waiting().items()):
             click.echo(f"queue: {n} batch(es) waiting for sink {sink}")
+        for held in queue.quarantined():
+            reason = (held / "REASON").read_text().strip() if (held / "REASON").exists() else ""
+            click.echo(f"quarantine: {held}: {reason}")
     rows = [(t.table, t.hot_rows, t.archived_rows, t.archive_bytes, _num(t.bytes_per_row),
              _num(t.bytes_per_sample, 3)) for t in tables]
     emit_rows(["table", "hot_rows", "archived_rows", "archive_bytes", "bytes_per_row",

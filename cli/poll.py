@@ -10,6 +10,7 @@ from onion.cli.common import common, hosts_of, inventory_option, plugins_of
 from onion.core import config as config_mod
 from onion.pipeline import setup
 from onion.pipeline.round import run_poll
+from onion.storage.queue import Queue
 
 
 @click.command()
@@ -70,6 +71,14 @@ def poll(cfg: config_mod.Config, inventory: str | None, limit: str | None, verbo
         else:
             click.echo(f"onion: sink {report.name} failed, {waits}: {report.error}", err=True)
             failed = True
+    for report in delivery.reports.values():
+        for item in report.quarantined:
+            click.echo(f"onion: sink {report.name} refused queued batch {item}; moved to the "
+                       "quarantine so that the batches after it go in", err=True)
+    held = Queue(cfg.spool_path).quarantined()
+    if held:
+        click.echo(f"onion: {len(held)} batch(es) in quarantine in {held[0].parent} "
+                   "(onion db stats lists them with the reasons)", err=True)
     for line in summary.errors:
         click.echo(f"onion: {line}", err=True)
     if delivery.lost:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from onion.core.errors import DatabaseLocked, StorageError
 from onion.storage.batch import Batch
@@ -28,6 +29,7 @@ class SinkReport:
     error: str | None = None                              # why it stopped this round
     waiting: int = 0                                      # batches left in its queue
     busy: bool = False            # held by another process (a lock), not broken
+    quarantined: list[str] = field(default_factory=list)  # poison batches moved aside
 
     @property
     def ok(self) -> bool:
@@ -70,30 +72,62 @@ def _attempt(sink: Sink, batch: Batch, report: SinkReport) -> bool:
     return True
 
 
+def _drain(sink: Sink, queue: Queue, batch: Batch | None, report: SinkReport) -> bool:
+    """The sink takes its queued batches, oldest first, then ``batch``; False when
+    ``batch`` has to wait in the queue for it.
+
+    A queued batch that fails while the next one goes in is poison, not an outage (a
+    value its engine refuses, a file the queue cannot read back): it is moved aside into
+    the quarantine with the reason instead of blocking every later batch. Two failures in
+    a row, or a busy database, mean the sink is not taking anything now: it stops there.
+    """
+    items: list[Path | None] = [*queue.pending(sink.name), *([None] if batch else [])]
+    suspect: tuple[Path, str] | None = None     # a queued batch that failed, and why
+    for entry in items:
+        if entry is None:
+            current: Batch | None = batch
+        else:
+            try:
+                current = queue.load(entry)
+            except StorageError as exc:
+                current, report.error = None, str(exc)
+        if current is not None and _attempt(sink, current, report):
+            if entry is not None:
+                queue.done(entry, sink.name)
+            if suspect is not None:
+                try:
+                    queue.quarantine(suspect[0], sink.name, suspect[1])
+                    report.quarantined.append(f"{suspect[0].name}: {suspect[1]}")
+                except StorageError as exc:  # it stays queued; the next round tries again
+                    queue.note(suspect[0], sink.name, f"{suspect[1]} ({exc})")
+                suspect = None
+            report.error = None
+            continue
+        if report.busy or suspect is not None:
+            if entry is not None:
+                queue.note(entry, sink.name, report.error or "")
+            return batch is None  # the new batch (if any) was not taken: it waits
+        if entry is None:
+            return False
+        suspect = (entry, report.error or "")
+    if suspect is not None:  # the last queued batch failed and nothing came after it
+        queue.note(suspect[0], sink.name, suspect[1])
+    return True
+
+
 def deliver(sinks: Sequence[Sink], queue: Queue, batch: Batch | None) -> Delivery:
     """Every sink takes what waits for it, then ``batch`` (None: only catch up)."""
     out = Delivery()
     for sink in sinks:
         report = out.reports[sink.name] = SinkReport(sink.name)
-        backlog = queue.pending(sink.name)
         try:
             sink.open()
-            ok = True
         except Exception as exc:  # every sink's failure is its own (see _failed)
-            ok = _failed(sink, report, exc)
-        for entry in backlog if ok else ():
-            try:
-                queued = queue.load(entry)
-            except StorageError as exc:
-                report.error = str(exc)
-                ok = False
-                break
-            if not _attempt(sink, queued, report):
-                queue.note(entry, sink.name, report.error or "")
-                ok = False
-                break
-            queue.done(entry, sink.name)
-        if batch is not None and not (ok and _attempt(sink, batch, report)):
+            _failed(sink, report, exc)
+            if batch is not None:
+                out.queued_for.append(sink.name)
+            continue
+        if not _drain(sink, queue, batch, report) and batch is not None:
             out.queued_for.append(sink.name)
     if batch is not None and out.queued_for:
         reason = "; ".join(out.reports[n].error or "" for n in out.queued_for)

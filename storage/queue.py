@@ -6,6 +6,8 @@ leaves half of one, with a marker file per sink that still needs it::
     <queue>/<run_id>/manifest.json, <table>.jsonl     the batch (onion.storage.batch)
     <queue>/<run_id>/sinks/<sink>                     that sink has not taken it yet;
                                                       the file holds the last error
+    <queue>/quarantine/<run_id>.<sink>/               a batch that sink refused while it
+                                                      took the next one (REASON says why)
 
 A sink takes its waiting batches oldest first before the new one, so each sink sees
 batches in order and a broken sink delays only itself. A batch folder goes once no
@@ -24,6 +26,7 @@ from onion.core.errors import StorageError
 from onion.storage.batch import Batch
 
 MARKERS = "sinks"
+QUARANTINE = "quarantine"
 # A spool folder written before sinks existed waits for the DuckDB database alone.
 LEGACY_SINK = "duckdb"
 
@@ -59,8 +62,29 @@ class Queue:
     def entries(self) -> list[Path]:
         if not self.folder.is_dir():
             return []
-        return sorted(p for p in self.folder.iterdir()
-                      if p.is_dir() and not p.name.startswith("."))
+        return sorted(p for p in self.folder.iterdir() if p.is_dir() and p.name.isdecimal())
+
+    @property
+    def quarantine_folder(self) -> Path:
+        return self.folder / QUARANTINE
+
+    def quarantine(self, entry: Path, sink: str, reason: str) -> Path:
+        """Move a batch ``sink`` refuses aside (a copy with the reason), so that it no
+        longer blocks the batches after it; the other sinks' markers stay."""
+        target = self.quarantine_folder / f"{entry.name}.{sink}"
+        try:
+            self.quarantine_folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            shutil.rmtree(target, ignore_errors=True)
+            shutil.copytree(entry, target, ignore=shutil.ignore_patterns(MARKERS))
+            (target / "REASON").write_text(f"sink {sink} refused this batch: {reason}\n")
+        except OSError as exc:
+            raise StorageError(f"cannot quarantine {entry.name}: {exc}") from exc
+        self.done(entry, sink)
+        return target
+
+    def quarantined(self) -> list[Path]:
+        folder = self.quarantine_folder
+        return sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
 
     def sinks_of(self, entry: Path) -> set[str]:
         markers = entry / MARKERS
