@@ -79,6 +79,8 @@ def poll(cfg: config_mod.Config, inventory: str | None, limit: str | None, verbo
     if held:
         click.echo(f"onion: {len(held)} batch(es) in quarantine in {held[0].parent} "
                    "(onion db stats lists them with the reasons)", err=True)
+    for line in summary.warnings:
+        click.echo(f"onion: {line}", err=True)
     for line in summary.errors:
         click.echo(f"onion: {line}", err=True)
     if delivery.lost:

@@ -21,6 +21,7 @@ from onion.core.errors import StorageError
 from onion.core.version import __version__
 from onion.inventory.model import Host
 from onion.pipeline.lock import poll_lock
+from onion.pipeline.runid import next_run_id
 from onion.poller import redact
 from onion.poller.collect import HostResult
 from onion.poller.run import make_batch, poll_hosts
@@ -43,6 +44,7 @@ class RunSummary:
     delivery: fanout.Delivery = field(default_factory=fanout.Delivery)
     maintenance: MaintainReport | None = None
     errors: list[str] = field(default_factory=list)   # storage steps deferred this run
+    warnings: list[str] = field(default_factory=list)  # said on stderr, not a failure
     stored: bool = False          # the database has this round (else it waits in the queue)
     # CPU seconds of this process per phase (poll, batch, store, archive, alerts)
     phases: dict[str, float] = field(default_factory=dict)
@@ -72,14 +74,19 @@ def run_poll(cfg: Config, hosts: Sequence[Host], probes: Sequence[Probe],
     cpu0 = proc.cpu_times()
     t0 = time.perf_counter()
     started = utcnow()
-    run_id = time.time_ns() // 1000
     phase = _Phases()
     if sinks is None:
         sinks = [DuckDBSink.from_settings(cfg)]
     duck = next((s for s in sinks if isinstance(s, DuckDBSink)), None)
     judged: live.Judged | None = None
-    summary = RunSummary(run_id, [], 0.0, 0.0)
     with poll_lock(cfg.db_path, cfg.poller.lock_wait):
+        rid = next_run_id(cfg.db_path)
+        run_id = rid.value
+        summary = RunSummary(run_id, [], 0.0, 0.0)
+        if rid.clock_behind_s:
+            summary.warnings.append(
+                f"this machine's clock is {rid.clock_behind_s:.0f} s behind the last run's; "
+                "run ids continue from the last one (alerts are judged in run order)")
         results = asyncio.run(poll_hosts(cfg, hosts, probes, progress))
         summary.results = results
         phase("poll")
