@@ -10,11 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from onion.core.errors import StorageError
+from onion.core.files import private_dir
 
 
 @contextlib.contextmanager
 def poll_lock(db: Path, wait: float) -> Iterator[None]:
-    db.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(db.parent)
     path = db.with_name(db.name + ".lock")
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:

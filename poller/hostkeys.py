@@ -18,6 +18,7 @@ from typing import Any
 import asyncssh
 
 from onion.core.errors import HostKeyMismatch, HostKeyUnknown, TransportError
+from onion.core.files import private_dir
 
 
 def known_hosts_entry(host: str, port: int, key: asyncssh.SSHKey) -> str:
@@ -70,7 +71,7 @@ class HostKeyChecker:
         assert self.accept_new_file is not None
         line = known_hosts_entry(host, port, key)
         with self._lock:
-            self.accept_new_file.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(self.accept_new_file.parent)
             fd = os.open(self.accept_new_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             with os.fdopen(fd, "a") as f:
                 f.write(line)

@@ -36,6 +36,7 @@ import duckdb
 
 from onion.core.config import StorageSettings
 from onion.core.errors import StorageError
+from onion.core.files import private_dir
 from onion.core.sqltext import ident, literal
 from onion.core.units import parse_budget
 from onion.storage import duck as store
@@ -112,7 +113,7 @@ def archive_day(con: duckdb.DuckDBPyConnection, archive_dir: Path, spec: TableSp
              **tier_selects(spec, source=day_rows)}
     for tier, select in tiers.items():
         folder = archive_dir / table / tier
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(folder)
         path = folder / f"{lo}-{stamp}.parquet"
         n = con.execute(f"COPY (SELECT * FROM ({select}) ORDER BY {_order(spec)}) "
                         f"TO {literal(str(path))} ({PARQUET})").fetchone()[0]

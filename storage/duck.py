@@ -24,6 +24,7 @@ import duckdb
 import numpy as np
 
 from onion.core.errors import DatabaseLocked, QueryRefused, StorageError
+from onion.core.files import private_dir
 from onion.core.sqltext import ident
 from onion.storage.batch import Batch
 from onion.storage.catalog import BOOKKEEPING, HOT, ensure_table, has_table
@@ -34,7 +35,7 @@ from onion.storage.views import refresh_views
 def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open the database; a lock held elsewhere becomes DatabaseLocked."""
     if not read_only:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
     elif not path.exists():
         raise StorageError(f"no database at {path} yet: run `onion poll` first")
     try:

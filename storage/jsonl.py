@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from onion.core.errors import ConfigError, SinkError
+from onion.core.files import private_dir
 from onion.core.units import parse_size
 from onion.storage.batch import Batch
 from onion.storage.schema import TableSpec
@@ -90,7 +91,7 @@ class JSONLinesSink:
         if self._lock_fd is not None:
             return
         try:
-            self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
+            private_dir(self.path)
             fd = os.open(self.path / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:
             raise SinkError(f"{self.path}: {exc.strerror or exc}") from exc
@@ -128,7 +129,7 @@ class JSONLinesSink:
                 journal[str(path)] = path.stat().st_size if path.exists() else -1
             self._write_file(self.path / JOURNAL, json.dumps(journal), "w")
             for key, path in targets.items():
-                path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                private_dir(path.parent)
                 self._write_file(path, lines[key], "a")
             self._write_file(ledger, batch.batch_id + "\n", "a")  # the commit
             (self.path / JOURNAL).unlink()

@@ -23,6 +23,7 @@ from collections import Counter
 from pathlib import Path
 
 from onion.core.errors import StorageError
+from onion.core.files import private_dir
 from onion.storage.batch import Batch
 
 MARKERS = "sinks"
@@ -40,7 +41,7 @@ class Queue:
         final = self.folder / f"{batch.run_id:020d}"
         tmp = self.folder / f".{batch.run_id:020d}.tmp"
         try:
-            self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            private_dir(self.folder)
             if final.exists():  # already waiting (for other sinks): add the markers
                 for sink in sinks:
                     self._mark(final, sink, reason)
@@ -73,7 +74,7 @@ class Queue:
         longer blocks the batches after it; the other sinks' markers stay."""
         target = self.quarantine_folder / f"{entry.name}.{sink}"
         try:
-            self.quarantine_folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            private_dir(self.quarantine_folder)
             shutil.rmtree(target, ignore_errors=True)
             shutil.copytree(entry, target, ignore=shutil.ignore_patterns(MARKERS))
             (target / "REASON").write_text(f"sink {sink} refused this batch: {reason}\n")

@@ -338,3 +338,57 @@ def test_hostile_user_name_fails_cleanly_and_runs_nothing(tmp_path, sshd_host, u
     with duckdb.connect(str(cfg.db_path), read_only=True) as con:
         assert con.execute("SELECT status FROM polls").fetchall() == [(r.status,)]
         assert con.execute("SELECT count(*) FROM memory").fetchone()[0] == 0
+
+
+def test_folders_onion_makes_are_0700_and_the_config_0600(tmp_path, monkeypatch):
+    """Under a permissive umask, every folder Onion creates (the database's, the queue's,
+    each level of the archive, a jsonl sink's) is 0700 and `onion init` writes 0600."""
+    import datetime as dt
+
+    from click.testing import CliRunner
+
+    from onion.cli.main import main
+    from onion.storage import archive
+    from onion.storage.jsonl import JSONLinesSink
+    from onion.storage.queue import Queue
+    from tests.synthetic import history
+
+    old = os.umask(0o022)
+    try:
+        data = tmp_path / "home" / "share" / "onion"
+        cfg_file = tmp_path / "home" / "config" / "onion" / "onion.toml"
+        res = CliRunner().invoke(main, ["init", str(cfg_file)])
+        assert res.exit_code == 0, res.output
+        assert _mode(cfg_file) == 0o600
+        assert _mode(cfg_file.parent) == 0o700 and _mode(cfg_file.parent.parent) == 0o700
+
+        cfg = load_config(None, str(data / "onion.duckdb"))
+        run_poll(cfg, [LOCALHOST], registry.select(registry.installed(), ["memory"]))
+        assert _mode(data) == 0o700 and _mode(data.parent) == 0o700
+
+        db, arch = tmp_path / "h" / "o.duckdb", tmp_path / "h" / "deep" / "archive"
+        history(db, tmp_path / "spool", dt.datetime(2026, 1, 1), days=2)
+        archive.maintain(db, arch, archive.Retention(hot_days=1, raw_days=0, days_5m=0,
+                         days_1h=0), dt.datetime(2026, 1, 2, 12))
+        folders = [p for p in arch.rglob("*") if p.is_dir()]
+        assert folders and all(_mode(p) == 0o700 for p in [arch, arch.parent, *folders])
+
+        Queue(tmp_path / "q" / "spool").put(_tiny_batch(), ["x"])
+        assert _mode(tmp_path / "q") == 0o700 and _mode(tmp_path / "q" / "spool") == 0o700
+        sink = JSONLinesSink("t", tmp_path / "j" / "out")
+        sink.write(_tiny_batch())
+        sink.close()
+        assert all(_mode(p) == 0o700 for p in [tmp_path / "j", *(tmp_path / "j").rglob("*")]
+                   if p.is_dir())
+        assert all(_mode(p) == 0o600 for p in (tmp_path / "j").rglob("*") if p.is_file())
+    finally:
+        os.umask(old)
+
+
+def _tiny_batch():
+    from onion.storage.batch import Batch
+    from onion.storage.schema import CORE
+
+    data = {"runs": {c: [None] for c in CORE["runs"].names}}
+    data["runs"]["run_id"] = [7]
+    return Batch(7, dict(CORE), data)
