@@ -130,7 +130,8 @@ def judge(cfg: Any, con: Any, now: dt.datetime) -> Judged:
         except Exception:
             con.execute("ROLLBACK")
             raise
-    return Judged(report, outbox.due(con, now, alert_config.retry_for(cfg.alerts)))
+    return Judged(report, outbox.due(con, now, alert_config.retry_for(cfg.alerts),
+                                     cfg.alerts.send_timeout))
 
 
 def evaluate_after_poll(cfg: Any, db_path: Path, now: dt.datetime) -> Report:

@@ -12,6 +12,7 @@ import itertools
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -45,19 +46,31 @@ def enqueue(con: duckdb.DuckDBPyConnection, notifier: str, message: Message,
             now: dt.datetime) -> int:
     oid = time.time_ns() // 1000 * 1000 + next(_ids) % 1000
     con.execute("INSERT INTO alert_outbox VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, "
-                "NULL, NULL, NULL)",
+                "NULL, NULL, NULL, NULL)",
                 [oid, now, notifier, message.subject, message.text, message.short,
                  message.html, json.dumps(message.payload), len(message.alerts)])
     return oid
 
 
-def due(con: duckdb.DuckDBPyConnection, now: dt.datetime, retry_for: dt.timedelta) -> list[Pending]:
-    """Messages to send now; those older than ``retry_for`` are given up (kept, expired)."""
+def due(con: duckdb.DuckDBPyConnection, now: dt.datetime, retry_for: dt.timedelta,
+        send_timeout: float = 10.0) -> list[Pending]:
+    """Messages to send now, claimed for this run; those older than ``retry_for`` are
+    given up (kept, expired). Called under the poll lock: the sending happens after it
+    is released, so a claim keeps the next run from sending the same message meanwhile."""
     con.execute("UPDATE alert_outbox SET status = 'expired', last_error = "
                 "coalesce(last_error, '') || ' (gave up: [alerts] retry_for passed)' "
                 "WHERE status = 'pending' AND created_at < ?", [now - retry_for])
     rows = con.execute("SELECT id, notifier, created_at, subject, text, short, html, payload "
-                       "FROM alert_outbox WHERE status = 'pending' ORDER BY id").fetchall()
+                       "FROM alert_outbox WHERE status = 'pending' AND "
+                       "(claimed_until IS NULL OR claimed_until < ?) ORDER BY id",
+                       [now]).fetchall()
+    if rows:
+        per_notifier = max(Counter(r[1] for r in rows).values())
+        # Long enough for this run to try every message it took, each within its deadline.
+        until = now + dt.timedelta(seconds=send_timeout * min(per_notifier, MAX_SENDS_PER_RUN)
+                                   + 60)
+        con.execute("UPDATE alert_outbox SET claimed_until = ? WHERE list_contains(?, id)",
+                    [until, [r[0] for r in rows]])
     return [Pending(r[0], r[1], r[2], Message(r[3], r[4], r[5], r[6], json.loads(r[7])))
             for r in rows]
 
@@ -98,6 +111,7 @@ def deliver(pending: Sequence[Pending], notifiers: Mapping[str, Notifier | str],
 def record(con: duckdb.DuckDBPyConnection, attempts: Sequence[Attempt]) -> None:
     for a in attempts:
         con.execute("UPDATE alert_outbox SET attempts = attempts + 1, last_attempt = ?, "
-                    "last_error = ?, status = CASE WHEN ? THEN 'sent' ELSE status END, "
+                    "last_error = ?, claimed_until = NULL, "
+                    "status = CASE WHEN ? THEN 'sent' ELSE status END, "
                     "sent_at = CASE WHEN ? THEN ? ELSE sent_at END WHERE id = ?",
                     [a.at, a.error, a.ok, a.ok, a.at, a.id])

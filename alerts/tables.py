@@ -36,6 +36,9 @@ OUTBOX_COLUMNS = [
     ("payload", "VARCHAR"), ("alerts", "INTEGER"), ("status", "VARCHAR"),
     ("attempts", "INTEGER"), ("last_attempt", "TIMESTAMP"), ("last_error", "VARCHAR"),
     ("sent_at", "TIMESTAMP"),
+    # A run that is sending it (with the poll lock released): others leave it alone until
+    # then; a run killed mid-send leaves the claim to expire, and the message is sent again.
+    ("claimed_until", "TIMESTAMP"),
 ]
 RUN_COLUMNS = [
     ("run_id", "UBIGINT PRIMARY KEY"), ("evaluated_at", "TIMESTAMP"), ("rules", "INTEGER"),
@@ -50,6 +53,12 @@ def ensure(con: duckdb.DuckDBPyConnection) -> None:
         cols = ", ".join(f'"{n}" {t}' for n, t in columns)
         extra = ", PRIMARY KEY (rule, host, item)" if table == "alerts" else ""
         con.execute(f'CREATE TABLE IF NOT EXISTS "{table}" ({cols}{extra})')
+        have = {r[0] for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'main' "
+            "AND table_name = ?", [table]).fetchall()}
+        for name, kind in columns:
+            if name not in have:  # a column a later Onion added: old rows read NULL
+                con.execute(f'ALTER TABLE "{table}" ADD COLUMN "{name}" {kind}')
 
 
 def exists(con: duckdb.DuckDBPyConnection, table: str = "alerts") -> bool:

@@ -10,9 +10,13 @@ timeout it was given. A message that fails waits in the outbox for the next run.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import socket
+import threading
+import time
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -66,6 +70,40 @@ def configure(name: str, table: Mapping[str, Any], timeout: float,
                           f"{', '.join(sorted(found))}, not {kind!r}")
     settings = {k: v for k, v in table.items() if k != "type"}
     return found[kind].from_config(name, settings, timeout)
+
+
+class Deadline:
+    """One deadline for a whole send. Socket timeouts bound each read, not the send: a
+    server that drips a byte a second keeps a request alive for ever. :meth:`guard` cuts
+    the connection when the deadline passes, which ends whatever call is blocked on it.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.end = time.monotonic() + seconds
+        self.expired = False
+        self._timer: threading.Timer | None = None
+
+    def remaining(self) -> float:
+        return max(0.001, self.end - time.monotonic())
+
+    def guard(self, current: Callable[[], socket.socket | None]) -> None:
+        """At the deadline, shut down the socket ``current()`` names then (STARTTLS swaps
+        a connection's socket for a new one midway)."""
+        self._timer = threading.Timer(self.remaining(), self._cut, [current])
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _cut(self, current: Callable[[], socket.socket | None]) -> None:
+        self.expired = True
+        sock = current()
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
 
 
 S = TypeVar("S")

@@ -10,9 +10,12 @@ message holds one alert (always with ``per_alert = true``) also ``ONION_RULE``,
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,18 +68,30 @@ class CommandNotifier:
         return cls(name, s, timeout)
 
     def _run(self, payload: dict[str, Any], short: str) -> None:
+        """Run the command in a process group of its own: success is its exit status,
+        and nothing it started outlives it (a child left holding stdout would otherwise
+        keep the send open until the deadline, and linger after it)."""
         env = {**os.environ, **self.s.env, **environment(payload, short)}
         argv = [os.path.expanduser(self.s.argv[0]), *self.s.argv[1:]]
-        try:
-            done = subprocess.run(argv, input=json.dumps(payload).encode(), env=env,
-                                  capture_output=True, timeout=self.timeout, check=False)
-        except subprocess.TimeoutExpired as exc:
-            raise NotifyError(f"{argv[0]}: no exit within {self.timeout:g} s") from exc
-        except OSError as exc:
-            raise NotifyError(f"{argv[0]}: {exc}") from exc
-        if done.returncode != 0:
-            err = done.stderr.decode(errors="replace").strip()[-300:]
-            raise NotifyError(f"{argv[0]} exited {done.returncode}: {err}")
+        # Files, not pipes: the command's exit is seen even while a child holds them.
+        with tempfile.TemporaryFile() as stdin, tempfile.TemporaryFile() as stderr:
+            stdin.write(json.dumps(payload).encode())
+            stdin.seek(0)
+            try:
+                proc = subprocess.Popen(argv, stdin=stdin, stdout=subprocess.DEVNULL,
+                                        stderr=stderr, env=env, start_new_session=True)
+            except OSError as exc:
+                raise NotifyError(f"{argv[0]}: {exc}") from exc
+            try:
+                code = proc.wait(self.timeout)
+            except subprocess.TimeoutExpired as exc:
+                raise NotifyError(f"{argv[0]}: no exit within {self.timeout:g} s") from exc
+            finally:
+                _end_group(proc)
+            stderr.seek(0)
+            err = stderr.read()[-300:].decode(errors="replace").strip()
+        if code != 0:
+            raise NotifyError(f"{argv[0]} exited {code}: {err}")
 
     def send(self, message: Message) -> None:
         if not self.s.per_alert:
@@ -88,3 +103,11 @@ class CommandNotifier:
                    "resolved": int(alert["event"] == "resolved"), "severity": alert["severity"]}
             line = f"{alert['title']} {alert['rule']} {alert['host']} {alert['item']}".strip()
             self._run(one, line)
+
+
+def _end_group(proc: subprocess.Popen[bytes]) -> None:
+    """End the command's process group: the command itself if the deadline passed, and
+    whatever it left running."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()

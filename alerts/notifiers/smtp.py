@@ -16,7 +16,7 @@ from email.utils import formatdate, make_msgid
 from typing import Any
 
 from onion.alerts.messages import Message
-from onion.alerts.notifiers import NotifyError, secret, settings
+from onion.alerts.notifiers import Deadline, NotifyError, secret, settings
 from onion.core.errors import ConfigError
 
 _SECURITY = {"starttls": 587, "tls": 465, "none": 25}
@@ -73,13 +73,18 @@ class SMTPNotifier:
 
     def send(self, message: Message) -> None:
         mail = self.mail(message)
+        deadline = Deadline(self.timeout)  # one for the whole exchange, not per read
         try:
             if self.s.security == "tls":
-                smtp: smtplib.SMTP = smtplib.SMTP_SSL(self.s.host, self.port,
-                                                      timeout=self.timeout,
+                smtp: smtplib.SMTP = smtplib.SMTP_SSL(timeout=self.timeout,
                                                       context=self._context())
             else:
-                smtp = smtplib.SMTP(self.s.host, self.port, timeout=self.timeout)
+                smtp = smtplib.SMTP(timeout=self.timeout)
+            # Connected after the guard is set, so the greeting is bounded too; the host is
+            # what the constructor would have recorded for TLS's server name.
+            smtp._host = self.s.host
+            deadline.guard(lambda: getattr(smtp, "sock", None))
+            smtp.connect(self.s.host, self.port)
             with smtp:
                 if self.s.security == "starttls":
                     smtp.starttls(context=self._context())
@@ -87,7 +92,12 @@ class SMTPNotifier:
                     smtp.login(self.s.username, self.password)
                 refused = smtp.send_message(mail)
         except (smtplib.SMTPException, OSError) as exc:
+            if deadline.expired:
+                raise NotifyError(f"mail via {self.s.host}:{self.port}: not done within "
+                                  f"{self.timeout:g} s (the server is too slow)") from exc
             raise NotifyError(f"mail via {self.s.host}:{self.port}: "
                               f"{type(exc).__name__}: {exc}") from exc
+        finally:
+            deadline.cancel()
         if refused:
             raise NotifyError(f"mail via {self.s.host}: recipients refused: {refused}")

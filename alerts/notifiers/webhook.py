@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import json
 import ssl
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from onion.alerts.messages import Message
-from onion.alerts.notifiers import NotifyError, secret, settings
+from onion.alerts.notifiers import Deadline, NotifyError, secret, settings
 from onion.core.errors import ConfigError
 
 SIGNATURE_HEADER = "X-Onion-Signature"
@@ -40,22 +39,14 @@ class WebhookSettings:
     timeout: float = 0.0
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kw: Any) -> None:
-        return None  # a POST is not replayed elsewhere: the 3xx surfaces as an error
-
-
 class WebhookNotifier:
     kind = "webhook"
 
     def __init__(self, name: str, s: WebhookSettings, timeout: float, key: str) -> None:
         self.name, self.s, self.key = name, s, key
         self.timeout = s.timeout or timeout
-        handlers: list[Any] = [_NoRedirect()]
-        if urlsplit(s.url).scheme == "https":
-            ctx = ssl.create_default_context(cafile=s.ca_file or None)
-            handlers.append(urllib.request.HTTPSHandler(context=ctx))
-        self.opener = urllib.request.build_opener(*handlers)
+        self.context = ssl.create_default_context(cafile=s.ca_file or None) \
+            if urlsplit(s.url).scheme == "https" else None
 
     @classmethod
     def from_config(cls, name: str, table: Mapping[str, Any], timeout: float) -> WebhookNotifier:
@@ -66,25 +57,43 @@ class WebhookNotifier:
             raise ConfigError(f"{where}: url must be an http:// or https:// URL, not {s.url!r}")
         return cls(name, s, timeout, secret(s.secret, s.secret_file, "secret", where))
 
-    def request(self, message: Message) -> urllib.request.Request:
+    def body_and_headers(self, message: Message) -> tuple[bytes, dict[str, str]]:
         body = json.dumps(message.payload, sort_keys=True).encode()
         headers = {"Content-Type": "application/json", "User-Agent": "onion-poller",
                    **self.s.headers}
         if self.key:
             headers[SIGNATURE_HEADER] = sign(body, self.key)
-        # from_config admits http and https only
-        return urllib.request.Request(self.s.url, data=body, headers=headers,  # noqa: S310
-                                      method="POST")
+        return body, headers
 
     def send(self, message: Message) -> None:
-        host = urlsplit(self.s.url).netloc
+        """POST within one deadline for the whole exchange; no redirect is followed (a
+        POST is not replayed elsewhere: a 3xx is a failure)."""
+        url = urlsplit(self.s.url)
+        host = url.netloc
+        body, headers = self.body_and_headers(message)
+        conn: http.client.HTTPConnection
+        if self.context is not None:
+            conn = http.client.HTTPSConnection(url.hostname or "", url.port,
+                                               timeout=self.timeout, context=self.context)
+        else:
+            conn = http.client.HTTPConnection(url.hostname or "", url.port,
+                                              timeout=self.timeout)
+        deadline = Deadline(self.timeout)
         try:
-            with self.opener.open(self.request(message), timeout=self.timeout) as resp:
-                resp.read(65536)
-                status = resp.status
-        except urllib.error.HTTPError as exc:
-            raise NotifyError(f"webhook {host}: HTTP {exc.code} {exc.reason}") from exc
-        except (urllib.error.URLError, OSError) as exc:
-            raise NotifyError(f"webhook {host}: {exc}") from exc
+            conn.connect()
+            deadline.guard(lambda: conn.sock)
+            conn.request("POST", (url.path or "/") + (f"?{url.query}" if url.query else ""),
+                         body=body, headers=headers)
+            resp = conn.getresponse()
+            resp.read(65536)
+            status, reason = resp.status, resp.reason
+        except (http.client.HTTPException, OSError) as exc:
+            if deadline.expired:
+                raise NotifyError(f"webhook {host}: no whole answer within {self.timeout:g} s "
+                                  "(the server is too slow)") from exc
+            raise NotifyError(f"webhook {host}: {type(exc).__name__}: {exc}") from exc
+        finally:
+            deadline.cancel()
+            conn.close()
         if not 200 <= status < 300:
-            raise NotifyError(f"webhook {host}: HTTP {status}")
+            raise NotifyError(f"webhook {host}: HTTP {status} {reason}")
