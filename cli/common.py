@@ -89,3 +89,10 @@ def emit_rows(cols: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str) -> N
         click.echo(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
 
 
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(32), 127]}
+
+
+def shown(text: object) -> str:
+    """Text from a host or an inventory, safe on one terminal line: control characters
+    (a newline would forge a line of output) written as \\xNN."""
+    return str(text).translate(_CONTROL)

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from onion.cli.common import common, hosts_of, inventory_option
+from onion.cli.common import common, hosts_of, inventory_option, shown
 from onion.core import config as config_mod
 from onion.core.status import HostStatus
 from onion.storage import duck as store
@@ -46,10 +46,10 @@ def hosts(cfg: config_mod.Config, inventory: str | None, limit: str | None,
         target = "local" if h.local else f"{h.user + '@' if h.user else ''}{h.target}" \
             f"{':' + str(h.port) if h.port else ''}"
         groups = ",".join(h.groups)
-        click.echo(f"{h.name:28} {target:32} {status:16} "
+        click.echo(f"{shown(h.name):28} {shown(target):32} {status:16} "
                    f"{seen.isoformat() + 'Z' if isinstance(seen, dt.datetime) else '-':21} "
                    f"{groups}".rstrip())
         if reason and status != HostStatus.OK:
-            click.echo(f"    {reason}")
+            click.echo(f"    {shown(reason)}")
         for s in probe_states.get(h.name, []):
-            click.echo(f"    {s}")
+            click.echo(f"    {shown(s)}")

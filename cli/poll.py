@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from onion.cli.common import common, hosts_of, inventory_option, plugins_of
+from onion.cli.common import common, hosts_of, inventory_option, plugins_of, shown
 from onion.core import config as config_mod
 from onion.pipeline import setup
 from onion.pipeline.round import run_poll
@@ -43,11 +43,12 @@ def poll(cfg: config_mod.Config, inventory: str | None, limit: str | None, verbo
     delivery = summary.delivery
     if verbose:
         for r in summary.results:
-            line = f"{r.host.name:30} {r.status:18} {r.reason or ''}"
+            line = f"{shown(r.host.name):30} {r.status:18} {shown(r.reason or '')}"
             click.echo(line.rstrip())
             if verbose > 1:
                 for p in r.probes.values():
-                    click.echo(f"    {p.probe:14} {p.status:12} {p.reason or ''}".rstrip())
+                    click.echo(f"    {p.probe:14} {p.status:12} {shown(p.reason or '')}"
+                               .rstrip())
         where = f"stored in {cfg.db_path}" if summary.stored else \
             f"NOT stored yet: waiting in {cfg.spool_path}"
         click.echo(f"{summary.ok}/{len(summary.results)} hosts ok in {summary.wall_s:.2f} s; "

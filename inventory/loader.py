@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
 from pathlib import Path
 
 from onion.core.errors import ConfigError
-from onion.inventory import plain
+from onion.inventory import plain, ranges
 from onion.inventory.model import LOCALHOST, Host
 
 _YAML_SUFFIXES = {".yml", ".yaml", ".json"}
@@ -34,14 +35,35 @@ _YAML_START = re.compile(r"^(---|(all|onion)\s*:)")
 _INI_LINE = re.compile(r"^\[[^:\]\s]+(:\w+)?\]\s*([#;].*)?$|^\S+\s+[^#\s=]+=")
 
 
+# Cap on the hosts one inventory may hold: node[0:99999][0:99999] must be an error, not
+# ten billion names in memory.
+MAX_HOSTS = ranges.MAX_EXPANSION
+
+
 def load(path: str | os.PathLike[str] | None) -> list[Host]:
     if path is None:
         return [LOCALHOST]
     path = Path(path)
     if path.is_dir():
         files = [p for p in sorted(path.iterdir()) if p.is_file() and not _skipped(p)]
-        return merge([host for file in files for host in _load_file(file)])
-    return merge(_load_file(path))
+        hosts = merge([host for file in files for host in _load_file(file)])
+    else:
+        hosts = merge(_load_file(path))
+    if len(hosts) > MAX_HOSTS:
+        raise ConfigError(f"{path}: {len(hosts)} hosts, more than one inventory may hold "
+                          f"({MAX_HOSTS}); split it across pollers")
+    for host in hosts:
+        check_name(host.name, str(path))
+    return hosts
+
+
+def check_name(name: str, where: str) -> None:
+    """A host name is printed on terminals, in logs and pages: no control characters (a
+    newline would forge lines of `onion poll -v`, a NUL reach the HTML)."""
+    bad = next((c for c in name if unicodedata.category(c) == "Cc"), None)
+    if bad is not None:
+        raise ConfigError(f"{where}: host name {name!r} holds the control character "
+                          f"U+{ord(bad):04X}; rename it")
 
 
 def _skipped(path: Path) -> bool:

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import ipaddress
 import itertools
+import math
 import re
 import string
 
 _RANGE = re.compile(r"\[([^\[\]]*)\]")
+# The most names one pattern may stand for (and one inventory may hold).
+MAX_EXPANSION = 100_000
 _PORT = re.compile(r"^(.*?):(\d+)$")
 
 
@@ -85,6 +88,8 @@ def expand(pattern: str) -> list[str]:
     pieces.append([pattern[pos:]])
     if any("[" in p[0] or "]" in p[0] for p in pieces[::2]):
         raise ValueError(f"{pattern!r}: a range is written [start:end] or [start:end:step]")
+    if math.prod(len(p) for p in pieces) > MAX_EXPANSION:
+        raise ValueError(f"{pattern!r} stands for more than {MAX_EXPANSION} hosts")
     return ["".join(parts) for parts in itertools.product(*pieces)]
 
 
@@ -114,4 +119,6 @@ def _expand_one(spec: str) -> list[str]:
         raise ValueError(f"[{spec}]: zero-padded bounds must have the same width")
     if int(beg) > int(end):
         raise ValueError(f"[{spec}]: the start comes after the end")
+    if (int(end) - int(beg)) // step + 1 > MAX_EXPANSION:  # counted before it is built
+        raise ValueError(f"[{spec}] stands for more than {MAX_EXPANSION} hosts")
     return [str(n).zfill(width) for n in range(int(beg), int(end) + 1, step)]

@@ -288,7 +288,7 @@ def test_hostile_watched_paths_and_names_never_run(tmp_path, sshd_host):
     cfg.ssh.agent = False
     cfg.files.watch = paths[:4]                     # from the config ...
     hv = {"watch_files": paths[4:]}                 # ... and from a host variable
-    evil = f"node; touch {marker} $(touch {marker}) `touch {marker}`\n'\""
+    evil = f"node; touch {marker} $(touch {marker}) `touch {marker}` '\""
     hosts = [
         Host(name="localhost", local=True, vars=hv),
         Host(name="remote", address=server.addr, port=server.port, user="root",
