@@ -18,16 +18,17 @@ from onion.storage import duck as store
 @common
 @inventory_option
 @click.option("--rekey", metavar="HOST", help="Forget HOST's recorded key (a reinstalled node).")
+@click.option("--all-known-hosts", is_flag=True,
+              help="With --rekey: also edit the [ssh] known_hosts files (yours), not only "
+                   "the keys Onion recorded itself.")
 def hosts(cfg: config_mod.Config, inventory: str | None, limit: str | None,
-          rekey: str | None) -> None:
-    """The inventory with each host's last status and its probes' state."""
+          rekey: str | None, all_known_hosts: bool) -> None:
+    """The inventory with each host's last status and its probes' state.
+
+    Example: onion hosts -i hosts.ini --rekey node07
+    """
     if rekey:
-        from onion.poller import hostkeys
-        n = 0
-        for f in [cfg.ssh.accept_new_file, *cfg.ssh.known_hosts]:
-            n += hostkeys.forget(Path(f), rekey)
-        click.echo(f"removed {n} key line(s) for {rekey}; its next poll records the new key "
-                   "with host_key_policy = \"accept-new\", or add it to known_hosts yourself")
+        _rekey(cfg, inventory, rekey, all_known_hosts)
         return
     inv = hosts_of(cfg, inventory, limit)
     last: dict[str, tuple[Any, ...]] = {}
@@ -53,3 +54,31 @@ def hosts(cfg: config_mod.Config, inventory: str | None, limit: str | None,
             click.echo(f"    {shown(reason)}")
         for s in probe_states.get(h.name, []):
             click.echo(f"    {shown(s)}")
+
+
+def _rekey(cfg: config_mod.Config, inventory: str | None, name: str, everywhere: bool) -> None:
+    """Forget a host's key as known_hosts names it: its inventory name and address, with
+    ``[addr]:port`` for a port other than 22, hashed entries too."""
+    from onion.poller import hostkeys
+
+    names: set[str] = set()
+    for h in hosts_of(cfg, inventory, None):
+        if h.name == name and not h.local:
+            names |= hostkeys.patterns(h.name, h.port) | hostkeys.patterns(h.target, h.port)
+    if not names:  # not in the inventory: HOST is the name known_hosts has (addr or [addr]:port)
+        names = {name}
+    own = Path(cfg.ssh.accept_new_file).expanduser() if cfg.ssh.accept_new_file else None
+    theirs = [Path(f).expanduser() for f in cfg.ssh.known_hosts]
+    removed = hostkeys.forget(own, names) if own else 0
+    for f in theirs:
+        if f == own:
+            continue
+        if everywhere:
+            removed += hostkeys.forget(f, names)
+        elif f.is_file() and hostkeys.forget_count(f, names):
+            click.echo(f"{f} also has key line(s) for {shown(name)}; left as they are (add "
+                       "--all-known-hosts, or: ssh-keygen -R "
+                       f"'{sorted(names)[0]}' -f {f})", err=True)
+    click.echo(f"removed {removed} key line(s) for {shown(name)} "
+               f"({', '.join(sorted(names))}); its next poll records the new key with "
+               "host_key_policy = \"accept-new\", or add it to known_hosts yourself")

@@ -9,6 +9,10 @@ has proved the server holds it.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import hmac
 import os
 import threading
 from collections.abc import Iterable
@@ -79,18 +83,56 @@ class HostKeyChecker:
             self._kh = asyncssh.import_known_hosts(self._text)
 
 
-def forget(path: Path, host: str, port: int | None = None) -> int:
-    """Remove a host's lines from a known_hosts file (for a reimaged node); returns count."""
-    path = Path(path).expanduser()
-    if not path.is_file():
-        return 0
-    names = {host, f"[{host}]:{port or 22}"} if port and port != 22 else {host}
+def patterns(host: str, port: int | None) -> set[str]:
+    """How known_hosts names a host: ``host`` on port 22, ``[host]:port`` otherwise."""
+    return {host} if port in (None, 22) else {f"[{host}]:{port}"}
+
+
+def _hashed_match(entry: str, names: set[str]) -> bool:
+    """``|1|salt|hash`` (HashKnownHosts): HMAC-SHA1 of the name with the salt."""
+    try:
+        _, _, salt, digest = entry.split("|")
+        key, want = base64.b64decode(salt), base64.b64decode(digest)
+    except (ValueError, binascii.Error):
+        return False
+    return any(hmac.compare_digest(hmac.new(key, n.encode(), hashlib.sha1).digest(), want)
+               for n in names)
+
+
+def _split(path: Path, names: set[str]) -> tuple[list[str], int]:
+    """The lines of a known_hosts file that name none of ``names``, and how many do."""
     kept, dropped = [], 0
     for line in path.read_text().splitlines(keepends=True):
-        first = line.split(" ", 1)[0]
-        if set(first.split(",")) & names:
+        first = line.split(None, 1)[0] if line.strip() and not line.startswith("#") else ""
+        if first.startswith("@"):  # @cert-authority / @revoked markers: leave them be
+            first = ""
+        hit = _hashed_match(first, names) if first.startswith("|1|") else \
+            bool(set(first.split(",")) & names)
+        if hit:
             dropped += 1
         else:
             kept.append(line)
-    path.write_text("".join(kept))
+    return kept, dropped
+
+
+def forget_count(path: Path, names: set[str]) -> int:
+    """How many lines :func:`forget` would remove."""
+    return _split(path, names)[1] if path.is_file() else 0
+
+
+def forget(path: Path, names: set[str]) -> int:
+    """Remove the lines of a known_hosts file naming any of ``names`` (plain or hashed),
+    rewriting the file atomically with its mode; returns how many went."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        return 0
+    kept, dropped = _split(path, names)
+    if dropped:
+        tmp = path.with_name(f".{path.name}.onion-tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, path.stat().st_mode & 0o777)
+        with os.fdopen(fd, "w") as f:
+            f.write("".join(kept))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
     return dropped
