@@ -36,3 +36,4 @@ class ProbeStatus(enum.StrEnum):
     FAILED = "failed"
     TIMEOUT = "timeout"
     LOST = "lost"                  # the output never arrived (connection cut, script killed)
+    TRUNCATED = "truncated"        # over the per-section cap: the first rows are kept

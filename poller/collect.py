@@ -15,9 +15,9 @@ from onion.poller.sections import Section
 from onion.poller.transport import RawOutput
 from onion.probes.base import EXIT_NOT_FOUND, EXIT_UNAVAILABLE, OS, ParseError, Probe, Unavailable
 
-OK, UNAVAILABLE, UNSUPPORTED, PARSE_ERROR, FAILED, TIMEOUT, LOST = (
+OK, UNAVAILABLE, UNSUPPORTED, PARSE_ERROR, FAILED, TIMEOUT, LOST, TRUNCATED = (
     ProbeStatus.OK, ProbeStatus.UNAVAILABLE, ProbeStatus.UNSUPPORTED, ProbeStatus.PARSE_ERROR,
-    ProbeStatus.FAILED, ProbeStatus.TIMEOUT, ProbeStatus.LOST)
+    ProbeStatus.FAILED, ProbeStatus.TIMEOUT, ProbeStatus.LOST, ProbeStatus.TRUNCATED)
 
 
 @dataclass(slots=True)
@@ -64,6 +64,7 @@ def _probe_result(probe: Probe, os: OS, out: RawOutput) -> ProbeResult:
     timed_out: list[str] = []
     unavailable: list[str] = []
     missing: list[str] = []
+    truncated: list[str] = []
     for part in probe.parts[os]:
         name = section_name(probe, part)
         sec: Section | None = sections.get(name)
@@ -77,10 +78,12 @@ def _probe_result(probe: Probe, os: OS, out: RawOutput) -> ProbeResult:
         if not sec.complete:
             why = out.error or "output ended inside this section"
             return ProbeResult(probe.name, LOST, f"{name}: cut off ({why})")
-        if sec.truncated:
-            return ProbeResult(probe.name, PARSE_ERROR,
-                               f"{name}: output larger than the per-section cap; not parsed")
         text = sec.text()
+        if sec.truncated:
+            # Keep what arrived, up to its last whole line: 100,000 processes over the cap
+            # still give their first rows, not none.
+            text = text[: text.rfind("\n") + 1]
+            truncated.append(name)
         if sec.status == "timeout":
             timed_out.append(name)
             continue
@@ -107,8 +110,14 @@ def _probe_result(probe: Probe, os: OS, out: RawOutput) -> ProbeResult:
         status = TIMEOUT if timed_out else UNAVAILABLE
         return ProbeResult(probe.name, status, "; ".join([str(exc), *unavailable, *notes]))
     except ParseError as exc:
-        return ProbeResult(probe.name, PARSE_ERROR, str(exc))
+        cut = f"{', '.join(truncated)}: output larger than the per-section cap, and what " \
+              "arrived does not parse: " if truncated else ""
+        return ProbeResult(probe.name, PARSE_ERROR, cut + str(exc))
     notes += [f"{n}: timeout" for n in timed_out] + unavailable
+    if truncated:
+        notes.insert(0, f"{', '.join(truncated)}: output larger than the per-section cap "
+                        f"([poller] max_section_bytes); the first {len(records)} rows kept")
+        return ProbeResult(probe.name, TRUNCATED, "; ".join(notes), records)
     return ProbeResult(probe.name, OK, "; ".join(notes) or None, records)
 
 

@@ -113,3 +113,32 @@ def test_a_sink_that_is_down_is_not_mistaken_for_poison(tmp_path: Path) -> None:
     assert onion("poll", "--config", str(cfg), cwd=tmp_path).returncode == 0
     assert queue.entries() == [] and queue.quarantined() == []
     assert len(list((blocker / "j" / "memory").glob("*.jsonl"))) == 1
+
+
+def test_a_ps_over_the_section_cap_keeps_its_first_rows(tmp_path: Path) -> None:
+    """About 100,000 processes used to store none at all; now the first rows that fit
+    the cap are stored, with the status `truncated` and the count."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    # Every column where procps puts it, so that the rows are cut at the ARGS column.
+    row = ("{pid}     1  1000 alice    S     0.5  0.0 13952 211393       1        0 "
+           "worker          python3 /srv/job.py --id {pid}")
+    (fake / "ps").write_text(
+        "#!/bin/sh\n"
+        f"echo '{PS_HEADER}'\n"
+        f"awk 'BEGIN {{ for (i = 2; i < 100000; i++) "
+        f"printf \"{row.format(pid='%5d')}\\n\", i, i }}'\n")
+    (fake / "ps").chmod(0o755)
+    cfg = _config(tmp_path, "[poller]\nmax_section_bytes = 1048576\n")
+    env = {**os.environ, "PATH": f"{fake}:{os.environ['PATH']}"}
+    run = onion("poll", "--config", str(cfg), cwd=tmp_path, env=env)
+    assert run.returncode == 0, run.stderr
+    con = duckdb.connect(str(tmp_path / "o.duckdb"), read_only=True)
+    status, reason, records = con.execute(
+        "SELECT status, reason, records FROM probe_results WHERE probe = 'processes'").fetchone()
+    stored, top = con.execute("SELECT count(*), max(pid) FROM processes").fetchone()
+    print(f"\n{reason}")
+    assert status == "truncated" and f"the first {records} rows kept" in reason
+    assert stored == records and 1000 < stored < 99_998
+    assert top == stored + 1  # the first rows, in order, none half-read
+    assert con.execute("SELECT status FROM polls").fetchone()[0] == "ok"
