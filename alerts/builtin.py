@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from onion.core.status import POLLER_SIDE
 from onion.probes.files import file_changes_sql
 
 _PSEUDO_FS = "('squashfs', 'iso9660', 'udf', 'cd9660')"  # read-only images: always "full"
@@ -52,7 +53,10 @@ FROM cur JOIN prev USING (host)
 BUILTIN: dict[str, dict[str, Any]] = {
     "host_down": {
         "name": "host_down", "table": "polls", "items": [],
-        "condition": "status <> 'ok'", "value": "status", "polls": 2,
+        # failed / poller_fault: Onion or this machine went wrong, not the host
+        "condition": f"status NOT IN ('ok', {', '.join(repr(str(s)) for s in POLLER_SIDE)})",
+        "value": "status",
+        "polls": 2,
         "summary": "{{ host }} is {{ status }}: {{ reason }}", "severity": "critical"},
     "filesystem_full": {
         "name": "filesystem_full", "table": "filesystems", "items": ["mount"],

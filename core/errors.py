@@ -8,7 +8,8 @@
      │    ├── AuthRefused          no key or password was accepted
      │    ├── HostKeyUnknown       not in known_hosts and the policy is strict
      │    ├── HostKeyMismatch      a different key than the one recorded
-     │    └── OutputTooLarge       the host sent more than the cap
+     │    ├── OutputTooLarge       the host sent more than the cap
+     │    └── PollerFault          this machine ran short (EMFILE): not the host's fault
      ├── ProbeError           one probe on one host
      │    ├── ParseError           output the parser does not know (carries the line)
      │    └── Unavailable          the tool is missing there: recorded, not an error
@@ -54,6 +55,12 @@ class HostKeyUnknown(TransportError):
 
 class HostKeyMismatch(TransportError):
     status = HostStatus.HOST_KEY_MISMATCH
+
+
+class PollerFault(TransportError):
+    """This machine ran short (out of file descriptors): the host is not to blame."""
+
+    status = HostStatus.POLLER_FAULT
 
 
 class OutputTooLarge(TransportError):

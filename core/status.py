@@ -24,6 +24,11 @@ class HostStatus(enum.StrEnum):
     UNSUPPORTED_OS = "unsupported_os"
     ERROR = "error"            # the remote shell did not run the script
     FAILED = "failed"          # Onion itself failed on this host (a bug, contained)
+    POLLER_FAULT = "poller_fault"  # the poller ran short (file descriptors): not the host's
+
+
+# Statuses that say nothing about the host itself: no host_down alert for them.
+POLLER_SIDE = (HostStatus.FAILED, HostStatus.POLLER_FAULT)
 
 
 class ProbeStatus(enum.StrEnum):

@@ -24,7 +24,7 @@ from onion.pipeline.lock import poll_lock
 from onion.pipeline.runid import next_run_id
 from onion.poller import redact
 from onion.poller.collect import HostResult
-from onion.poller.run import make_batch, poll_hosts
+from onion.poller.run import fd_budget, make_batch, poll_hosts
 from onion.probes.base import Probe
 from onion.storage import fanout
 from onion.storage.archive import MaintainReport
@@ -87,7 +87,10 @@ def run_poll(cfg: Config, hosts: Sequence[Host], probes: Sequence[Probe],
             summary.warnings.append(
                 f"this machine's clock is {rid.clock_behind_s:.0f} s behind the last run's; "
                 "run ids continue from the last one (alerts are judged in run order)")
-        results = asyncio.run(poll_hosts(cfg, hosts, probes, progress))
+        concurrency, lowered = fd_budget(min(cfg.poller.concurrency, max(len(hosts), 1)))
+        if lowered:
+            summary.warnings.append(lowered)
+        results = asyncio.run(poll_hosts(cfg, hosts, probes, progress, concurrency))
         summary.results = results
         phase("poll")
         cpu1 = proc.cpu_times()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import resource
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -82,14 +83,41 @@ async def _poll_host(host: Host, probes: list[Probe], script: plan.Script, trans
         return result
 
 
+# File descriptors a host being polled holds: a socket over SSH; three pipes, both ends
+# for a moment, for the local transport. What is left over is for the database, logs,
+# the queue and Python itself.
+FDS_PER_HOST = 6
+FDS_RESERVED = 64
+
+
+def fd_budget(wanted: int) -> tuple[int, str | None]:
+    """Raise the soft limit on open files to the hard one, and the concurrency that fits
+    under it (with why it was lowered, if it was): running out of descriptors mid-round
+    would make healthy hosts look unreachable."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard and (hard == resource.RLIM_INFINITY or soft < hard):
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 16)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    fits = max(1, (soft - FDS_RESERVED) // FDS_PER_HOST)
+    if wanted <= fits:
+        return wanted, None
+    return fits, (f"[poller] concurrency {wanted} lowered to {fits}: {soft} open files allowed "
+                  f"(ulimit -n); raise the limit to poll more hosts at once")
+
+
 async def poll_hosts(cfg: Config, hosts: Sequence[Host], probes: Sequence[Probe],
-                     progress: Callable[[HostResult], None] | None = None) -> list[HostResult]:
+                     progress: Callable[[HostResult], None] | None = None,
+                     concurrency: int | None = None) -> list[HostResult]:
     opts = transport_options(cfg)
     ssh = SSHTransport(opts) if any(not h.local for h in hosts) else None
     if ssh is not None:
         ssh.plan(h for h in hosts if not h.local)
     local = LocalTransport(opts)
-    sem = asyncio.Semaphore(cfg.poller.concurrency)
+    sem = asyncio.Semaphore(concurrency or cfg.poller.concurrency)
     token = plan.secrets.token_hex(12)
     scripts: dict[Any, plan.Script] = {}
     tasks: dict[asyncio.Task[HostResult], Host] = {}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import socket
 import time
@@ -29,6 +30,7 @@ from onion.core.errors import (
     HostKeyMismatch,
     HostKeyUnknown,
     OutputTooLarge,
+    PollerFault,
     Timeout,
     TransportError,
     Unreachable,
@@ -39,6 +41,7 @@ from onion.poller.plan import Script
 from onion.poller.sections import Splitter
 
 READ_CHUNK = 1 << 16
+_OURS = (errno.EMFILE, errno.ENFILE)  # the poller's own limits, not the host's fault
 ENCRYPTION_ALGS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com",
                    "chacha20-poly1305@openssh.com", "aes128-ctr", "aes256-ctr")
 
@@ -113,9 +116,14 @@ class LocalTransport:
     async def run(self, host: Host, script: Script) -> RawOutput:
         out = RawOutput(*_splitters(script, self.opts), connect_s=0.0)
         t0 = time.perf_counter()
-        proc = await asyncio.create_subprocess_exec(
-            "/bin/sh", "-s", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE, start_new_session=True)
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                "/bin/sh", "-s", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE, start_new_session=True)
+        except OSError as exc:
+            if exc.errno in _OURS:
+                raise PollerFault(f"cannot start sh: {exc.strerror}") from exc
+            raise
         try:
             async with asyncio.timeout(self.opts.command_timeout):
                 await _exchange(_PipeWriter(proc.stdin), proc.stdout, proc.stderr,
@@ -318,6 +326,9 @@ class SSHTransport:
         except ConnectionRefusedError as exc:
             raise Unreachable(f"connection refused by {host.target}") from exc
         except OSError as exc:
+            if exc.errno in _OURS:
+                raise PollerFault(f"this poller is out of file descriptors ({exc.strerror}); "
+                                  "lower [poller] concurrency or raise ulimit -n") from exc
             raise Unreachable(f"{host.target}: {exc.strerror or exc}") from exc
         except asyncssh.Error as exc:
             raise Unreachable(f"SSH error: {exc}") from exc
