@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -54,6 +55,26 @@ def stats(cfg: config_mod.Config, fmt: str, columns: bool) -> None:
     if columns:
         emit_rows(["table", "column", "encodings", "bytes"],
                   [(t.table, c, enc, b) for t in tables for c, enc, b in t.columns], fmt)
+
+
+@db.command("check")
+@common
+def check(cfg: config_mod.Config) -> None:
+    """Check the archive against its catalog: files that are missing (left out of the
+    views, with a warning, until they are back) and files nothing names (removed by the
+    next maintenance). Exits 1 when something is wrong.
+
+    Example: onion db check
+    """
+    report = archive.check(cfg.db_path)
+    for path in report.missing:
+        click.echo(f"missing: {path} (catalogued; its rows are left out of the views)")
+    for path in report.strays:
+        click.echo(f"not catalogued: {path} (the next poll or `onion db compact` removes it)")
+    click.echo(f"archive {report.root or '(none yet)'}: "
+               f"{'ok' if report.ok else 'problems found'}")
+    if not report.ok:
+        sys.exit(1)
 
 
 @db.command("compact")

@@ -40,7 +40,7 @@ from onion.core.files import private_dir
 from onion.core.sqltext import ident, literal
 from onion.core.units import parse_budget
 from onion.storage import duck as store
-from onion.storage.catalog import table_specs
+from onion.storage.catalog import archive_root, relative, resolve, set_archive_root, table_specs
 from onion.storage.schema import TableSpec
 from onion.storage.views import refresh_views, tier_selects
 
@@ -74,6 +74,7 @@ class MaintainReport:
     # table, tier, day, bytes, why ("retention" or "budget")
     dropped: list[tuple[str, str, str, int, str]] = field(default_factory=list)
     rewritten: bool = False
+    swept: int = 0          # uncatalogued files removed
     rewrite_due: bool = False
     size_before: int = 0
     size_after: int = 0
@@ -102,7 +103,13 @@ def _order(spec: TableSpec) -> str:
 
 def archive_day(con: duckdb.DuckDBPyConnection, archive_dir: Path, spec: TableSpec,
                 day: dt.date, now: dt.datetime) -> int:
-    """Move one closed day of one table out of ``hot`` into its Parquet files."""
+    """Move one closed day of one table out of ``hot`` into its Parquet files.
+
+    The files are written first; then one transaction deletes the hot rows, catalogs the
+    files and rebuilds the views, so a reader sees the rows in one place or the other,
+    never in neither and never twice. A failure at any point removes the files of this
+    day that it wrote, the half-written one included.
+    """
     table = spec.name
     lo, hi = day.isoformat(), (day + dt.timedelta(days=1)).isoformat()
     where = f"ts >= TIMESTAMP {literal(lo)} AND ts < TIMESTAMP {literal(hi)}"
@@ -111,40 +118,81 @@ def archive_day(con: duckdb.DuckDBPyConnection, archive_dir: Path, spec: TableSp
     day_rows = f"(SELECT * FROM hot.{ident(table)} WHERE {where})"
     tiers = {"raw": f"SELECT * FROM {day_rows}",
              **tier_selects(spec, source=day_rows)}
-    for tier, select in tiers.items():
-        folder = archive_dir / table / tier
-        private_dir(folder)
-        path = folder / f"{lo}-{stamp}.parquet"
-        n = con.execute(f"COPY (SELECT * FROM ({select}) ORDER BY {_order(spec)}) "
-                        f"TO {literal(str(path))} ({PARQUET})").fetchone()[0]
-        written.append((tier, path, n))
-    rows = written[0][2]
-    con.execute("BEGIN TRANSACTION")
+    path: Path | None = None
     try:
-        deleted = con.execute(f"DELETE FROM hot.{ident(table)} WHERE {where}").fetchone()[0]
-        if deleted != rows:  # rows arrived between COPY and DELETE: never lose them
-            raise StorageError(f"{table} {lo}: wrote {rows} rows, hot had {deleted}")
-        for tier, path, n in written:
-            con.execute("INSERT INTO archive_files VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        [table, tier, day, str(path), n, path.stat().st_size, now])
-        con.execute("COMMIT")
-    except Exception:
-        with contextlib.suppress(duckdb.Error):
-            con.execute("ROLLBACK")
-        for _, path, _ in written:
-            path.unlink(missing_ok=True)
+        for tier, select in tiers.items():
+            folder = archive_dir / table / tier
+            private_dir(folder)
+            path = folder / f"{lo}-{stamp}.parquet"
+            n = con.execute(f"COPY (SELECT * FROM ({select}) ORDER BY {_order(spec)}) "
+                            f"TO {literal(str(path))} ({PARQUET})").fetchone()[0]
+            written.append((tier, path, n))
+        path = None
+        rows = written[0][2]
+        con.execute("BEGIN TRANSACTION")
+        try:
+            deleted = con.execute(f"DELETE FROM hot.{ident(table)} WHERE {where}").fetchone()[0]
+            if deleted != rows:  # rows arrived between COPY and DELETE: never lose them
+                raise StorageError(f"{table} {lo}: wrote {rows} rows, hot had {deleted}")
+            for tier, f, n in written:
+                con.execute("INSERT INTO archive_files VALUES (?, ?, ?, ?, ?, ?, ?)",
+                            [table, tier, day, relative(archive_dir, f), n, f.stat().st_size,
+                             now])
+            refresh_views(con, only={table})
+            con.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(duckdb.Error):
+                con.execute("ROLLBACK")
+            raise
+    except BaseException:
+        for f in [*(w[1] for w in written), *([path] if path else [])]:
+            f.unlink(missing_ok=True)
         raise
     return rows
 
 
-def _drop_file(con: duckdb.DuckDBPyConnection, report: MaintainReport, row: tuple[Any, ...],
-               action: str, now: dt.datetime) -> None:
-    table, tier, day, path, size = row
-    con.execute("DELETE FROM archive_files WHERE path = ?", [path])
-    con.execute("INSERT INTO storage_events VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [now, action, table, tier, day, size, path])
-    Path(path).unlink(missing_ok=True)
-    report.dropped.append((table, tier, str(day), size, action))
+def _drop_files(con: duckdb.DuckDBPyConnection, archive_dir: Path, report: MaintainReport,
+                rows: list[tuple[Any, ...]], action: str, now: dt.datetime) -> None:
+    """Un-catalog these files and rebuild the views in one transaction, then delete them:
+    a crash in between leaves a file the catalog does not name (the next sweep removes
+    it), never a view naming a file that is gone."""
+    if not rows:
+        return
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for table, tier, day, path, size in rows:
+            con.execute("DELETE FROM archive_files WHERE path = ?", [path])
+            con.execute("INSERT INTO storage_events VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        [now, action, table, tier, day, size, path])
+        refresh_views(con, only={r[0] for r in rows})
+        con.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            con.execute("ROLLBACK")
+        raise
+    for table, tier, day, path, size in rows:
+        resolve(archive_dir, path).unlink(missing_ok=True)
+        report.dropped.append((table, tier, str(day), size, action))
+
+
+def sweep(con: duckdb.DuckDBPyConnection, archive_dir: Path, now: dt.datetime) -> int:
+    """Remove archive files the catalog does not name (left by a crash between writing a
+    day and cataloguing it, or after un-cataloguing one): they are counted against the
+    budget and read by nobody."""
+    if not archive_dir.is_dir():
+        return 0
+    named = {resolve(archive_dir, r[0]).resolve() for r in con.execute(
+        "SELECT path FROM archive_files").fetchall()}
+    removed = 0
+    for f in archive_dir.glob("*/*/*.parquet"):
+        if f.resolve() not in named:
+            size = f.stat().st_size
+            f.unlink(missing_ok=True)
+            con.execute("INSERT INTO storage_events VALUES (?, 'swept', ?, ?, NULL, ?, ?)",
+                        [now, f.parent.parent.name, f.parent.name, size,
+                         "not in the catalog: left by an interrupted write or drop"])
+            removed += 1
+    return removed
 
 
 def maintain(db: Path, archive_dir: Path, retention: Retention, now: dt.datetime,
@@ -193,8 +241,9 @@ def _maintain(con: duckdb.DuckDBPyConnection, db: Path, archive_dir: Path,
                        "WHERE table_name = 'table_specs'").fetchone()[0]:
         return None
     cutoff = now.date() - dt.timedelta(days=max(retention.hot_days - 1, 0))
+    set_archive_root(con, archive_dir)
+    report.swept = sweep(con, archive_dir, now)
     specs = table_specs(con)
-    changed = False
     for table, spec in specs.items():
         days = [r[0] for r in con.execute(
             f"SELECT DISTINCT ts::DATE FROM hot.{ident(table)} "
@@ -202,44 +251,41 @@ def _maintain(con: duckdb.DuckDBPyConnection, db: Path, archive_dir: Path,
         for day in days:
             n = archive_day(con, archive_dir, spec, day, now)
             report.archived.append((table, day.isoformat(), n))
-            changed = True
+    expired = []
     for tier in ("raw", "top", "5m", "1h", "1d"):
         keep = retention.keep_days(tier)
         if keep <= 0:
             continue
         oldest = now.date() - dt.timedelta(days=keep)
-        for row in con.execute(
-                "SELECT table_name, tier, day, path, bytes FROM archive_files "
-                "WHERE tier = ? AND day < ? ORDER BY day", [tier, oldest]).fetchall():
-            _drop_file(con, report, row, "retention", now)
-            changed = True
+        expired += con.execute(
+            "SELECT table_name, tier, day, path, bytes FROM archive_files "
+            "WHERE tier = ? AND day < ? ORDER BY day", [tier, oldest]).fetchall()
+    _drop_files(con, archive_dir, report, expired, "retention", now)
     if retention.max_size is not None:
-        changed |= _enforce_budget(con, db, archive_dir, spool, retention, report, now)
-    if changed:
-        refresh_views(con)
+        _enforce_budget(con, db, archive_dir, spool, retention, report, now)
     free = con.execute("SELECT free_blocks, total_blocks FROM pragma_database_size()").fetchone()
     return (int(free[0]), int(free[1])) if free else (0, 0)
 
 
 def _enforce_budget(con: duckdb.DuckDBPyConnection, db: Path, archive_dir: Path,
                     spool: Path | None, retention: Retention, report: MaintainReport,
-                    now: dt.datetime) -> bool:
+                    now: dt.datetime) -> None:
     assert retention.max_size is not None
-    target = int(retention.max_size * 0.9)  # leave room for the next days' growth
-    if footprint(db, archive_dir, spool) <= retention.max_size:
-        return False
-    changed = False
+    total = footprint(db, archive_dir, spool)
+    if total <= retention.max_size:
+        return
+    excess = total - int(retention.max_size * 0.9)  # leave room for the next days' growth
     # Oldest raw days first (their rollups stay), then the finer tiers; never the 1d tier
-    # while a finer one is left.
+    # while a finer one is left. Chosen by their catalogued sizes, dropped at once.
+    chosen = []
     for tier in ("raw", "top", "5m", "1h", "1d"):
-        rows = con.execute("SELECT table_name, tier, day, path, bytes FROM archive_files "
-                           "WHERE tier = ? ORDER BY day, table_name", [tier]).fetchall()
-        for row in rows:
-            if footprint(db, archive_dir, spool) <= target:
-                return changed
-            _drop_file(con, report, row, "budget", now)
-            changed = True
-    return changed
+        for row in con.execute("SELECT table_name, tier, day, path, bytes FROM archive_files "
+                               "WHERE tier = ? ORDER BY day, table_name", [tier]).fetchall():
+            if excess <= 0:
+                break
+            chosen.append(row)
+            excess -= row[4]
+    _drop_files(con, archive_dir, report, chosen, "budget", now)
 
 
 def rewrite(db: Path) -> None:
@@ -305,9 +351,11 @@ def stats(db: Path) -> tuple[int, list[TableStats]]:
                            ).fetchone()[0]
         for table, spec in table_specs(con).items():
             hot = con.execute(f"SELECT count(*) FROM hot.{ident(table)}").fetchone()[0]
-            files = [r[0] for r in con.execute(
+            root = archive_root(con, db)
+            files = [str(resolve(root, r[0])) for r in con.execute(
                 "SELECT path FROM archive_files WHERE table_name = ? AND tier = 'raw'",
                 [table]).fetchall()]
+            files = [f for f in files if Path(f).exists()]
             arch_rows, arch_bytes = con.execute(
                 "SELECT coalesce(sum(rows), 0), coalesce(sum(bytes), 0) FROM archive_files "
                 "WHERE table_name = ? AND tier = 'raw'", [table]).fetchone()
@@ -322,3 +370,34 @@ def stats(db: Path) -> tuple[int, list[TableStats]]:
                           and c.name not in spec.key and c.type.is_numeric)
             out.append(TableStats(table, hot, int(arch_rows), int(arch_bytes), samples, cols))
     return size, out
+
+
+@dataclass(slots=True)
+class CheckReport:
+    missing: list[str] = field(default_factory=list)     # catalogued, not on disk
+    strays: list[str] = field(default_factory=list)      # on disk, not catalogued
+    root: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.missing and not self.strays
+
+
+def check(db: Path) -> CheckReport:
+    """What ``onion db check`` says: archive files the catalog names that are gone, and
+    files in the archive folder it does not name (a maintenance run that was cut)."""
+    out = CheckReport()
+    con = store.connect(db, read_only=True)
+    with contextlib.closing(con):
+        root = archive_root(con, db)
+        out.root = str(root) if root else None
+        named = set()
+        for (stored,) in con.execute("SELECT path FROM archive_files ORDER BY path").fetchall():
+            path = resolve(root, stored)
+            named.add(path.resolve())
+            if not path.exists():
+                out.missing.append(str(path))
+        if root is not None and root.is_dir():
+            out.strays = sorted(str(f) for f in root.glob("*/*/*.parquet")
+                                if f.resolve() not in named)
+    return out

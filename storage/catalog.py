@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from pathlib import Path
 
 import duckdb
 
-from onion.core.sqltext import ident
+from onion.core.sqltext import ident, literal
 from onion.storage.schema import TableSpec
 
 Con = duckdb.DuckDBPyConnection
@@ -29,6 +30,53 @@ EVENT_COLUMNS = [("ts", "TIMESTAMP"), ("action", "VARCHAR"), ("table_name", "VAR
 BOOKKEEPING = {"table_specs": (SPEC_COLUMNS, ("name",)),
                "archive_files": (CATALOG_COLUMNS, ()),
                "storage_events": (EVENT_COLUMNS, ())}
+
+
+def recorded_root(con: Con) -> Path | None:
+    """The archive folder as maintenance last recorded it: the comment on the catalog
+    table (a table of its own would cost the database a 256 KiB block)."""
+    if not has_table(con, "archive_files"):
+        return None
+    row = con.execute("SELECT comment FROM duckdb_tables() WHERE schema_name = 'main' "
+                      "AND table_name = 'archive_files'").fetchone()
+    return Path(row[0]) if row and row[0] else None
+
+
+def archive_root(con: Con, db: Path | None = None) -> Path | None:
+    """The archive folder: as the last maintenance recorded it, or, if that is gone (the
+    database and its archive were moved together), ``<db>.archive`` beside the database."""
+    recorded = recorded_root(con)
+    if recorded is not None and recorded.is_dir():
+        return recorded
+    beside = db.with_name(db.name + ".archive") if db is not None else None
+    if beside is not None and beside.is_dir():
+        return beside
+    return recorded
+
+
+def set_archive_root(con: Con, root: Path) -> None:
+    path = str(root.resolve())
+    if recorded_root(con) != Path(path):
+        con.execute(f"COMMENT ON TABLE archive_files IS {literal(path)}")
+
+
+def resolve(root: Path | None, stored: str) -> Path:
+    """A catalogued file's path now. New entries are relative to the archive folder
+    (``<table>/<tier>/<file>``), so the two can move together; an older database holds
+    absolute paths, which are tried at the archive folder too once they are gone."""
+    path = Path(stored)
+    if not path.is_absolute():
+        return (root or Path(".")) / path
+    if not path.exists() and root is not None:
+        moved = root.joinpath(*path.parts[-3:])
+        if moved.exists():
+            return moved
+    return path
+
+
+def relative(root: Path, path: Path) -> str:
+    """How the catalog stores a file of the archive: relative to its folder."""
+    return str(path.relative_to(root))
 
 
 def ensure_table(con: Con, schema: str, table: str, columns: Sequence[tuple[str, str]],

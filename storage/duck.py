@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
+import logging
 import os
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -27,9 +28,18 @@ from onion.core.errors import DatabaseLocked, QueryRefused, StorageError
 from onion.core.files import private_dir
 from onion.core.sqltext import ident
 from onion.storage.batch import Batch
-from onion.storage.catalog import BOOKKEEPING, HOT, ensure_table, has_table
+from onion.storage.catalog import (
+    BOOKKEEPING,
+    HOT,
+    archive_root,
+    ensure_table,
+    has_table,
+    recorded_root,
+)
 from onion.storage.schema import CORE, SAMPLED_CORE, TableSpec
-from onion.storage.views import refresh_views
+from onion.storage.views import archive_files, refresh_views
+
+log = logging.getLogger("onion.storage")
 
 
 def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
@@ -67,20 +77,43 @@ def reading(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     loaded, and no setting changeable afterwards."""
     con = connect(path, read_only=True)
     try:
-        lock_down(con)
+        files = _usable_archive(con, path)
+        lock_down(con, {str(f.parents[2]) + os.sep for fs in files.values() for f in fs})
         yield con
     finally:
         con.close()
 
 
-def lock_down(con: duckdb.DuckDBPyConnection) -> None:
+def cursor(con: duckdb.DuckDBPyConnection, db: Path) -> duckdb.DuckDBPyConnection:
+    """Another cursor on a reading connection (for a thread): it shares the database and
+    its locked settings, and gets the same views over the archive files that are there
+    (views of a connection's own do not carry over to its cursors)."""
+    cur = con.cursor()
+    _usable_archive(cur, db, quiet=True)
+    return cur
+
+
+def _usable_archive(con: duckdb.DuckDBPyConnection, db: Path, quiet: bool = False
+                    ) -> dict[tuple[str, str], list[Path]]:
+    """The archive files the views can read now. If the archive was moved with the
+    database, or a file is missing, this connection gets views of its own over the files
+    that are there (a missing file is said, never fatal): one lost file must not make
+    the whole table, its rates and the report fail."""
+    root = archive_root(con, db)
+    files = archive_files(con, root)
+    missing = [f for fs in files.values() for f in fs if not f.exists()]
+    if missing or (files and root != recorded_root(con)):
+        files = {k: [f for f in fs if f.exists()] for k, fs in files.items()}
+        refresh_views(con, files, temp=True)
+    if missing and not quiet:
+        log.warning("onion: %d archive file(s) of %s are missing and left out of the views "
+                    "(first: %s); `onion db check` lists them", len(missing), db, missing[0])
+    return files
+
+
+def lock_down(con: duckdb.DuckDBPyConnection, folders: set[str]) -> None:
     """What a query on this connection may touch: the database and the Parquet files of its
-    archive (the views read them), nothing else; and it cannot change that."""
-    folders: set[str] = set()
-    if has_table(con, "archive_files"):
-        # <archive>/<table>/<tier>/<file>.parquet: the archive folder is three levels up.
-        for (path,) in con.execute("SELECT DISTINCT path FROM archive_files").fetchall():
-            folders.add(str(Path(path).parents[2]) + os.sep)
+    archive (``folders``: the views read them), nothing else; and it cannot change that."""
     con.execute("SET autoinstall_known_extensions = false")
     con.execute("SET autoload_known_extensions = false")
     con.execute("SET allowed_directories = $dirs", {"dirs": sorted(folders)})

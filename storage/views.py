@@ -15,9 +15,10 @@ The tiers' SELECTs are used both here (over hot rows, on the fly) and by the arc
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from onion.core.sqltext import ident, literal
-from onion.storage.catalog import HOT, Con, table_specs
+from onion.storage.catalog import HOT, Con, archive_root, has_table, resolve, table_specs
 from onion.storage.schema import TableSpec
 
 TIERS = {"5m": "5 minutes", "1h": "1 hour", "1d": "1 day"}
@@ -74,30 +75,49 @@ def tier_selects(spec: TableSpec, source: str | None = None) -> dict[str, str]:
             for tier, width in TIERS.items()}
 
 
-def _union(con: Con, table: str, tier: str, hot_select: str) -> str:
-    files = [r[0] for r in con.execute(
-        "SELECT path FROM archive_files WHERE table_name = ? AND tier = ? ORDER BY day, path",
-        [table, tier]).fetchall()]
+def archive_files(con: Con, root: Path | None) -> dict[tuple[str, str], list[Path]]:
+    """Every catalogued file, as a path that works now, by (table, tier), oldest first."""
+    out: dict[tuple[str, str], list[Path]] = {}
+    if has_table(con, "archive_files"):
+        for table, tier, path in con.execute(
+                "SELECT table_name, tier, path FROM archive_files ORDER BY day, path").fetchall():
+            out.setdefault((table, tier), []).append(resolve(root, path))
+    return out
+
+
+def _union(files: list[Path], hot_select: str) -> str:
     if not files:
         return hot_select
-    listed = ", ".join(literal(f) for f in files)
+    listed = ", ".join(literal(str(f)) for f in files)
     return (f"{hot_select}\nUNION ALL BY NAME\n"
             f"SELECT * FROM read_parquet([{listed}], union_by_name = true)")
 
 
-def refresh_views(con: Con) -> None:
-    """(Re)create every view: after a schema change, and whenever archive files change."""
+def refresh_views(con: Con, files: dict[tuple[str, str], list[Path]] | None = None,
+                  temp: bool = False, only: set[str] | None = None) -> None:
+    """(Re)create every view: after a schema change, and whenever archive files change
+    (inside the transaction that changes the catalog, so no reader sees the one without
+    the other). ``temp``: views of this connection only, which shadow the stored ones (a
+    reader whose archive moved, or lost a file). ``only``: the views of these tables
+    (the others, and the derived ones, which name tables and bind when read, stand)."""
+    if files is None:
+        files = archive_files(con, archive_root(con))
+    kind = "TEMP VIEW" if temp else "VIEW"
+    where = "" if temp else "main."
     specs = table_specs(con)
     for table, spec in specs.items():
-        con.execute(f"CREATE OR REPLACE VIEW main.{ident(table)} AS "
-                    + _union(con, table, "raw", f"SELECT * FROM {HOT}.{ident(table)}"))
-        con.execute(f"CREATE OR REPLACE VIEW {ident('latest_' + table)} AS SELECT * FROM "
+        if only is not None and table not in only:
+            continue
+        con.execute(f"CREATE OR REPLACE {kind} {where}{ident(table)} AS " + _union(
+            files.get((table, "raw"), []), f"SELECT * FROM {HOT}.{ident(table)}"))
+        con.execute(f"CREATE OR REPLACE {kind} {ident('latest_' + table)} AS SELECT * FROM "
                     f"{HOT}.{ident(table)} QUALIFY run_id = max(run_id) OVER (PARTITION BY host)")
         if spec.counters:
-            con.execute(rate_view(table, spec.key, spec.counters))
+            con.execute(rate_view(table, spec.key, spec.counters).replace(
+                "CREATE OR REPLACE VIEW", f"CREATE OR REPLACE {kind}", 1))
         for tier, select in tier_selects(spec).items():
-            con.execute(f"CREATE OR REPLACE VIEW {ident(table + '_' + tier)} AS "
-                        + _union(con, table, tier, select))
-    for spec in specs.values():
+            con.execute(f"CREATE OR REPLACE {kind} {ident(table + '_' + tier)} AS "
+                        + _union(files.get((table, tier), []), select))
+    for spec in specs.values() if only is None else ():
         for name, select in spec.views.items():
-            con.execute(f"CREATE OR REPLACE VIEW {ident(name)} AS {select}")
+            con.execute(f"CREATE OR REPLACE {kind} {ident(name)} AS {select}")
