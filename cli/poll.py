@@ -84,6 +84,12 @@ def poll(cfg: config_mod.Config, inventory: str | None, limit: str | None, verbo
         click.echo(f"onion: {line}", err=True)
     for line in summary.errors:
         click.echo(f"onion: {line}", err=True)
+    if delivery.dropped:
+        click.echo(f"onion: the queue is over [storage] max_spool: dropped the "
+                   f"{len(delivery.dropped)} oldest batch(es) "
+                   f"({', '.join(str(d['run_id']) for d in delivery.dropped[:5])}"
+                   f"{' …' if len(delivery.dropped) > 5 else ''}); recorded in storage_events",
+                   err=True)
     if delivery.lost:
         click.echo(f"onion: this run's batch is lost: {delivery.lost}", err=True)
     if failed or delivery.lost or summary.errors:

@@ -69,6 +69,7 @@ class StorageSettings:
     spool: str = ""
     archive: str = ""
     max_size: str = "10GB"
+    max_spool: str = "2GB"
     hot_days: int = 1
     raw_days: int = 14
     rollup_5m_days: int = 30
@@ -197,6 +198,7 @@ def _check(cfg: Config) -> None:
     if cfg.poller.lock_wait < 0:
         raise ConfigError(f"[poller] lock_wait must be 0 or more, not {cfg.poller.lock_wait}")
     parse_budget(cfg.storage.max_size, "[storage] max_size")
+    parse_budget(cfg.storage.max_spool, "[storage] max_spool")
     s = cfg.storage
     for name in ("hot_days", "raw_days", "rollup_5m_days", "rollup_1h_days", "rollup_1d_days"):
         if getattr(s, name) < 0:
@@ -253,7 +255,9 @@ watch = ["/etc/passwd", "/etc/group", "/etc/hosts", "/etc/fstab", "/etc/ssh/sshd
 
 [storage]
 db = "~/.local/share/onion/onion.duckdb"   # also --db and ONION_DB
-spool = ""      # where batches wait while the database is locked; empty: <db>.spool
+spool = ""      # where batches wait for a sink that cannot take them now; empty: <db>.spool
+max_spool = "2GB"  # the most the queue may hold: past it the oldest batches are dropped,
+                   # each drop recorded in storage_events and said on stderr
 archive = ""    # where closed days go as sorted Parquet files; empty: <db>.archive
 max_size = "10GB"  # budget for everything above; oldest raw days are rolled up and dropped
                    # first, then the finer tiers ("" or "0": no budget)

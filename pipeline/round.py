@@ -18,6 +18,7 @@ from onion.alerts import live
 from onion.core.clock import utcnow
 from onion.core.config import Config
 from onion.core.errors import StorageError
+from onion.core.units import parse_budget
 from onion.core.version import __version__
 from onion.inventory.model import Host
 from onion.pipeline.lock import poll_lock
@@ -106,9 +107,12 @@ def run_poll(cfg: Config, hosts: Sequence[Host], probes: Sequence[Probe],
             cfg.privacy.redact_args, cfg.privacy.redact_patterns))
         phase("batch")
         try:
-            summary.delivery = fanout.deliver(sinks, Queue(cfg.spool_path), batch)
+            queue = Queue(cfg.spool_path, parse_budget(cfg.storage.max_spool, "max_spool"))
+            summary.delivery = fanout.deliver(sinks, queue, batch)
             if duck is not None:
                 summary.stored = summary.delivery.reports[duck.name].ok
+                if summary.stored:
+                    duck.record_drops(queue.take_dropped(), utcnow())
                 duck.checkpoint()
             phase("store")
             if duck is not None and duck.con is not None and summary.stored:

@@ -42,6 +42,10 @@ from onion.storage.views import archive_files, refresh_views
 log = logging.getLogger("onion.storage")
 
 
+DAMAGED = (" (if the file is damaged: move it aside, and the next poll starts a new "
+           "database; every batch waits in the queue until one takes it)")
+
+
 def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open the database; a lock held elsewhere becomes DatabaseLocked."""
     if not read_only:
@@ -53,7 +57,10 @@ def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     except duckdb.IOException as exc:
         if "lock" in str(exc).lower():
             raise DatabaseLocked(f"{path} is locked by another process: {exc}") from exc
-        raise StorageError(f"cannot open {path}: {exc}") from exc
+        raise StorageError(f"cannot open {path}: {exc}{DAMAGED}") from exc
+    except duckdb.Error as exc:  # a damaged file: checksum, serialization, internal errors
+        raise StorageError(f"cannot open {path}: {type(exc).__name__}: {exc}{DAMAGED}") \
+            from exc
     # No replacement scans: a table name in SQL must never resolve to a Python variable
     # (batches are registered by name, explicitly).
     con.execute("SET python_enable_replacements = false")

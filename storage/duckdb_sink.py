@@ -92,6 +92,17 @@ class DuckDBSink:
             except duckdb.Error:
                 pass  # committed either way; the next run's checkpoint catches up
 
+    def record_drops(self, drops: list[dict[str, Any]], now: dt.datetime) -> None:
+        """Batches the queue dropped for room, into storage_events where people look."""
+        if not drops or self.con is None:
+            return
+        with store.private_files():
+            for d in drops:
+                self.con.execute(
+                    "INSERT INTO storage_events VALUES (?, 'queue_dropped', NULL, NULL, NULL, "
+                    "?, ?)", [now, d["bytes"], f"run {d['run_id']} for sinks "
+                              f"{', '.join(d['sinks'])}: {d['reason']} at {d['at']}"])
+
     def health(self) -> Health:
         try:
             self.open()

@@ -41,6 +41,7 @@ class Delivery:
     reports: dict[str, SinkReport] = field(default_factory=dict)
     queued_for: list[str] = field(default_factory=list)   # sinks the new batch waits for
     lost: str | None = None   # the new batch could not even be queued (the disk is full)
+    dropped: list[dict[str, object]] = field(default_factory=list)  # oldest, for room
 
     def of(self, name: str) -> SinkReport:
         return self.reports[name]
@@ -132,7 +133,8 @@ def deliver(sinks: Sequence[Sink], queue: Queue, batch: Batch | None) -> Deliver
     if batch is not None and out.queued_for:
         reason = "; ".join(out.reports[n].error or "" for n in out.queued_for)
         try:
-            queue.put(batch, out.queued_for, reason)
+            entry = queue.put(batch, out.queued_for, reason)
+            out.dropped = queue.make_room(keep=entry)
         except StorageError as exc:
             out.lost = str(exc)
     if any(not r.ok for r in out.reports.values()):

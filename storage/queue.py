@@ -17,6 +17,8 @@ a round whose sinks all took it writes nothing here.
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import os
 import shutil
 from collections import Counter
@@ -32,9 +34,50 @@ QUARANTINE = "quarantine"
 LEGACY_SINK = "duckdb"
 
 
+DROPPED = "dropped.jsonl"   # batches dropped for room, until the database records them
+
+
 class Queue:
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, max_bytes: int | None = None) -> None:
         self.folder = folder
+        self.max_bytes = max_bytes
+
+    def _size(self, entry: Path) -> int:
+        return sum(f.stat().st_size for f in entry.rglob("*") if f.is_file())
+
+    def make_room(self, keep: Path | None = None) -> list[dict[str, object]]:
+        """Drop the oldest batches while the queue holds more than ``max_bytes`` (never
+        ``keep``, the one just queued), each drop written to ``dropped.jsonl``."""
+        if self.max_bytes is None:
+            return []
+        entries = [(e, self._size(e)) for e in self.entries()]
+        total = sum(n for _, n in entries)
+        dropped: list[dict[str, object]] = []
+        for entry, n in entries:
+            if total <= self.max_bytes:
+                break
+            if entry == keep:
+                continue
+            record = {"run_id": int(entry.name), "sinks": sorted(self.sinks_of(entry)),
+                      "bytes": n, "at": dt.datetime.now(dt.UTC).replace(tzinfo=None)
+                      .isoformat(), "reason": f"queue over max_spool ({self.max_bytes} bytes)"}
+            shutil.rmtree(entry, ignore_errors=True)
+            total -= n
+            dropped.append(record)
+        if dropped:
+            fd = os.open(self.folder / DROPPED, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            with os.fdopen(fd, "a", encoding="utf-8") as f:
+                f.writelines(json.dumps(r) + "\n" for r in dropped)
+        return dropped
+
+    def take_dropped(self) -> list[dict[str, object]]:
+        """The drops not recorded elsewhere yet; the caller records them."""
+        path = self.folder / DROPPED
+        if not path.exists():
+            return []
+        records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        path.unlink()
+        return records
 
     def put(self, batch: Batch, sinks: list[str], reason: str = "") -> Path:
         """Keep ``batch`` for these sinks. Raises StorageError if it cannot be written."""
