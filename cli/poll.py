@@ -92,5 +92,10 @@ def poll(cfg: config_mod.Config, inventory: str | None, limit: str | None, verbo
                    err=True)
     if delivery.lost:
         click.echo(f"onion: this run's batch is lost: {delivery.lost}", err=True)
+    if summary.signal is not None:
+        cut = sum(r.status == "interrupted" for r in summary.results)
+        click.echo(f"onion: stopped by signal {summary.signal}: {cut} host(s) cut "
+                   "(interrupted), what arrived is stored", err=True)
+        sys.exit(128 + summary.signal)
     if failed or delivery.lost or summary.errors:
         sys.exit(1)

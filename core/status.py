@@ -25,10 +25,11 @@ class HostStatus(enum.StrEnum):
     ERROR = "error"            # the remote shell did not run the script
     FAILED = "failed"          # Onion itself failed on this host (a bug, contained)
     POLLER_FAULT = "poller_fault"  # the poller ran short (file descriptors): not the host's
+    INTERRUPTED = "interrupted"    # the poller was stopped (Ctrl-C, SIGTERM) mid-host
 
 
 # Statuses that say nothing about the host itself: no host_down alert for them.
-POLLER_SIDE = (HostStatus.FAILED, HostStatus.POLLER_FAULT)
+POLLER_SIDE = (HostStatus.FAILED, HostStatus.POLLER_FAULT, HostStatus.INTERRUPTED)
 
 
 class ProbeStatus(enum.StrEnum):

@@ -4,12 +4,15 @@ judge alerts; then, with the poll lock released, send the notifications."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import resource
+import signal
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import duckdb
 import psutil
@@ -47,6 +50,7 @@ class RunSummary:
     errors: list[str] = field(default_factory=list)   # storage steps deferred this run
     warnings: list[str] = field(default_factory=list)  # said on stderr, not a failure
     stored: bool = False          # the database has this round (else it waits in the queue)
+    signal: int | None = None     # SIGINT / SIGTERM received during the round
     # CPU seconds of this process per phase (poll, batch, store, archive, alerts)
     phases: dict[str, float] = field(default_factory=dict)
 
@@ -80,7 +84,8 @@ def run_poll(cfg: Config, hosts: Sequence[Host], probes: Sequence[Probe],
         sinks = [DuckDBSink.from_settings(cfg)]
     duck = next((s for s in sinks if isinstance(s, DuckDBSink)), None)
     judged: live.Judged | None = None
-    with poll_lock(cfg.db_path, cfg.poller.lock_wait):
+    signals: list[int] = []
+    with poll_lock(cfg.db_path, cfg.poller.lock_wait), _deferred(signals):
         rid = next_run_id(cfg.db_path)
         run_id = rid.value
         summary = RunSummary(run_id, [], 0.0, 0.0)
@@ -91,7 +96,7 @@ def run_poll(cfg: Config, hosts: Sequence[Host], probes: Sequence[Probe],
         concurrency, lowered = fd_budget(min(cfg.poller.concurrency, max(len(hosts), 1)))
         if lowered:
             summary.warnings.append(lowered)
-        results = asyncio.run(poll_hosts(cfg, hosts, probes, progress, concurrency))
+        results = asyncio.run(_poll(cfg, hosts, probes, progress, concurrency, signals))
         summary.results = results
         phase("poll")
         cpu1 = proc.cpu_times()
@@ -147,7 +152,51 @@ def run_poll(cfg: Config, hosts: Sequence[Host], probes: Sequence[Probe],
     summary.wall_s = time.perf_counter() - t0
     summary.cpu_s = (cpu2.user - cpu0.user) + (cpu2.system - cpu0.system)
     summary.phases = phase.spent
+    summary.signal = signals[0] if signals else None
     return summary
+
+
+async def _poll(cfg: Config, hosts: Sequence[Host], probes: Sequence[Probe],
+                progress: Callable[[HostResult], None] | None, concurrency: int,
+                signals: list[int]) -> list[HostResult]:
+    """The SSH round; SIGINT or SIGTERM cuts the hosts still running (``interrupted``),
+    and the round goes on to store what arrived."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+
+    def stopping(sig: int) -> None:
+        signals.append(sig)
+        stop.set()
+
+    for sig in STOP_SIGNALS:
+        loop.add_signal_handler(sig, stopping, sig)
+    try:
+        return await poll_hosts(cfg, hosts, probes, progress, concurrency, stop)
+    finally:
+        for sig in STOP_SIGNALS:
+            loop.remove_signal_handler(sig)  # which restores the default, not _deferred's
+            signal.signal(sig, _noting(signals))
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _noting(signals: list[int]) -> Callable[[int, Any], None]:
+    def note(sig: int, _frame: Any) -> None:
+        signals.append(sig)
+    return note
+
+
+@contextlib.contextmanager
+def _deferred(signals: list[int]) -> Iterator[None]:
+    """Outside the SSH round (storing, archiving, judging), a stop signal is noted and
+    acted on once the batch is safe: the caller exits 128 + its number afterwards."""
+    previous = {sig: signal.signal(sig, _noting(signals)) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 __all__ = ["RunSummary", "run_poll"]

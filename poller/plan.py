@@ -40,14 +40,23 @@ _na() { printf '%s\n' "$*" >&2; exit __NA__; }
 """
 
 # Guarded sections start first, all at once in the background, each writing to a temp
-# file: a child stuck in the kernel (df on a dead NFS mount) holds its file rather than
-# the SSH channel, and a hung section costs only itself. After the other sections, if any
-# guarded one is still running, ONE watchdog gives them the section timeout (so each has
-# at least that long); in the usual case they are done by then and the host starts no
-# watchdog at all. One awk then frames all their outputs (no `cat` per file).
+# folder named with the script's pid. A session cut mid-script (hang-up, a closed pipe,
+# TERM) ends the script through its EXIT trap, which removes the folder; a folder left
+# anyway (SIGKILL) belongs to a pid that is gone, and the next run removes it. In it,
+# each section writes to a file: a child stuck in the kernel (df on a dead NFS mount)
+# holds its file rather than the SSH channel, and a hung section costs only itself. After
+# the other sections, if any guarded one is still running, ONE watchdog gives them the
+# section timeout (so each has at least that long); in the usual case they are done by
+# then and the host starts no watchdog at all. One awk then frames all their outputs (no
+# `cat` per file).
 _GUARD = r"""
-_d=$(mktemp -d "${TMPDIR:-/tmp}/onion.XXXXXX") || _d=
+for _o in "${TMPDIR:-/tmp}"/onion.*.??????; do
+  _q=${_o#*/onion.}; _q=${_q%%.*}
+  [ -d "$_o" ] && [ -O "$_o" ] && ! kill -0 "$_q" 2>/dev/null && rm -rf "$_o"
+done
+_d=$(mktemp -d "${TMPDIR:-/tmp}/onion.$$.XXXXXX") || _d=
 trap '[ -n "$_d" ] && rm -rf "$_d"' EXIT
+trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 141' PIPE; trap 'exit 143' TERM
 _ps= _gl= _w=
 _gs() {
   [ -n "$_d" ] || return 0

@@ -111,7 +111,10 @@ def fd_budget(wanted: int) -> tuple[int, str | None]:
 
 async def poll_hosts(cfg: Config, hosts: Sequence[Host], probes: Sequence[Probe],
                      progress: Callable[[HostResult], None] | None = None,
-                     concurrency: int | None = None) -> list[HostResult]:
+                     concurrency: int | None = None,
+                     stop: asyncio.Event | None = None) -> list[HostResult]:
+    """Every host once, at most ``concurrency`` at a time, within ``[poller] run_timeout``;
+    ``stop`` set (a signal) cuts the hosts still running: their results say so."""
     opts = transport_options(cfg)
     ssh = SSHTransport(opts) if any(not h.local for h in hosts) else None
     if ssh is not None:
@@ -135,17 +138,34 @@ async def poll_hosts(cfg: Config, hosts: Sequence[Host], probes: Sequence[Probe]
         tasks[task] = host
     results: dict[str, HostResult] = {}
     if tasks:
-        done, pending = await asyncio.wait(tasks, timeout=cfg.poller.run_timeout)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + cfg.poller.run_timeout
+        pending: set[asyncio.Future[Any]] = set(tasks)
+        stopper = asyncio.ensure_future(stop.wait()) if stop is not None else None
+        while pending and loop.time() < deadline:
+            done_now, _ = await asyncio.wait(
+                pending | ({stopper} if stopper else set()), timeout=deadline - loop.time(),
+                return_when=asyncio.FIRST_COMPLETED)
+            pending -= done_now
+            if stopper is not None and stopper in done_now:
+                break
+        if stopper is not None:
+            stopper.cancel()
         for task in pending:
             task.cancel()
         for task in pending:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
             h = tasks[task]
-            results[h.name] = HostResult(h, Timeout.status, "cut at the whole-run deadline "
-                                         f"of {cfg.poller.run_timeout:g} s")
-        for task in done:
-            results[tasks[task].name] = task.result()
+            if stop is not None and stop.is_set():
+                results[h.name] = HostResult(h, HostStatus.INTERRUPTED,
+                                             "cut: the poller was told to stop mid-round")
+            else:
+                results[h.name] = HostResult(h, Timeout.status, "cut at the whole-run "
+                                             f"deadline of {cfg.poller.run_timeout:g} s")
+        for task in tasks:
+            if task not in pending:
+                results[tasks[task].name] = task.result()
     if ssh is not None:
         await ssh.aclose()  # jump hosts a deadline left open
     return [results[h.name] for h in hosts]

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import errno
 import os
+import signal
 import socket
 import time
 from collections import Counter
@@ -135,11 +136,25 @@ class LocalTransport:
             out.error = exc
         finally:
             if proc.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, 9)
-                await proc.wait()
+                await _end_session(proc)
             out.command_s = time.perf_counter() - t0
         return out
+
+
+async def _end_session(proc: asyncio.subprocess.Process) -> None:
+    """TERM first, so the script's EXIT trap removes its temp folder; KILL after a
+    moment. Shielded: this runs while the round is being cancelled."""
+    async def end() -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            async with asyncio.timeout(1):
+                await proc.wait()
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            await proc.wait()
+    await asyncio.shield(end())
 
 
 class _PipeWriter:
