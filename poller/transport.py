@@ -137,6 +137,7 @@ class LocalTransport:
         finally:
             if proc.returncode is None:
                 await _end_session(proc)
+            await _drain(proc)
             out.command_s = time.perf_counter() - t0
         return out
 
@@ -155,6 +156,18 @@ async def _end_session(proc: asyncio.subprocess.Process) -> None:
                 os.killpg(proc.pid, signal.SIGKILL)
             await proc.wait()
     await asyncio.shield(end())
+
+
+async def _drain(proc: asyncio.subprocess.Process) -> None:
+    """Read what is left of stdout and stderr (after a cap, unread) to their end, so their
+    pipes close here rather than at garbage collection, after the loop is gone."""
+    async def drain() -> None:
+        for stream in (proc.stdout, proc.stderr):
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(1):
+                    while stream is not None and await stream.read(READ_CHUNK):
+                        pass
+    await asyncio.shield(drain())
 
 
 class _PipeWriter:
