@@ -26,6 +26,9 @@ class Section:
         return self.data.decode("utf-8", errors="replace")
 
 
+MAX_MARKER_LINE = 4096   # our marker lines are short; a longer one is data
+
+
 class Splitter:
     def __init__(self, marker: bytes, section_cap: int) -> None:
         self._nl_marker = b"\n" + marker + b" "
@@ -50,12 +53,14 @@ class Splitter:
                     self._add(buf[: len(buf) - keep])
                     del buf[: len(buf) - keep]
                 return
-            eol = buf.find(b"\n", idx + 1)
+            eol = buf.find(b"\n", idx + 1, idx + MAX_MARKER_LINE + 1)
             if eol < 0:
                 if idx:
                     self._add(buf[:idx])
                     del buf[:idx]
-                if len(buf) > 4096:  # a "marker" line that never ends: not ours
+                if len(buf) > MAX_MARKER_LINE:
+                    # A "marker" line longer than any of ours is data, however the bytes
+                    # were chunked: decided by its length alone, never by when it arrived.
                     self._add(buf[:1])
                     del buf[:1]
                     continue

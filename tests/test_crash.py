@@ -122,19 +122,31 @@ def test_kill_9_mid_write_leaves_no_partial_run_and_loses_no_spooled_batch(tmp_p
     # Runs killed at random moments while they store batch A and their own batch.
     rnd = random.Random(os.getpid())
     outcomes = []
-    for _ in range(4):
-        delay = rnd.uniform(0.2, 2.2) * full  # the run with A to store takes longer
+    wal = db.with_name(db.name + ".wal")
+    landed = 0
+    for i in range(6):
         p = poll(cfg)
-        time.sleep(delay)
+        if i % 2:
+            # The moment the store commits its first write (the WAL appears): a kill that
+            # certainly lands inside the store, between its transactions.
+            delay = -1.0
+            deadline = time.monotonic() + 60
+            while not wal.exists() and p.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.001)
+        else:
+            delay = rnd.uniform(0.2, 2.2) * full  # the run with A to store takes longer
+            time.sleep(delay)
+        storing = p.poll() is None and wal.exists()
         p.send_signal(signal.SIGKILL)
         p.wait(30)
-        wal = db.with_name(db.name + ".wal")
+        landed += storing
         if wal.exists():
             assert stat.S_IMODE(wal.stat().st_mode) == 0o600
         counts = check_consistent(db)
-        outcomes.append((round(delay, 2), run_a in counts, len(pending(spool)), wal.exists()))
-    print(f"\nuninterrupted run {full:.2f} s; kills (delay s, A stored, batches spooled, "
-          f"WAL left): {outcomes}")
+        outcomes.append((round(delay, 2), run_a in counts, len(pending(spool)), storing))
+    print(f"\nuninterrupted run {full:.2f} s; kills (delay s or -1 at the WAL, A stored, "
+          f"batches queued, killed while storing): {outcomes}")
+    assert landed >= 1, "no kill landed while a run was storing"
     rc, out = poll_done(cfg)
     assert rc == 0, out
     counts = check_consistent(db)
