@@ -26,20 +26,29 @@ def common(f: Callable[..., Any]) -> Callable[..., Any]:
                   help="DuckDB file (env ONION_DB; default ~/.local/share/onion/onion.duckdb).")
     @functools.wraps(f)
     def wrapper(config_path: str | None, db_path: str | None, **kw: Any) -> Any:
+        given = group_options()
         try:
-            cfg = setup.load_config(config_path, db_path)
+            cfg = setup.load_config(config_path or given.get("config"),
+                                    db_path or given.get("db"))
             return f(cfg, **kw)
         except OnionError as exc:
             raise click.ClickException(str(exc)) from exc
     return wrapper
 
 
+def group_options() -> dict[str, Any]:
+    """--config / --db given before the verb (``onion --db X poll``)."""
+    ctx = click.get_current_context(silent=True)
+    obj = ctx.find_root().obj if ctx is not None else None
+    return obj if isinstance(obj, dict) else {}
+
+
 def inventory_option(f: Callable[..., Any]) -> Callable[..., Any]:
     f = click.option("-l", "--limit", "limit", metavar="PATTERN",
                      help="Hosts to use: globs, groups, ! to exclude, & to intersect.")(f)
-    return click.option("-i", "--inventory", "inventory", type=click.Path(dir_okay=False),
-                        help="Inventory file (Ansible INI/YAML, Onion YAML or a host list); "
-                             "none: this machine.")(f)
+    return click.option("-i", "--inventory", "inventory", type=click.Path(),
+                        help="Inventory file (Ansible INI/YAML, Onion YAML or a host list) "
+                             "or an Ansible inventory folder; none: this machine.")(f)
 
 
 def hosts_of(cfg: config_mod.Config, inventory: str | None, limit: str | None) -> list[Any]:

@@ -2,27 +2,39 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import click
 
+from onion.cli.common import group_options
 from onion.core import config as config_mod
 from onion.core.files import write_private
 
 
 @click.command()
 @click.argument("path", type=click.Path(dir_okay=False), required=False)
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="Where to write it (the same as PATH).")
+@click.option("--db", "db_path", type=click.Path(dir_okay=False),
+              help="The database the written config names in [storage] db.")
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
-def init(path: str | None, force: bool) -> None:
+def init(path: str | None, config_path: str | None, db_path: str | None, force: bool) -> None:
     """Write a commented example config with every default (0600: it may come to hold a
     mail password), at PATH, else $ONION_CONFIG, else ~/.config/onion/onion.toml.
 
     Example: onion init /etc/onion/onion.toml
     """
-    target = Path(path or os.environ.get("ONION_CONFIG") or config_mod.DEFAULT_CONFIG)
-    target = target.expanduser()
+    given = group_options()
+    target = Path(path or config_path or given.get("config") or os.environ.get("ONION_CONFIG")
+                  or config_mod.DEFAULT_CONFIG).expanduser()
     if target.exists() and not force:
         raise click.ClickException(f"{target} exists (use --force to overwrite)")
-    write_private(target, config_mod.EXAMPLE)
+    text = config_mod.EXAMPLE
+    db = db_path or given.get("db") or os.environ.get("ONION_DB")
+    if db:
+        default = 'db = "~/.local/share/onion/onion.duckdb"'
+        text = text.replace(default, f"db = {json.dumps(str(Path(db).expanduser()))}", 1)
+    write_private(target, text)
     click.echo(f"wrote {target}")

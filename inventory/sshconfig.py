@@ -48,9 +48,9 @@ def resolve(host: Host, config_paths: ConfigPaths | None = None) -> Host:
     if host.local:
         return host
     paths = default_config_paths() if config_paths is None else [Path(p) for p in config_paths]
-    for path in paths:
-        if not path.is_file():
-            raise ConfigError(f"{path}: ssh config file not found")
+    # A missing file is an empty one, as OpenSSH reads ~/.ssh/config (a fresh account
+    # has none); a file that is there but cannot be read is an error (_load).
+    paths = [p for p in paths if p.exists()]
     if not paths:
         return host
     config = _load(host, paths, None)

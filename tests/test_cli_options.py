@@ -1,0 +1,67 @@
+"""Options where a user puts them: before or after the verb, -h for help, the
+environment honoured by every verb (init included), -i with a folder, and no fatal
+missing ~/.ssh/config."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from onion.cli.main import main
+
+
+def test_common_options_before_the_verb(tmp_path: Path) -> None:
+    db = tmp_path / "o.duckdb"
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[probes]\nenable = ["memory"]\n')
+    res = CliRunner().invoke(main, ["--db", str(db), "--config", str(cfg), "poll"])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(main, ["--db", str(db), "sql", "--format", "csv",
+                                    "SELECT count(*) FROM memory"])
+    assert res.exit_code == 0 and res.output.splitlines()[1] == "1", res.output
+    # After the verb wins over before it.
+    other = tmp_path / "other.duckdb"
+    res = CliRunner().invoke(main, ["--db", str(db), "--config", str(cfg), "poll",
+                                    "--db", str(other)])
+    assert res.exit_code == 0 and other.exists()
+
+
+def test_dash_h_is_help_everywhere() -> None:
+    for argv in (["-h"], ["poll", "-h"], ["db", "stats", "-h"], ["alerts", "-h"]):
+        res = CliRunner().invoke(main, argv)
+        assert res.exit_code == 0 and "Usage:" in res.output, argv
+
+
+def test_init_takes_config_db_and_the_environment(tmp_path: Path, monkeypatch) -> None:
+    res = CliRunner().invoke(main, ["init", "--config", str(tmp_path / "a.toml"),
+                                    "--db", str(tmp_path / "a.duckdb")])
+    assert res.exit_code == 0, res.output
+    data = tomllib.loads((tmp_path / "a.toml").read_text())
+    assert data["storage"]["db"] == str(tmp_path / "a.duckdb")
+    monkeypatch.setenv("ONION_CONFIG", str(tmp_path / "env.toml"))
+    assert CliRunner().invoke(main, ["init"]).exit_code == 0
+    assert (tmp_path / "env.toml").exists()
+    res = CliRunner().invoke(main, ["parse", "--config", str(tmp_path / "env.toml"), "memory",
+                                    "--os", "linux", "/proc/meminfo"])
+    assert res.exit_code == 0, res.output
+
+
+def test_an_inventory_folder_and_no_ssh_config_at_all(tmp_path: Path) -> None:
+    home = tmp_path / "home"   # a fresh account: no ~/.ssh at all
+    home.mkdir()
+    inv = tmp_path / "inventory"
+    inv.mkdir()
+    (inv / "hosts.ini").write_text("[lab]\nhere ansible_connection=local\n")
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[storage]\ndb = "{tmp_path / "o.duckdb"}"\n[probes]\nenable = ["memory"]\n')
+    env = {**os.environ, "HOME": str(home)}
+    run = subprocess.run([sys.executable, "-m", "onion.cli", "poll", "-i", str(inv),
+                          "--config", str(cfg), "-v"], capture_output=True, text=True,
+                         env=env, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "1/1 hosts ok" in run.stdout
