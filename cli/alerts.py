@@ -28,11 +28,21 @@ def _ts(t: dt.datetime | None) -> str:
     return t.isoformat(sep=" ") + "Z" if t else "-"
 
 
+# Nagios' plugin exit codes: what a script or a monitoring system gates on.
+CHECK_EXIT = {"info": 0, "warning": 1, "critical": 2}
+
+
 @click.group("alerts", invoke_without_command=True)
 @common
+@click.option("--check", is_flag=True,
+              help="Exit like a Nagios plugin: 0 nothing firing (or only info), 1 a warning "
+                   "firing, 2 a critical one.")
 @click.pass_context
-def alerts(ctx: click.Context, cfg: Any) -> None:
-    """Alerts firing now (and pending, flapping), with since when and for how long."""
+def alerts(ctx: click.Context, cfg: Any, check: bool) -> None:
+    """Alerts firing now (and pending, flapping), with since when and for how long.
+
+    Example: onion alerts --check || page-the-admin
+    """
     if ctx.invoked_subcommand is not None:
         return
     with store.reading(cfg.db_path) as con:
@@ -61,6 +71,9 @@ def alerts(ctx: click.Context, cfg: Any) -> None:
     for notifier, n, error in outbox:
         click.echo(f"notifier {notifier}: {n} message(s) waiting to be retried ({error})",
                    err=True)
+    if check:
+        worst = max((CHECK_EXIT.get(r[1], 0) for r in rows if r[4] == "firing"), default=0)
+        ctx.exit(worst)
 
 
 @alerts.command("history")

@@ -9,7 +9,7 @@ import click
 from onion.cli.common import common, hosts_of, inventory_option, plugins_of, shown
 from onion.core import config as config_mod
 from onion.pipeline import setup
-from onion.pipeline.round import run_poll
+from onion.pipeline.round import RunSummary, run_poll
 from onion.storage.queue import Queue
 
 
@@ -17,10 +17,12 @@ from onion.storage.queue import Queue
 @common
 @inventory_option
 @click.option("-v", "--verbose", count=True, help="Say what happened to each host.")
+@click.option("-q", "--quiet", is_flag=True,
+              help="Not even the one line about hosts that went down (for cron).")
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar (default: on when stderr is a terminal).")
 def poll(cfg: config_mod.Config, inventory: str | None, limit: str | None, verbose: int,
-         progress: bool | None) -> None:
+         quiet: bool, progress: bool | None) -> None:
     """Poll every host once and store the results (cron-friendly: quiet unless -v).
 
     Exits 0 when the round completed, even if hosts were down: down hosts are data.
@@ -80,6 +82,8 @@ def poll(cfg: config_mod.Config, inventory: str | None, limit: str | None, verbo
     if held:
         click.echo(f"onion: {len(held)} batch(es) in quarantine in {held[0].parent} "
                    "(onion db stats lists them with the reasons)", err=True)
+    if not quiet:
+        _cron_lines(summary)
     for line in summary.warnings:
         click.echo(f"onion: {line}", err=True)
     for line in summary.errors:
@@ -99,3 +103,18 @@ def poll(cfg: config_mod.Config, inventory: str | None, limit: str | None, verbo
         sys.exit(128 + summary.signal)
     if failed or delivery.lost or summary.errors:
         sys.exit(1)
+
+
+def _cron_lines(summary: RunSummary) -> None:
+    """Quiet from cron unless something changed: one line when hosts went down since
+    their last poll, one when every host failed (then it is likely this machine)."""
+    if summary.results and summary.ok == 0 and len(summary.results) > 1:
+        click.echo(f"onion: every host failed this round ({len(summary.results)}): check "
+                   "this machine's network, keys and known_hosts (onion hosts shows why)",
+                   err=True)
+    elif summary.went_down:
+        shown_hosts = ", ".join(f"{shown(r.host.name)} ({r.status})"
+                                for r in summary.went_down[:10])
+        more = " …" if len(summary.went_down) > 10 else ""
+        click.echo(f"onion: {len(summary.went_down)} host(s) went down since their last poll: "
+                   f"{shown_hosts}{more}", err=True)

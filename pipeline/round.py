@@ -21,6 +21,7 @@ from onion.alerts import live
 from onion.core.clock import utcnow
 from onion.core.config import Config
 from onion.core.errors import StorageError
+from onion.core.status import POLLER_SIDE
 from onion.core.units import parse_budget
 from onion.core.version import __version__
 from onion.inventory.model import Host
@@ -51,6 +52,7 @@ class RunSummary:
     warnings: list[str] = field(default_factory=list)  # said on stderr, not a failure
     stored: bool = False          # the database has this round (else it waits in the queue)
     signal: int | None = None     # SIGINT / SIGTERM received during the round
+    went_down: list[HostResult] = field(default_factory=list)  # ok last poll, not now
     # CPU seconds of this process per phase (poll, batch, store, archive, alerts)
     phases: dict[str, float] = field(default_factory=dict)
 
@@ -118,6 +120,7 @@ def run_poll(cfg: Config, hosts: Sequence[Host], probes: Sequence[Probe],
                 summary.stored = summary.delivery.reports[duck.name].ok
                 if summary.stored:
                     duck.record_drops(queue.take_dropped(), utcnow())
+                    summary.went_down = _went_down(duck, run_id, results)
                 duck.checkpoint()
             phase("store")
             if duck is not None and duck.con is not None and summary.stored:
@@ -179,6 +182,20 @@ async def _poll(cfg: Config, hosts: Sequence[Host], probes: Sequence[Probe],
 
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _went_down(duck: DuckDBSink, run_id: int, results: Sequence[HostResult]
+               ) -> list[HostResult]:
+    """Hosts that were ok at their previous poll and are not now (poller-side statuses
+    aside): what a cron job should say once, not on every run while they stay down."""
+    bad = [r for r in results if r.status != "ok" and r.status not in POLLER_SIDE]
+    if not bad or duck.con is None:
+        return []
+    before = dict(duck.con.execute(
+        "SELECT host, arg_max(status, run_id) FROM hot.polls WHERE run_id < ? "
+        "AND list_contains(?, host) GROUP BY host", [run_id, [r.host.name for r in bad]]
+    ).fetchall())
+    return [r for r in bad if before.get(r.host.name, "ok") == "ok"]
 
 
 def _noting(signals: list[int]) -> Callable[[int, Any], None]:
