@@ -9,7 +9,7 @@ import click
 
 from onion.alerts import config as alert_config
 from onion.alerts import engine, tables
-from onion.cli.common import common
+from onion.cli.common import common, emit_rows, format_option
 from onion.core import duration
 from onion.core.clock import utcnow
 from onion.core.errors import ConfigError
@@ -37,8 +37,9 @@ CHECK_EXIT = {"info": 0, "warning": 1, "critical": 2}
 @click.option("--check", is_flag=True,
               help="Exit like a Nagios plugin: 0 nothing firing (or only info), 1 a warning "
                    "firing, 2 a critical one.")
+@format_option
 @click.pass_context
-def alerts(ctx: click.Context, cfg: Any, check: bool) -> None:
+def alerts(ctx: click.Context, cfg: Any, check: bool, fmt: str) -> None:
     """Alerts firing now (and pending, flapping), with since when and for how long.
 
     Example: onion alerts --check || page-the-admin
@@ -59,15 +60,20 @@ def alerts(ctx: click.Context, cfg: Any, check: bool) -> None:
             "SELECT notifier, count(*), max(last_error) FROM alert_outbox "
             "WHERE status = 'pending' AND attempts > 0 GROUP BY notifier").fetchall()
     now = utcnow()
-    for rule, sev, host, item, state, held, value, summary, since in rows:
+    if fmt != "table":
+        emit_rows(["rule", "severity", "host", "item", "state", "held", "value", "summary",
+                   "since"], rows, fmt)
+    for rule, sev, host, item, state, held, value, summary, since in rows if fmt == "table" \
+            else ():
         shown = "flapping" if held else state
         took = duration.show(now - since) if since else "-"
         click.echo(f"{shown:9} {sev:8} {rule:22} {host:24} {item or '-':20} "
                    f"{value or '':>10}  since {_ts(since)} ({took})")
         if summary:
             click.echo(f"    {summary}")
-    click.echo(f"({sum(r[4] == 'firing' for r in rows)} firing, "
-               f"{sum(r[4] == 'pending' for r in rows)} pending)")
+    if fmt == "table":
+        click.echo(f"({sum(r[4] == 'firing' for r in rows)} firing, "
+                   f"{sum(r[4] == 'pending' for r in rows)} pending)")
     for notifier, n, error in outbox:
         click.echo(f"notifier {notifier}: {n} message(s) waiting to be retried ({error})",
                    err=True)
@@ -83,8 +89,9 @@ def alerts(ctx: click.Context, cfg: Any, check: bool) -> None:
 @click.option("--host", help="Only this host.")
 @click.option("--all", "everything", is_flag=True,
               help="Also pending and cancelled (not told) events.")
+@format_option
 def history(cfg: Any, since: str, rule: str | None, host: str | None,
-            everything: bool) -> None:
+            everything: bool, fmt: str) -> None:
     """What fired, resolved, flapped and repeated, oldest first."""
     where = ["ts >= ?"]
     params: list[Any] = [_since(since)]
@@ -104,6 +111,10 @@ def history(cfg: Any, since: str, rule: str | None, host: str | None,
             "SELECT ts, event, severity, rule, host, item, value, notify, duration_s "
             f"FROM alert_events WHERE {' AND '.join(where)} ORDER BY ts, rule, host, item "
             "LIMIT 10000", params).fetchall()
+    if fmt != "table":
+        emit_rows(["ts", "event", "severity", "rule", "host", "item", "value", "told",
+                   "duration_s"], rows, fmt)
+        return
     for ts, event, sev, rname, h, item, value, notify, dur in rows:
         after = f" after {duration.show(dt.timedelta(seconds=dur))}" if dur and \
             event == "resolved" else ""
@@ -150,9 +161,17 @@ def test(cfg: Any, rule_name: str, since: str) -> None:
 
 @alerts.command("rules")
 @common
-def rules_cmd(cfg: Any) -> None:
+@format_option
+def rules_cmd(cfg: Any, fmt: str) -> None:
     """The rules in force, built-in ones tuned by the config included."""
-    for r in alert_config.check(cfg):
+    loaded = alert_config.check(cfg)
+    if fmt != "table":
+        emit_rows(["name", "severity", "table", "condition", "clear", "for_s", "polls", "event",
+                   "builtin"], [(r.name, r.severity.value, r.table or None, r.condition,
+                                 r.clear_sql, r.hold.total_seconds() if r.hold else 0.0,
+                                 r.polls, r.event, r.builtin) for r in loaded], fmt)
+        return
+    for r in loaded:
         src = r.table or "(source)"
         extra = f" for {duration.show(r.hold)}" if r.hold else ""
         extra += f" in {r.polls} polls" if r.polls > 1 else ""

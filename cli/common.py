@@ -75,8 +75,23 @@ def plugins_of(cfg: config_mod.Config) -> Any:
     return reg
 
 
+def format_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--format: a table for people, CSV or JSON (exact values, never translated)."""
+    return click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]),
+                        default="table", show_default=True,
+                        help="table for people; csv or json for programs.")(f)
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return f"{v:.6g}"  # a FLOAT column's 1.340000033378601 is 1.34 to a person
+    return str(v)
+
+
 def emit_rows(cols: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str) -> None:
-    """Rows as a table for people, or CSV / JSON for programs."""
+    """Rows as a table for people (numbers rounded), or CSV / JSON for programs (exact)."""
     if fmt == "json":
         click.echo(json.dumps([dict(zip(cols, r, strict=True)) for r in rows],
                               default=str, indent=1))
@@ -87,7 +102,7 @@ def emit_rows(cols: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str) -> N
         w.writerows(rows)
         click.echo(buf.getvalue(), nl=False)
     else:
-        texts = [[("" if v is None else str(v)) for v in r] for r in rows]
+        texts = [[shown(_cell(v)) for v in r] for r in rows]
         widths = [max([len(c), *(min(len(t[i]), 60) for t in texts)]) for i, c in enumerate(cols)]
         click.echo("  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)).rstrip())
         click.echo("  ".join("-" * w for w in widths))

@@ -7,16 +7,13 @@ from pathlib import Path
 
 import click
 
-from onion.cli.common import common, emit_rows
+from onion.cli.common import common, emit_rows, format_option
 from onion.core import config as config_mod
 from onion.core.clock import utcnow
 from onion.core.errors import StorageError
 from onion.pipeline.lock import poll_lock
 from onion.storage import archive
 from onion.storage.queue import Queue
-
-FORMAT = click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]),
-                      default="table", show_default=True)
 
 
 def _num(v: float | None, digits: int = 2) -> float | None:
@@ -30,7 +27,7 @@ def db() -> None:
 
 @db.command("stats")
 @common
-@FORMAT
+@format_option
 @click.option("--columns", is_flag=True, help="Also bytes and encodings per archived column.")
 def stats(cfg: config_mod.Config, fmt: str, columns: bool) -> None:
     """Rows, bytes per row and per sample of each table, and what waits in the queue.

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from onion.cli.common import common, hosts_of, inventory_option, shown
+from onion.cli.common import common, emit_rows, format_option, hosts_of, inventory_option, shown
 from onion.core import config as config_mod
 from onion.core.status import HostStatus
 from onion.storage import duck as store
@@ -18,11 +18,12 @@ from onion.storage import duck as store
 @common
 @inventory_option
 @click.option("--rekey", metavar="HOST", help="Forget HOST's recorded key (a reinstalled node).")
+@format_option
 @click.option("--all-known-hosts", is_flag=True,
               help="With --rekey: also edit the [ssh] known_hosts files (yours), not only "
                    "the keys Onion recorded itself.")
 def hosts(cfg: config_mod.Config, inventory: str | None, limit: str | None,
-          rekey: str | None, all_known_hosts: bool) -> None:
+          rekey: str | None, all_known_hosts: bool, fmt: str) -> None:
     """The inventory with each host's last status and its probes' state.
 
     Example: onion hosts -i hosts.ini --rekey node07
@@ -42,6 +43,17 @@ def hosts(cfg: config_mod.Config, inventory: str | None, limit: str | None,
                     "SELECT host, probe, status, reason FROM latest_probe_results "
                     "WHERE status <> 'ok' ORDER BY host, probe").fetchall():
                 probe_states.setdefault(host, []).append(f"{probe}: {status} ({reason})")
+    rows = []
+    for h in inv:
+        status, seen, ok_at, reason = last.get(h.name, ("never polled", None, None, None))
+        target = "local" if h.local else f"{h.user + '@' if h.user else ''}{h.target}" \
+            f"{':' + str(h.port) if h.port else ''}"
+        rows.append((h.name, target, status, seen, ok_at, ",".join(h.groups), reason,
+                     "; ".join(probe_states.get(h.name, []))))
+    if fmt != "table":
+        emit_rows(["host", "target", "status", "last_seen", "last_ok", "groups", "reason",
+                   "probes_not_ok"], rows, fmt)
+        return
     for h in inv:
         status, seen, _ok, reason = last.get(h.name, ("never polled", None, None, None))
         target = "local" if h.local else f"{h.user + '@' if h.user else ''}{h.target}" \

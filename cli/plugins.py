@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import click
 
-from onion.cli.common import common, emit_rows, plugins_of
+from onion.cli.common import common, emit_rows, format_option, plugins_of
 from onion.core import config as config_mod
 
 
 @click.command()
 @common
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
-              show_default=True)
+@format_option
 def plugins(cfg: config_mod.Config, fmt: str) -> None:
     """List the probes, sinks and notifiers Onion found: built in, installed (entry
     points) or dropped into a [plugins] paths folder; and any that failed to load.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from onion.cli.common import common, emit_rows
+from onion.cli.common import common, emit_rows, format_option
 from onion.core import config as config_mod
 from onion.storage import duck as store
 
@@ -12,7 +12,7 @@ from onion.storage import duck as store
 @click.command()
 @common
 @click.argument("query")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table")
+@format_option
 @click.option("--max-rows", type=click.IntRange(1), default=10_000, show_default=True,
               help="Rows printed at most (a note on stderr says when there were more).")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True),
