@@ -85,7 +85,7 @@ class PrivacySettings:
 
 @dataclass(slots=True)
 class ReportSettings:
-    out: str = "onion-report"
+    out: str = str(DATA_HOME / "report")
 
 
 @dataclass(slots=True)
@@ -279,7 +279,8 @@ rollup_1d_days = 0     # daily rollups (0: forever)
 # fsync = true          # flush every file to disk before a batch counts as written
 
 [report]
-out = "onion-report"   # folder `onion report` writes
+out = "~/.local/share/onion/report"   # folder `onion report` writes (not relative to the
+                                      # working directory: cron and you write the same one)
 
 [privacy]
 # Process command lines are stored with values that look like secrets masked as ***:

@@ -16,6 +16,7 @@ a connection setting is an error rather than an address like "{{ x }}".
 
 from __future__ import annotations
 
+import difflib
 import logging
 import re
 import shlex
@@ -30,17 +31,45 @@ from onion.inventory.yamlfile import load as load_yaml
 
 log = logging.getLogger(__name__)
 
+# First name wins, as in Ansible's ssh connection plugin, where the older ansible_ssh_*
+# spelling is listed last among each option's variables and so takes precedence.
 _ALIASES = {
-    "address": ("ansible_host", "ansible_ssh_host"),
-    "port": ("ansible_port", "ansible_ssh_port"),
-    "user": ("ansible_user", "ansible_ssh_user"),
+    "address": ("ansible_ssh_host", "ansible_host"),
+    "port": ("ansible_ssh_port", "ansible_port"),
+    "user": ("ansible_ssh_user", "ansible_user"),
     "key": ("ansible_ssh_private_key_file", "ansible_private_key_file"),
 }
+# The connection variables Onion reads; a close misspelling of one is said (Ansible's
+# other variables are many and fine: only near misses are suspicious).
+_READ = {n for names in _ALIASES.values() for n in names} | {
+    "ansible_connection", "ansible_ssh_common_args", "ansible_ssh_extra_args"}
+# Host variables Onion itself reads (an `onion_` one it does not know is a mistake).
+ONION_VARS = ("watch_files", "watch_files_hash_max_bytes", "probes_disable")
 _HOSTNAME_VAR = re.compile(r"\{\{\s*inventory_hostname(_short)?\s*\}\}")
 _VARS_SUFFIXES = ("", ".yml", ".yaml", ".json")
 
 
+_warned: set[tuple[str, str]] = set()   # once per file and name, not once per host
+
+
+def _check_names(flat: FlatHost, source: str) -> None:
+    for name in flat.vars:
+        if (source, name) in _warned:
+            continue
+        if name.startswith(("ansible_", "onion_")):
+            _warned.add((source, name))
+        if name.startswith("ansible_") and name not in _READ:
+            near = difflib.get_close_matches(name, sorted(_READ), n=1, cutoff=0.85)
+            if near:
+                log.warning("onion: %s: host %r: variable %s is not one Onion reads; "
+                            "did you mean %s?", source, flat.name, name, near[0])
+        elif name.startswith("onion_"):
+            log.warning("onion: %s: host %r: Onion reads no variable %s (its host variables: "
+                        "%s)", source, flat.name, name, ", ".join(ONION_VARS))
+
+
 def to_host(flat: FlatHost, source: str) -> Host:
+    _check_names(flat, source)
     vars_ = dict(flat.vars)
     found: dict[str, str | None] = {}
     for field, names in _ALIASES.items():

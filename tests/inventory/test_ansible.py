@@ -136,3 +136,22 @@ def test_vaulted_values(write):
     bad = text.replace("secret", "ansible_host")
     with pytest.raises(ConfigError, match="vault-encrypted"):
         load(write("bad.yml", bad))
+
+
+def test_old_ansible_ssh_names_win_as_in_ansible(write):
+    path = write("inv.ini", "h1 ansible_host=10.0.0.1 ansible_ssh_host=10.0.0.2 "
+                            "ansible_port=22 ansible_ssh_port=2222 ansible_user=a "
+                            "ansible_ssh_user=b\n")
+    h = load(path)[0]
+    assert (h.address, h.port, h.user) == ("10.0.0.2", 2222, "b")
+
+
+def test_misspelled_connection_and_onion_variables_are_said_once(write, caplog):
+    path = write("inv.ini", "[g]\nh1\nh2\n[g:vars]\nansible_prot=2222\nonion_watch=/etc\n"
+                            "ansible_become=true\n")
+    with caplog.at_level("WARNING", logger="onion.inventory.ansible_vars"):
+        load(path)
+    said = [r.getMessage() for r in caplog.records]
+    assert sum("ansible_prot" in m and "did you mean ansible_port" in m for m in said) == 1
+    assert sum("onion_watch" in m and "watch_files" in m for m in said) == 1
+    assert not any("ansible_become" in m for m in said)  # Ansible's own: not Onion's to judge
