@@ -20,8 +20,8 @@ from onion.probes.base import OS, ProbeError, as_json
 @click.option("--os", "os_name", type=click.Choice(["linux", "freebsd", "openbsd", "macos"]),
               default="linux", show_default=True)
 @click.option("--part", "parts", multiple=True, metavar="PART[=FILE]",
-              help="Which part FILE holds (default: the probe's first part); "
-                   "repeat as PART=FILE for several parts.")
+              help="Which part FILE holds (default: the only part, or the one FILE parses "
+                   "as); repeat as PART=FILE for several parts.")
 @click.argument("file", type=click.File("rb"), default="-")
 def parse(cfg: config_mod.Config, probe_name: str, os_name: str, parts: tuple[str, ...],
           file: Any) -> None:
@@ -45,8 +45,9 @@ def parse(cfg: config_mod.Config, probe_name: str, os_name: str, parts: tuple[st
             name, path = spec.split("=", 1)
             texts[name] = Path(path).read_bytes().decode("utf-8", errors="replace")
     if single or not texts:
-        name = single[0] if single else known[0]
-        texts[name] = file.read().decode("utf-8", errors="replace")
+        text = file.read().decode("utf-8", errors="replace")
+        name = single[0] if single else _pick_part(probe, os, known, text)
+        texts[name] = text
     unknown = set(texts) - set(known)
     if unknown:
         raise click.ClickException(f"{probe_name} on {os_name} has parts {known}, "
@@ -56,3 +57,25 @@ def parse(cfg: config_mod.Config, probe_name: str, os_name: str, parts: tuple[st
     except ProbeError as exc:
         raise click.ClickException(f"{type(exc).__name__}: {exc}") from exc
     click.echo(json.dumps([as_json(r) for r in records], indent=1))
+
+
+def _pick_part(probe: Any, os: OS, known: list[str], text: str) -> str:
+    """The part a lone FILE holds: the only one, or the only one it parses as; else the
+    list of parts to choose from, never a silent guess."""
+    if len(known) == 1:
+        return known[0]
+    fits = []
+    for name in known:
+        try:
+            if len(probe.parse(os, {name: text})):
+                fits.append(name)
+        except ProbeError:
+            continue
+    if len(fits) == 1:
+        click.echo(f"onion: reading FILE as part {fits[0]!r} of {probe.name} "
+                   f"(parts: {', '.join(known)})", err=True)
+        return fits[0]
+    which = f"it parses as each of {', '.join(fits)}" if fits else "it parses as none of them"
+    raise click.ClickException(
+        f"{probe.name} on {os.value} reads {len(known)} parts ({', '.join(known)}) and {which}: "
+        f"say which with --part NAME, or give several as --part NAME=FILE")

@@ -65,3 +65,17 @@ def test_an_inventory_folder_and_no_ssh_config_at_all(tmp_path: Path) -> None:
                          env=env, timeout=120)
     assert run.returncode == 0, run.stderr
     assert "1/1 hosts ok" in run.stdout
+
+
+def test_parse_picks_the_part_a_lone_file_holds_or_lists_them(tmp_path: Path) -> None:
+    loadavg = tmp_path / "loadavg"
+    loadavg.write_text("0.52 0.58 0.59 1/467 12345\n")
+    res = CliRunner().invoke(main, ["parse", "cpu", "--os", "linux", str(loadavg)])
+    assert res.exit_code == 0, res.output
+    assert "reading FILE as part 'loadavg' of cpu" in res.stderr
+    assert '"load_1m": 0.52' in res.stdout
+    junk = tmp_path / "junk"
+    junk.write_text("nothing a cpu part prints\n")
+    res = CliRunner().invoke(main, ["parse", "cpu", "--os", "linux", str(junk)])
+    assert res.exit_code != 0
+    assert "reads 2 parts (loadavg, stat)" in res.output and "--part NAME" in res.output
