@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from onion.cli.alerts import alerts
+from onion.cli.check import check
 from onion.cli.db import db
 from onion.cli.hosts import hosts
 from onion.cli.init import init
@@ -30,5 +31,5 @@ def main(ctx: click.Context, config_path: str | None, db_path: str | None) -> No
     ctx.obj = {"config": config_path, "db": db_path}
 
 
-for command in (poll, sql, hosts, parse, report, init, alerts, db, plugins):
+for command in (poll, check, sql, hosts, parse, report, init, alerts, db, plugins):
     main.add_command(command)

@@ -6,8 +6,10 @@ import sys
 
 import click
 
+from onion.alerts import config as alert_config
 from onion.cli.common import common, hosts_of, inventory_option, plugins_of, shown
 from onion.core import config as config_mod
+from onion.pipeline import check as checks
 from onion.pipeline import setup
 from onion.pipeline.round import RunSummary, run_poll
 from onion.storage.queue import Queue
@@ -31,6 +33,12 @@ def poll(cfg: config_mod.Config, inventory: str | None, limit: str | None, verbo
     hosts = hosts_of(cfg, inventory, limit)
     probes = setup.probes(cfg, reg)
     sinks = setup.sinks(cfg, reg)
+    # Rules of the user's that name a column or table these probes do not make: refused
+    # now, as `onion check` says them (the built-ins are known to bind).
+    custom = [r for r in alert_config.check(cfg) if not r.builtin]
+    bad = checks.rule_errors(custom, probes)
+    if bad:
+        raise click.ClickException("; ".join(bad) + " (onion check lists every problem)")
     show_bar = sys.stderr.isatty() if progress is None else progress
     bar = click.progressbar(length=len(hosts), label="polling", file=sys.stderr) \
         if show_bar and hosts else None
