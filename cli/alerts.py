@@ -92,7 +92,10 @@ def alerts(ctx: click.Context, cfg: Any, check: bool, fmt: str) -> None:
 @format_option
 def history(cfg: Any, since: str, rule: str | None, host: str | None,
             everything: bool, fmt: str) -> None:
-    """What fired, resolved, flapped and repeated, oldest first."""
+    """What fired, resolved, flapped and repeated, oldest first.
+
+    Example: onion alerts history --since 30d --rule gpu_hot --format csv
+    """
     where = ["ts >= ?"]
     params: list[Any] = [_since(since)]
     if rule:
@@ -130,7 +133,10 @@ def history(cfg: Any, since: str, rule: str | None, host: str | None,
               help="Replay the polls stored since then.")
 def test(cfg: Any, rule_name: str, since: str) -> None:
     """Replay RULE over stored history: when it would have fired and cleared, and how
-    many notifications it would have sent."""
+    many notifications it would have sent.
+
+    Example: onion alerts test gpu_very_hot --since 30d
+    """
     loaded = {r.name: r for r in alert_config.check(cfg)}
     if rule_name not in loaded:
         raise click.ClickException(f"no rule {rule_name!r} in force; rules: "
@@ -163,7 +169,10 @@ def test(cfg: Any, rule_name: str, since: str) -> None:
 @common
 @format_option
 def rules_cmd(cfg: Any, fmt: str) -> None:
-    """The rules in force, built-in ones tuned by the config included."""
+    """The rules in force, built-in ones tuned by the config included.
+
+    Example: onion alerts rules --format json
+    """
     loaded = alert_config.check(cfg)
     if fmt != "table":
         emit_rows(["name", "severity", "table", "condition", "clear", "for_s", "polls", "event",

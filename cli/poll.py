@@ -27,7 +27,11 @@ def poll(cfg: config_mod.Config, inventory: str | None, limit: str | None, verbo
          quiet: bool, progress: bool | None) -> None:
     """Poll every host once and store the results (cron-friendly: quiet unless -v).
 
-    Exits 0 when the round completed, even if hosts were down: down hosts are data.
+    Exits 0 when the round completed, even if hosts were down: down hosts are data;
+    1 when a sink could not store the round (it waits in the queue); 130/143 when
+    stopped by Ctrl-C / SIGTERM (what arrived is stored).
+
+    Example: onion poll -i hosts.ini -l 'gpu:!gpu07' -v
     """
     reg = plugins_of(cfg)
     hosts = hosts_of(cfg, inventory, limit)
@@ -118,7 +122,7 @@ def _cron_lines(summary: RunSummary) -> None:
     their last poll, one when every host failed (then it is likely this machine)."""
     if summary.results and summary.ok == 0 and len(summary.results) > 1:
         click.echo(f"onion: every host failed this round ({len(summary.results)}): check "
-                   "this machine's network, keys and known_hosts (onion hosts shows why)",
+                   "this machine's network, keys and known_hosts (onion check says why)",
                    err=True)
     elif summary.went_down:
         shown_hosts = ", ".join(f"{shown(r.host.name)} ({r.status})"

@@ -26,6 +26,8 @@ def report(cfg: config_mod.Config, out_dir: str | None, since: str, limit: str |
     """Write the HTML report: fleet overview, a page per host, alerts, changes.
 
     The folder is self-contained (no network fetch): open index.html, serve it, or mail it.
+
+    Example: onion report --out /var/www/onion --since 2d
     """
     from onion.inventory import limit as limit_mod
     from onion.inventory.model import Host

@@ -5,6 +5,7 @@ missing ~/.ssh/config."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -79,3 +80,19 @@ def test_parse_picks_the_part_a_lone_file_holds_or_lists_them(tmp_path: Path) ->
     res = CliRunner().invoke(main, ["parse", "cpu", "--os", "linux", str(junk)])
     assert res.exit_code != 0
     assert "reads 2 parts (loadavg, stat)" in res.output and "--part NAME" in res.output
+
+
+def test_every_verb_has_help_with_an_example_and_completion_works() -> None:
+    verbs = [["poll"], ["check"], ["sql"], ["hosts"], ["parse"], ["report"], ["init"],
+             ["alerts"], ["alerts", "history"], ["alerts", "test"], ["alerts", "rules"],
+             ["db", "stats"], ["db", "check"], ["db", "compact"], ["db", "export"],
+             ["plugins"]]
+    for verb in verbs:
+        res = CliRunner().invoke(main, [*verb, "--help"])
+        assert res.exit_code == 0 and "Example:" in res.output, verb
+    # The installed command, as a shell calls it: click names the variable after it.
+    onion = shutil.which("onion") or str(Path(sys.executable).with_name("onion"))
+    env = {**os.environ, "_ONION_COMPLETE": "bash_source"}
+    script = subprocess.run([onion], env=env, capture_output=True, text=True,
+                            timeout=60).stdout
+    assert "_onion_completion" in script and "complete " in script
