@@ -60,6 +60,11 @@ def hosts_of(cfg: config_mod.Config, inventory: str | None, limit: str | None) -
     if limit:
         hosts = limit_mod.select(hosts, limit)
     paths = [Path(p).expanduser() for p in cfg.ssh.config]
+    remote = any(not h.local for h in hosts)
+    for loose in sshconfig.loose_host_key_checking(paths) if remote else ():
+        click.echo(f"onion: {loose} says StrictHostKeyChecking no; not followed: host keys "
+                   "are always verified ([ssh] host_key_policy = \"accept-new\" trusts new "
+                   "ones on first use)", err=True)
     return [h if h.local else sshconfig.resolve(h, paths) for h in hosts]
 
 

@@ -23,6 +23,10 @@ class Host:
     groups: tuple[str, ...] = ()            # every group the host is in, parents included
     vars: Mapping[str, Any] = field(default_factory=dict)  # probes on/off, watch_files, thresholds
     local: bool = False                     # poll through the local transport, no SSH
+    # What the user's ssh_config says for this host beyond address, port, user, keys and
+    # jump (inventory.sshconfig): known_hosts files, host_key_alias, identities_only,
+    # connect_timeout, keepalive_interval, keepalive_count_max.
+    ssh_options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.jump and not self.jump_hosts:

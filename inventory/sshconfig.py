@@ -12,14 +12,22 @@ As with Ansible (which runs `ssh -p PORT -l USER ADDRESS`):
   the file's (and `Match user` sees them), and its key files and jump host win too;
 - `HostName` in the file still applies, as it would for `ssh ADDRESS`.
 
-Not done, to stay cheap and offline: `CanonicalizeHostname` (needs DNS). `Match exec`
-runs its command, as OpenSSH and asyncssh do.
+Also applied per host: `UserKnownHostsFile` and `GlobalKnownHostsFile` (checked beside
+Onion's [ssh] known_hosts), `HostKeyAlias`, `IdentitiesOnly`, `ConnectTimeout`,
+`ServerAliveInterval` and `ServerAliveCountMax`.
+
+Not done: `CanonicalizeHostname` (needs DNS, and Onion stays cheap and offline);
+`StrictHostKeyChecking` and `CheckHostIP`, which asyncssh does not read: host keys are
+always verified, by [ssh] host_key_policy, and a file saying `StrictHostKeyChecking no` is
+named on stderr (:func:`loose_host_key_checking`). `Match exec` runs its command, as
+OpenSSH and asyncssh do.
 """
 
 from __future__ import annotations
 
 import getpass
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -61,6 +69,7 @@ def resolve(host: Host, config_paths: ConfigPaths | None = None) -> Host:
     user = config.get("User")
     keys = config.get("IdentityFile") or []
     jump = host.jump or (str(config.get("ProxyJump")) if config.get("ProxyJump") else None)
+    options = _options(config)
     hops = parse_jump(jump, host.name) if jump else ()
     return replace(
         host,
@@ -71,7 +80,43 @@ def resolve(host: Host, config_paths: ConfigPaths | None = None) -> Host:
         jump=jump,
         # Each hop is a host of its own to ssh_config (its User, Port, IdentityFile).
         jump_hosts=tuple(resolve(h, paths) for h in hops),
+        ssh_options={**options, **host.ssh_options},
     )
+
+
+def _options(config: SSHClientConfig) -> dict[str, object]:
+    """The options that change how Onion connects, as OpenSSH would apply them."""
+    out: dict[str, object] = {}
+    files = [*(config.get("UserKnownHostsFile") or []),
+             *(config.get("GlobalKnownHostsFile") or [])]
+    if files:
+        out["known_hosts"] = tuple(str(Path(f).expanduser()) for f in files)
+    for option, key in (("HostKeyAlias", "host_key_alias"),
+                        ("IdentitiesOnly", "identities_only"),
+                        ("ConnectTimeout", "connect_timeout"),
+                        ("ServerAliveInterval", "keepalive_interval"),
+                        ("ServerAliveCountMax", "keepalive_count_max")):
+        value = config.get(option)
+        if value is not None:
+            out[key] = value
+    return out
+
+
+_LOOSE = re.compile(r"^\s*StrictHostKeyChecking\s*=?\s*(no|off)\b", re.I | re.M)
+
+
+def loose_host_key_checking(paths: Sequence[Path]) -> list[Path]:
+    """The ssh_config files that turn host key checking off. Onion does not follow them:
+    keys are verified whatever they say ([ssh] host_key_policy decides), and the user is
+    told so rather than left to think a poll trusts what ssh would."""
+    found = []
+    for p in paths:
+        try:
+            if _LOOSE.search(p.read_text(errors="replace")):
+                found.append(p)
+        except OSError:
+            continue
+    return found
 
 
 def _load(host: Host, paths: list[Path], last: SSHClientConfig | None) -> SSHClientConfig:

@@ -235,6 +235,19 @@ class SSHTransport:
             opts.known_hosts, opts.host_key_policy, opts.accept_new_file)
         self._tunnels: dict[Chain, _Tunnel] = {}
         self._planned: Counter[Chain] = Counter()
+        self._checkers: dict[tuple[str, ...], hostkeys.HostKeyChecker] = {}
+
+    def _checker(self, host: Host) -> hostkeys.HostKeyChecker:
+        """Onion's known_hosts, plus the files the host's ssh_config names."""
+        extra = tuple(host.ssh_options.get("known_hosts", ()))
+        if not extra:
+            return self.checker
+        if extra not in self._checkers:
+            o = self.opts
+            self._checkers[extra] = hostkeys.HostKeyChecker(
+                [*o.known_hosts, *(Path(f) for f in extra)], o.host_key_policy,
+                o.accept_new_file)
+        return self._checkers[extra]
 
     def plan(self, hosts: Iterable[Host]) -> None:
         """The round's targets: each hop stays open until all of its targets are done."""
@@ -246,14 +259,17 @@ class SSHTransport:
         for key in sorted(self._tunnels, key=len, reverse=True):  # the far hops first
             await self._close_tunnel(key)
 
-    def _connect_kwargs(self, host: Host) -> dict[str, Any]:
+    def _connect_kwargs(self, host: Host, checker: hostkeys.HostKeyChecker) -> dict[str, Any]:
         o = self.opts
+        so = host.ssh_options
+        # ssh_config's ConnectTimeout for this host, within Onion's own connect budget.
+        timeout = min(float(so.get("connect_timeout") or o.connect_timeout), o.connect_timeout)
         kw: dict[str, Any] = {
-            "known_hosts": self.checker.known_hosts(),
-            "connect_timeout": o.connect_timeout,
-            "login_timeout": o.connect_timeout,
-            "keepalive_interval": o.keepalive_interval,
-            "keepalive_count_max": o.keepalive_count_max,
+            "known_hosts": checker.known_hosts(),
+            "connect_timeout": timeout,
+            "login_timeout": timeout,
+            "keepalive_interval": so.get("keepalive_interval") or o.keepalive_interval,
+            "keepalive_count_max": so.get("keepalive_count_max") or o.keepalive_count_max,
             "config": [str(p) for p in o.ssh_config if p.exists()] or None,
             # The user's own forwarding settings have no business in a poll.
             "agent_forwarding": False, "x11_forwarding": False,
@@ -270,8 +286,10 @@ class SSHTransport:
             [str(p) for p in o.identity_files]
         if keys:
             kw["client_keys"] = keys
-        if not o.agent:
-            kw["agent_path"] = None
+        if not o.agent or (so.get("identities_only") and keys):
+            kw["agent_path"] = None  # IdentitiesOnly: the named keys, not the agent's
+        if so.get("host_key_alias"):
+            kw["host_key_alias"] = so["host_key_alias"]
         return kw
 
     async def _open(self, host: Host) -> tuple[asyncssh.SSHClientConnection, _Client]:
@@ -330,8 +348,9 @@ class SSHTransport:
 
     async def _connect_one(self, host: Host, tunnel: Any
                            ) -> tuple[asyncssh.SSHClientConnection, _Client]:
-        client = _Client(self.checker, host)
-        kw = self._connect_kwargs(host)
+        checker = self._checker(host)
+        client = _Client(checker, host)
+        kw = self._connect_kwargs(host, checker)
         if tunnel is not None:
             kw["tunnel"] = tunnel
         try:
@@ -360,7 +379,7 @@ class SSHTransport:
             raise Unreachable(f"{host.target}: {exc.strerror or exc}") from exc
         except asyncssh.Error as exc:
             raise Unreachable(f"SSH error: {exc}") from exc
-        self.checker.confirm(client)
+        checker.confirm(client)
         return conn, client
 
     async def run(self, host: Host, script: Script) -> RawOutput:
