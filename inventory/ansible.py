@@ -158,6 +158,8 @@ def _yaml_group(tree: Tree, name: str, body: Any, at: str) -> None:
                               "(expected hosts, children or vars)")
         if value is None:
             continue
+        if key == "hosts" and isinstance(value, str):
+            value = {value: None}  # `hosts: web1`: one host, as a scalar (a list is refused)
         if not isinstance(value, dict):
             raise ConfigError(f"{key_at}: {key} of group {name!r} must be a mapping, "
                               f"got {type(value).__name__}")

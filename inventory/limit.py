@@ -7,7 +7,8 @@ stays whole). Each term names groups or hosts:
     web               the group `web`, or the host `web`
     node*, db?.lan    shell globs, on group names and host names
     ~node0[1-4]\\.    a regular expression (after `~`), on group and host names
-    node[01:04]       a range, as in inventories
+    web[0], web[-1]   by position within what `web` matches, in inventory order, as
+    web[0:2], web[1:] Ansible reads them (the end is included: web[0:2] is three hosts)
     !term             leave these out
     &term             keep only hosts also in these
 
@@ -61,11 +62,18 @@ def split(pattern: str) -> list[str]:
     return [p.strip() for p in parts if p.strip()]
 
 
+# Ansible's pattern with a subscript: NAME[N], NAME[-N], NAME[N:M], NAME[N:], NAME[N-M].
+_SUBSCRIPT = re.compile(r"^(.+)\[(?:(-?[0-9]+)|([0-9]+)([:-])([0-9]+)?)\]$")
+
+
 def _matches(hosts: Sequence[Host], term: str, pattern: str) -> set[str]:
     if not term:
         raise ConfigError(f"limit {pattern!r}: '!' or '&' with nothing after it")
     if term in ("all", "*"):
         return {h.name for h in hosts}
+    sub = None if term.startswith("~") else _SUBSCRIPT.match(term)
+    if sub:
+        return _subscript(hosts, sub, term, pattern)
     test = _matcher(term, pattern)
     found = {h.name for h in hosts if test(h.name) or any(test(g) for g in h.groups)}
     if not found:
@@ -75,6 +83,35 @@ def _matches(hosts: Sequence[Host], term: str, pattern: str) -> set[str]:
             f"limit {pattern!r}: {term!r} matches no host and no group "
             f"(groups: {_some(groups)}; hosts: {_some(names)})")
     return found
+
+
+def _subscript(hosts: Sequence[Host], m: re.Match[str], term: str, pattern: str) -> set[str]:
+    """Hosts by position, as Ansible applies a subscript: ``[N]`` one host (negative from
+    the end), ``[N:M]`` from N to M included, ``[N:]`` from N to the last."""
+    base, one, start, _, end = m.groups()
+    test = _matcher(base, pattern)
+    members = [h.name for h in hosts if test(h.name) or any(test(g) for g in h.groups)]
+    if not members:
+        hint = ""
+        try:
+            ranged = set(ranges.expand(term)) if ranges.has_range(term) else set()
+        except ValueError:
+            ranged = set()
+        if ranged & {h.name for h in hosts}:
+            hint = (f"; Ansible reads [...] after a name as positions, not as a range: for "
+                    f"the hosts {ranges.expand(term)[0]}… name them, or use a regular "
+                    f"expression (~...)")
+        raise ConfigError(f"limit {pattern!r}: {base!r} matches no host and no group, so "
+                          f"{term!r} has no positions to take{hint}")
+    if one is not None:
+        i = int(one)
+        if not -len(members) <= i < len(members):
+            raise ConfigError(f"limit {pattern!r}: {term!r}: {base!r} has {len(members)} "
+                              f"host(s), no position {i}")
+        return {members[i]}
+    first = int(start)
+    last = len(members) - 1 if end is None else int(end)
+    return set(members[first:last + 1])
 
 
 def _matcher(term: str, pattern: str):  # type: ignore[no-untyped-def]

@@ -155,3 +155,9 @@ def test_misspelled_connection_and_onion_variables_are_said_once(write, caplog):
     assert sum("ansible_prot" in m and "did you mean ansible_port" in m for m in said) == 1
     assert sum("onion_watch" in m and "watch_files" in m for m in said) == 1
     assert not any("ansible_become" in m for m in said)  # Ansible's own: not Onion's to judge
+
+
+def test_hosts_as_a_scalar(write):
+    path = write("inv.yml", "all:\n  children:\n    web:\n      hosts: web1.example.com\n")
+    (h,) = load(path)
+    assert (h.name, h.groups) == ("web1.example.com", ("web",))

@@ -36,7 +36,7 @@ def names(pattern):
     ("!cluster", ["db1", "2001:db8::1"]),      # only exclusions: start from all
     ("ungrouped", ["db1", "2001:db8::1"]),
     ("2001:db8::1", ["2001:db8::1"]),          # an IPv6 name is not split on ':'
-    ("node[01:02]", ["node01", "node02"]),     # ranges as in inventories
+    ("compute[0:1]", ["node01", "node02"]),    # positions, as Ansible reads a subscript
     ("~node0[13]", ["node01", "node03"]),      # regular expression
     ("db1, login1", ["login1", "db1"]),        # inventory order, spaces allowed
     ("compute:&login", []),                    # both exist, no overlap: no error
@@ -61,3 +61,27 @@ def test_unknown_term_is_an_error(pattern):
 def test_malformed_patterns(pattern):
     with pytest.raises(ConfigError, match="limit"):
         select(HOSTS, pattern)
+
+
+def test_subscripts_by_position_as_ansible_reads_them():
+    from onion.core.errors import ConfigError
+    from onion.inventory.limit import select
+    from onion.inventory.model import Host
+
+    hosts = [Host(name=n, groups=("web",)) for n in ("cobweb", "webbing", "weber")] + \
+        [Host(name="node01"), Host(name="node02")]
+
+    def names(p):
+        return [h.name for h in select(hosts, p)]
+
+    assert names("web[0]") == ["cobweb"]
+    assert names("web[-1]") == ["weber"]
+    assert names("web[0:1]") == ["cobweb", "webbing"]      # the end is included
+    assert names("web[1:]") == ["webbing", "weber"]
+    assert names("web[0:1]:!webbing") == ["cobweb"]
+    import pytest
+    with pytest.raises(ConfigError, match="no position 5"):
+        select(hosts, "web[5]")
+    # node[01:02] is a range in an inventory, a subscript in a limit (as in Ansible): said.
+    with pytest.raises(ConfigError, match="positions, not as a range"):
+        select(hosts, "node[01:02]")
