@@ -56,7 +56,14 @@ def hosts_of(cfg: config_mod.Config, inventory: str | None, limit: str | None) -
     from onion.inventory import loader, sshconfig
 
     path = inventory or cfg.inventory or None
-    hosts = loader.load(Path(path).expanduser() if path else None)
+    password = None
+    if cfg.vault_password_file:
+        try:
+            password = Path(cfg.vault_password_file).expanduser().read_bytes().strip()
+        except OSError as exc:
+            raise OnionError(f"vault_password_file {cfg.vault_password_file}: "
+                             f"{exc.strerror}") from exc
+    hosts = loader.load(Path(path).expanduser() if path else None, password)
     if limit:
         hosts = limit_mod.select(hosts, limit)
     paths = [Path(p).expanduser() for p in cfg.ssh.config]

@@ -106,6 +106,7 @@ class AlertSettings:
 @dataclass(slots=True)
 class Config:
     inventory: str = ""
+    vault_password_file: str = ""
     poller: PollerSettings = field(default_factory=PollerSettings)
     ssh: SSHSettings = field(default_factory=SSHSettings)
     probes: ProbeSettings = field(default_factory=ProbeSettings)
@@ -216,6 +217,9 @@ EXAMPLE = '''\
 # Inventory file: Ansible INI/YAML, Onion's YAML, or a plain list of hosts.
 # Empty: this machine only, polled without SSH. `-i FILE` on the command line wins.
 inventory = ""
+# A file holding the Ansible Vault password: vault-encrypted group_vars/host_vars files and
+# !vault values of the inventory are decrypted with it (without it they are an error).
+vault_password_file = ""
 
 [poller]
 concurrency = 100            # hosts polled at once

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from onion.core.errors import ConfigError
+from onion.inventory import vault
 from onion.inventory.model import Host
 from onion.inventory.tree import FlatHost, Tree
 from onion.inventory.yamlfile import LineDict, Vaulted
@@ -100,10 +101,23 @@ def to_host(flat: FlatHost, source: str) -> Host:
                 groups=flat.groups, vars=vars_, local=local)
 
 
+def _decrypt(text: str, where: str) -> str:
+    """A vault-encrypted file or value, decrypted with the configured password. Without
+    one it is an error: connection settings in it would otherwise be lost in silence."""
+    password = vault.PASSWORD.get()
+    if password is None:
+        raise ConfigError(f"{where}: vault-encrypted; name the vault password file in the "
+                          "config (vault_password_file = \"…\") and Onion decrypts it as "
+                          "ansible-vault does, or move it out of the inventory")
+    try:
+        return vault.decrypt(text, password)
+    except vault.VaultError as exc:
+        raise ConfigError(f"{where}: cannot decrypt the vault: {exc}") from None
+
+
 def _text(host: str, name: str, value: Any, source: str) -> str:
     if isinstance(value, Vaulted):
-        raise ConfigError(f"{source}: host {host!r}: {name} is vault-encrypted, "
-                          "which Onion cannot decrypt")
+        value = _decrypt(value.ciphertext, f"{source}: host {host!r}: {name}")
     text = str(value)
     text = _HOSTNAME_VAR.sub(lambda m: host.split(".")[0] if m.group(1) else host, text)
     if "{{" in text or "{%" in text:
@@ -187,9 +201,8 @@ def _read_vars_file(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from exc
-    if text.startswith("$ANSIBLE_VAULT"):
-        log.warning("%s: vault-encrypted, skipped (Onion cannot decrypt it)", path)
-        return {}
+    if vault.is_vault(text):
+        text = _decrypt(text, str(path))
     data = load_yaml(text, str(path))
     if data is None:
         return {}

@@ -25,7 +25,7 @@ import unicodedata
 from pathlib import Path
 
 from onion.core.errors import ConfigError
-from onion.inventory import plain, ranges
+from onion.inventory import plain, ranges, vault
 from onion.inventory.model import LOCALHOST, Host
 
 _YAML_SUFFIXES = {".yml", ".yaml", ".json"}
@@ -40,7 +40,17 @@ _INI_LINE = re.compile(r"^\[[^:\]\s]+(:\w+)?\]\s*([#;].*)?$|^\S+\s+[^#\s=]+=")
 MAX_HOSTS = ranges.MAX_EXPANSION
 
 
-def load(path: str | os.PathLike[str] | None) -> list[Host]:
+def load(path: str | os.PathLike[str] | None, vault_password: bytes | None = None
+         ) -> list[Host]:
+    """The inventory's hosts; ``vault_password`` decrypts Ansible Vault files and values."""
+    token = vault.PASSWORD.set(vault_password)
+    try:
+        return _load(path)
+    finally:
+        vault.PASSWORD.reset(token)
+
+
+def _load(path: str | os.PathLike[str] | None) -> list[Host]:
     if path is None:
         return [LOCALHOST]
     path = Path(path)
