@@ -30,6 +30,7 @@ fields and `inventory.tree` for precedence.
 from __future__ import annotations
 
 import ast
+import logging
 import re
 import shlex
 import warnings
@@ -38,10 +39,12 @@ from typing import Any
 
 from onion.core.errors import ConfigError
 from onion.inventory import ranges
-from onion.inventory.ansible_vars import read_vars_dirs, to_host
+from onion.inventory.ansible_vars import HostRefused, read_vars_dirs, to_host
 from onion.inventory.model import Host
 from onion.inventory.tree import Tree, flatten
 from onion.inventory.yamlfile import where
+
+log = logging.getLogger(__name__)
 
 _SECTION = re.compile(r"^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:[#;].*)?$")
 _GROUP_NAME = re.compile(r"^([^:\[\]\s]+)\s*(?:[#;].*)?$")
@@ -184,7 +187,13 @@ def _yaml_group(tree: Tree, name: str, body: Any, at: str) -> None:
 def hosts_from_tree(tree: Tree, path: Path | None) -> list[Host]:
     if path is not None:
         read_vars_dirs(tree, path)
-    return [to_host(flat, tree.source) for flat in flatten(tree)]
+    hosts = []
+    for flat in flatten(tree):
+        try:
+            hosts.append(to_host(flat, tree.source))
+        except HostRefused as exc:  # one host's template: the rest of the file stands
+            log.warning("onion: %s", exc)
+    return hosts
 
 
 def load_ini(path: Path, text: str) -> list[Host]:

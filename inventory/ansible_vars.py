@@ -79,7 +79,7 @@ def to_host(flat: FlatHost, source: str) -> Host:
             if name in vars_:
                 value = vars_.pop(name)
                 if found[field] is None and value is not None:
-                    found[field] = _text(flat.name, name, value, source)
+                    found[field] = _text(flat, name, value, source)
     port = None
     if found["port"] is not None:
         try:
@@ -115,15 +115,44 @@ def _decrypt(text: str, where: str) -> str:
         raise ConfigError(f"{where}: cannot decrypt the vault: {exc}") from None
 
 
-def _text(host: str, name: str, value: Any, source: str) -> str:
+class HostRefused(ConfigError):
+    """One host of an inventory that Onion cannot use; the others still are."""
+
+
+def _text(flat: FlatHost, name: str, value: Any, source: str) -> str:
+    host = flat.name
     if isinstance(value, Vaulted):
         value = _decrypt(value.ciphertext, f"{source}: host {host!r}: {name}")
     text = str(value)
     text = _HOSTNAME_VAR.sub(lambda m: host.split(".")[0] if m.group(1) else host, text)
     if "{{" in text or "{%" in text:
-        raise ConfigError(f"{source}: host {host!r}: {name} is a Jinja template "
-                          f"({text!r}); Onion does not evaluate templates")
+        text = _render(flat, name, text, source)
     return text
+
+
+def _render(flat: FlatHost, name: str, text: str, source: str) -> str:
+    """A Jinja template in a connection variable, rendered as Ansible would over the
+    host's variables; one that needs what Onion cannot give (a lookup, a filter of
+    Ansible's, an undefined variable) costs that host only, with the reason."""
+    from jinja2 import StrictUndefined, TemplateError  # only for inventories that template
+    from jinja2.sandbox import SandboxedEnvironment
+
+    env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+    context = {**{k: v for k, v in flat.vars.items() if isinstance(k, str)},
+               "inventory_hostname": flat.name,
+               "inventory_hostname_short": flat.name.split(".")[0],
+               "group_names": sorted(g for g in flat.groups if g != "all")}
+    try:
+        out = text
+        for _ in range(5):  # a variable may itself be a template: as Ansible, a few deep
+            out = env.from_string(out).render(context)
+            if "{{" not in out and "{%" not in out:
+                return out
+        raise TemplateError("templates nest more than 5 deep")
+    except TemplateError as exc:
+        raise HostRefused(f"{source}: host {flat.name!r}: {name} = {text!r} needs what "
+                          f"Onion cannot evaluate ({type(exc).__name__}: {exc}); this host is "
+                          "left out") from None
 
 
 def jump_from_args(args: str) -> str | None:

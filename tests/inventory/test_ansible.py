@@ -161,3 +161,24 @@ def test_hosts_as_a_scalar(write):
     path = write("inv.yml", "all:\n  children:\n    web:\n      hosts: web1.example.com\n")
     (h,) = load(path)
     assert (h.name, h.groups) == ("web1.example.com", ("web",))
+
+
+def test_jinja_in_connection_variables_is_rendered_over_the_hosts_vars(write, caplog):
+    path = write("inv.ini", "[g]\nw1 myhost=10.0.0.5\nw2 myhost=10.0.0.6 base=2200\n"
+                            "w3\n[g:vars]\nansible_host={{ myhost }}\n"
+                            "ansible_port={{ base | default(22) }}\n")
+    with caplog.at_level("WARNING"):
+        hosts = {h.name: h for h in load(path)}
+    assert (hosts["w1"].address, hosts["w1"].port) == ("10.0.0.5", 22)
+    assert (hosts["w2"].address, hosts["w2"].port) == ("10.0.0.6", 2200)
+    # w3 has no myhost: only that host is left out, with the reason.
+    assert "w3" not in hosts
+    assert any("w3" in r.getMessage() and "left out" in r.getMessage() for r in caplog.records)
+
+
+def test_a_template_onion_cannot_evaluate_costs_its_host_only(write, caplog):
+    path = write("inv.ini", "[web]\nw1 ansible_host='{{ lookup(\"pipe\", \"hostname\") }}'\n"
+                            "w2 ansible_host=10.0.0.2\n")
+    with caplog.at_level("WARNING"):
+        assert [h.name for h in load(path)] == ["w2"]
+    assert any("w1" in r.getMessage() and "lookup" in r.getMessage() for r in caplog.records)

@@ -28,7 +28,7 @@ def test_an_inline_vault_value_is_decrypted() -> None:
 def test_without_the_password_it_is_an_error_not_a_silent_loss() -> None:
     with pytest.raises(ConfigError, match="vault-encrypted; name the vault password file"):
         loader.load(DATA / "vaulted" / "hosts.ini")
-    with pytest.raises(ConfigError, match="node02.*ansible_port.*vault-encrypted"):
+    with pytest.raises(ConfigError, match=r"node02.*ansible_port.*vault-encrypted"):
         loader.load(DATA / "vaulted_inline" / "inv.yml")
 
 
