@@ -152,8 +152,9 @@ def _depths(tree: Tree, groups: dict[str, Group]) -> dict[str, int]:
 
 
 def _priority(tree: Tree, group: Group) -> int:
-    value = group.file_vars.get("ansible_group_priority",
-                                group.vars.get("ansible_group_priority", 1))
+    # Only the inventory's own group vars set it: Ansible reads group_vars/ files after
+    # the priorities are settled, so ansible_group_priority there changes nothing.
+    value = group.vars.get("ansible_group_priority", 1)
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise ConfigError(f"{tree.source}: group {group.name!r}: ansible_group_priority "
                           f"must be a whole number, got {value!r}")

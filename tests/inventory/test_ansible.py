@@ -182,3 +182,11 @@ def test_a_template_onion_cannot_evaluate_costs_its_host_only(write, caplog):
     with caplog.at_level("WARNING"):
         assert [h.name for h in load(path)] == ["w2"]
     assert any("w1" in r.getMessage() and "lookup" in r.getMessage() for r in caplog.records)
+
+
+def test_group_priority_in_group_vars_files_is_ignored_as_by_ansible(tmp_path):
+    inv = tmp_path / "inv"
+    (inv / "group_vars").mkdir(parents=True)
+    (inv / "hosts.ini").write_text("[a]\nh1\n[b]\nh1\n[a:vars]\nx=a\n[b:vars]\nx=b\n")
+    (inv / "group_vars" / "a.yml").write_text("ansible_group_priority: 5\n")
+    assert load(inv)[0].vars["x"] == "b"  # same depth: name order, the file's 5 unused
