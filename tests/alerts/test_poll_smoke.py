@@ -46,13 +46,22 @@ argv = {recorder_argv(told)}
 
 
 def test_a_broken_rule_never_fails_the_poll(tmp_path, monkeypatch):
+    """A rule that binds but fails when it runs (text cast to a number) is recorded in
+    alert_runs and the poll goes on; one that names a table no probe makes is refused
+    before the poll, with the same message `onion check` gives."""
     cfg = tmp_path / "onion.toml"
-    cfg.write_text('[[alerts.rules]]\nname = "broken"\ntable = "no_such_table"\n'
-                   'condition = "x > 1"\n')
+    cfg.write_text('[[alerts.rules]]\nname = "broken"\ntable = "memory"\n'
+                   'condition = "CAST(host AS INTEGER) > 1"\n')
     monkeypatch.setenv("ONION_CONFIG", str(cfg))
     monkeypatch.setenv("ONION_DB", str(tmp_path / "onion.duckdb"))
     result = CliRunner().invoke(main, ["poll"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     con = duckdb.connect(str(tmp_path / "onion.duckdb"), read_only=True)
     (errors,) = con.execute("SELECT errors FROM alert_runs").fetchone()
-    assert "rule broken" in errors and "no_such_table" in errors
+    assert "rule broken" in errors and "Conversion Error" in errors
+    con.close()
+    cfg.write_text('[[alerts.rules]]\nname = "typo"\ntable = "no_such_table"\n'
+                   'condition = "x > 1"\n')
+    refused = CliRunner().invoke(main, ["poll"])
+    assert refused.exit_code == 1 and "rule typo:" in refused.output
+    assert "no_such_table" in refused.output
