@@ -137,7 +137,7 @@ def write_report(db: Path, out: Path, user_templates: Path | None = None,
         rows = report.rows
 
         def one(row: fleet.FleetRow) -> None:
-            cur = store.cursor(con, db)
+            cur = store.cursor(con)
             try:
                 _write(out / HOST_DIR / row.page, report.host(row, cur))
             finally:

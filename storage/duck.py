@@ -84,38 +84,50 @@ def reading(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     loaded, and no setting changeable afterwards."""
     con = connect(path, read_only=True)
     try:
-        files = _usable_archive(con, path)
+        files, shadowed = _usable_archive(con, path)
+        if shadowed:
+            _SHADOWED[id(con)] = files
         lock_down(con, {str(f.parents[2]) + os.sep for fs in files.values() for f in fs})
         yield con
     finally:
+        _SHADOWED.pop(id(con), None)
         con.close()
 
 
-def cursor(con: duckdb.DuckDBPyConnection, db: Path) -> duckdb.DuckDBPyConnection:
+# Reading connections whose archive needed views of their own (moved, or a file lost):
+# the file list their cursors get too. Checked once per connection, not once per cursor
+# (the report opens a cursor per host page).
+_SHADOWED: dict[int, dict[tuple[str, str], list[Path]]] = {}
+
+
+def cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     """Another cursor on a reading connection (for a thread): it shares the database and
-    its locked settings, and gets the same views over the archive files that are there
-    (views of a connection's own do not carry over to its cursors)."""
+    its locked settings, and the views of the connection's own, if it has some (those do
+    not carry over to cursors by themselves)."""
     cur = con.cursor()
-    _usable_archive(cur, db, quiet=True)
+    files = _SHADOWED.get(id(con))
+    if files is not None:
+        refresh_views(cur, files, temp=True)
     return cur
 
 
-def _usable_archive(con: duckdb.DuckDBPyConnection, db: Path, quiet: bool = False
-                    ) -> dict[tuple[str, str], list[Path]]:
-    """The archive files the views can read now. If the archive was moved with the
-    database, or a file is missing, this connection gets views of its own over the files
-    that are there (a missing file is said, never fatal): one lost file must not make
-    the whole table, its rates and the report fail."""
+def _usable_archive(con: duckdb.DuckDBPyConnection, db: Path
+                    ) -> tuple[dict[tuple[str, str], list[Path]], bool]:
+    """The archive files the views can read now, and whether this connection needed views
+    of its own for them: if the archive was moved with the database, or a file is
+    missing, it gets views over the files that are there (a missing file is said, never
+    fatal): one lost file must not make the whole table, its rates and the report fail."""
     root = archive_root(con, db)
     files = archive_files(con, root)
     missing = [f for fs in files.values() for f in fs if not f.exists()]
-    if missing or (files and root != recorded_root(con)):
+    shadowed = bool(missing or (files and root != recorded_root(con)))
+    if shadowed:
         files = {k: [f for f in fs if f.exists()] for k, fs in files.items()}
         refresh_views(con, files, temp=True)
-    if missing and not quiet:
+    if missing:
         log.warning("onion: %d archive file(s) of %s are missing and left out of the views "
                     "(first: %s); `onion db check` lists them", len(missing), db, missing[0])
-    return files
+    return files, shadowed
 
 
 def lock_down(con: duckdb.DuckDBPyConnection, folders: set[str]) -> None:

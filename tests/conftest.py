@@ -44,3 +44,27 @@ def corpus_params(pattern: str) -> list:
             reason=f"no corpus files for {pattern!r}: set ONION_CORPUS to the recorded outputs"))]
     root = corpus_dir()
     return [pytest.param(f, id=str(f.relative_to(root))) for f in files]
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A real file system that fills up: ``small_disk(size)`` mounts a tmpfs of that size
+    (\"1m\", \"160k\") and returns its folder; unmounted after the test."""
+    import subprocess
+
+    mounted: list[Path] = []
+
+    def mount(size: str) -> Path:
+        mnt = tmp_path / f"disk{len(mounted)}"
+        mnt.mkdir()
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mnt)],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            pytest.skip(f"cannot mount a {size} tmpfs to fill (needs root): "
+                        f"{r.stderr.strip()}")
+        mounted.append(mnt)
+        return mnt
+
+    yield mount
+    for mnt in mounted:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)

@@ -82,29 +82,22 @@ def test_kill_9_anywhere_in_maintenance_keeps_every_view_whole(seeded: Path, tmp
     assert landed >= 3  # the kills really cut maintenance, not only an idle process
 
 
-def test_a_full_disk_while_archiving_hides_nothing_and_leaves_no_file(tmp_path: Path):
-    mnt = tmp_path / "tiny"
-    mnt.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=160k", "tmpfs", str(mnt)],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs to fill (needs root): {r.stderr.strip()}")
-    try:
-        db = tmp_path / "o.duckdb"
-        history(db, tmp_path / "spool", START, days=4, hosts=4)
-        want = counts(db)
-        keep_all = archive.Retention(hot_days=1, raw_days=0, days_5m=0, days_1h=0)
-        with pytest.raises((OSError, duckdb.Error, archive.StorageError)):
-            archive.maintain(db, mnt / "archive", keep_all, START + dt.timedelta(days=4, hours=1))
-        assert counts(db) == want
-        left = list((mnt / "archive").rglob("*.parquet")) if (mnt / "archive").exists() else []
-        con = duckdb.connect(str(db), read_only=True)
-        named = {r[0] for r in con.execute("SELECT path FROM archive_files").fetchall()}
-        con.close()
-        # Every file on the disk is one the catalog names: the failed day's are gone.
-        assert {str(f.relative_to(mnt / "archive")) for f in left} == named
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
+def test_a_full_disk_while_archiving_hides_nothing_and_leaves_no_file(tmp_path: Path,
+                                                                      small_disk) -> None:
+    mnt = small_disk("160k")
+    db = tmp_path / "o.duckdb"
+    history(db, tmp_path / "spool", START, days=4, hosts=4)
+    want = counts(db)
+    keep_all = archive.Retention(hot_days=1, raw_days=0, days_5m=0, days_1h=0)
+    with pytest.raises((OSError, duckdb.Error, archive.StorageError)):
+        archive.maintain(db, mnt / "archive", keep_all, START + dt.timedelta(days=4, hours=1))
+    assert counts(db) == want
+    left = list((mnt / "archive").rglob("*.parquet")) if (mnt / "archive").exists() else []
+    con = duckdb.connect(str(db), read_only=True)
+    named = {r[0] for r in con.execute("SELECT path FROM archive_files").fetchall()}
+    con.close()
+    # Every file on the disk is one the catalog names: the failed day's are gone.
+    assert {str(f.relative_to(mnt / "archive")) for f in left} == named
 
 
 def test_a_missing_archive_file_is_reported_not_fatal(seeded: Path, tmp_path: Path):

@@ -174,15 +174,8 @@ def test_two_polls_at_once_never_interleave(tmp_path):
 
 
 @pytest.fixture
-def tiny_disk(tmp_path):
-    mnt = tmp_path / "tiny"
-    mnt.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a 1 MiB tmpfs to fill (needs root): {r.stderr.strip()}")
-    yield mnt
-    subprocess.run(["umount", "-l", str(mnt)], check=False)
+def tiny_disk(small_disk):
+    return small_disk("1m")
 
 
 def test_disk_full_is_a_clear_error_and_spooled_data_is_kept(tmp_path, tiny_disk):
