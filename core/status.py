@@ -43,3 +43,4 @@ class ProbeStatus(enum.StrEnum):
     TIMEOUT = "timeout"
     LOST = "lost"                  # the output never arrived (connection cut, script killed)
     TRUNCATED = "truncated"        # over the per-section cap: the first rows are kept
+    PARTIAL = "partial"            # a few lines not understood: left out, the rest kept

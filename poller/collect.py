@@ -118,6 +118,11 @@ def _probe_result(probe: Probe, os: OS, out: RawOutput) -> ProbeResult:
         notes.insert(0, f"{', '.join(truncated)}: output larger than the per-section cap "
                         f"([poller] max_section_bytes); the first {len(records)} rows kept")
         return ProbeResult(probe.name, TRUNCATED, "; ".join(notes), records)
+    skipped = getattr(records, "skipped", None)
+    if skipped:
+        first = skipped[0] if len(skipped[0]) <= 200 else skipped[0][:200] + "…"
+        notes.insert(0, f"{len(skipped)} line(s) not understood, left out: {first!r}")
+        return ProbeResult(probe.name, ProbeStatus.PARTIAL, "; ".join(notes), records)
     return ProbeResult(probe.name, OK, "; ".join(notes) or None, records)
 
 

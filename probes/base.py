@@ -135,7 +135,7 @@ class Table(Sequence[Any]):
     making a record per row only to take it apart again for storage doubles its cost.
     """
 
-    __slots__ = ("_keywords", "_n", "columns", "record")
+    __slots__ = ("_keywords", "_n", "columns", "record", "skipped")
 
     def __init__(self, record: type, columns: Mapping[str, list[Any]]) -> None:
         names, keywords = _layout(record)
@@ -147,6 +147,8 @@ class Table(Sequence[Any]):
             raise TypeError(f"{record.__name__} table: columns of different lengths {lengths}")
         self.record = record
         self.columns: dict[str, list[Any]] = dict(columns)
+        # Lines the parser did not understand and left out (the probe is then `partial`).
+        self.skipped: list[str] = []
         self._n = lengths.pop() if lengths else 0
         self._keywords = names if keywords else None
 
@@ -273,6 +275,10 @@ class Probe:
                 table = Table.of(self.record, records)
             for column in self.columns:
                 _check_values(column, table.columns[column.name])
+            if table.skipped and len(table.skipped) > len(table):
+                # Mostly not understood: not a few odd lines but output of another shape.
+                raise ParseError(f"{len(table.skipped)} of {len(table.skipped) + len(table)} "
+                                 "lines not understood", table.skipped[0])
         except ProbeError:
             raise
         except (ValueError, IndexError, KeyError, TypeError, OverflowError) as exc:

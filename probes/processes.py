@@ -195,19 +195,36 @@ def _parse(text: str, locate: Locate) -> list[Process]:
     else:
         split = [line.split(None, n_words) for line in body]
         comms, argv, odd = [None] * n, [None] * n, range(n)
+    skipped: list[str] = []
+    bad: set[int] = set()
     for i in odd:
         line = body[i]
         found = split[i] = line.split(None, n_words)
-        if len(found) < n_words + 1:
-            raise ParseError("not sure how to interpret this ps line (too few columns)", line)
-        comms[i], argv[i] = _cut(line, found[n_words], has_comm and locate, comm_at, args_at)
+        try:
+            if len(found) < n_words + 1:
+                raise ParseError("not sure how to interpret this ps line (too few columns)",
+                                 line)
+            comms[i], argv[i] = _cut(line, found[n_words], has_comm and locate, comm_at,
+                                     args_at)
+        except ParseError:
+            # One odd row (a value wider than its column shifted the rest, a line cut by
+            # the kernel) costs that row: the probe is `partial`, the others are stored.
+            bad.add(i)
+            skipped.append(line)
+    if bad:
+        keep = [i for i in range(n) if i not in bad]
+        body, split = [body[i] for i in keep], [split[i] for i in keep]
+        comms, argv = [comms[i] for i in keep], [argv[i] for i in keep]
+        n = len(keep)
     columns: dict[str, list[object]] = {}
     for i, field in enumerate(words):
         if field is not None:
             columns[field] = _column(field, [found[i] for found in split], body)
     columns["comm"], columns["args"] = comms, argv
-    return Table(Process, {name: columns.get(name) or [None] * n  # a column ps did not print
-                           for name in Process.__dataclass_fields__})
+    table = Table(Process, {name: columns.get(name) or [None] * n  # a column ps did not print
+                            for name in Process.__dataclass_fields__})
+    table.skipped = skipped
+    return table
 
 
 def _cut(line: str, rest: str, locate: Locate | None, comm_at: int,

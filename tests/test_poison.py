@@ -142,3 +142,27 @@ def test_a_ps_over_the_section_cap_keeps_its_first_rows(tmp_path: Path) -> None:
     assert stored == records and 1000 < stored < 99_998
     assert top == stored + 1  # the first rows, in order, none half-read
     assert con.execute("SELECT status FROM polls").fetchone()[0] == "ok"
+
+
+def test_one_odd_ps_row_costs_that_row_the_probe_is_partial(tmp_path: Path) -> None:
+    """A VSZ wider than its column shifts the rest of that row (seen with procps on a
+    2 GiB process): that row is left out and quoted, the other processes are stored."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    good = ("{pid:>5}     1  1000 alice    S     0.5  0.0 13952 211393       1        0 "
+            "worker          python3 /srv/job.py")
+    odd = (" 8132     1  1000 alice+   S     3.9  0.0 13952 2113936     1        0 "
+           "Web Content     firefox -contentproc")
+    rows = [good.format(pid=p) for p in (2, 3, 4)] + [odd]
+    (fake / "ps").write_text("#!/bin/sh\n" + "".join(f"echo '{r}'\n" for r in [PS_HEADER,
+                                                                             *rows]))
+    (fake / "ps").chmod(0o755)
+    env = {**os.environ, "PATH": f"{fake}:{os.environ['PATH']}"}
+    assert onion("poll", "--config", str(_config(tmp_path)), cwd=tmp_path,
+                 env=env).returncode == 0
+    con = duckdb.connect(str(tmp_path / "o.duckdb"), read_only=True)
+    status, reason = con.execute("SELECT status, reason FROM probe_results "
+                                 "WHERE probe = 'processes'").fetchone()
+    assert status == "partial" and "1 line(s) not understood" in reason and "8132" in reason
+    assert [r[0] for r in con.execute("SELECT pid FROM processes ORDER BY pid").fetchall()] \
+        == [2, 3, 4]
