@@ -8,9 +8,12 @@ how each delivery went.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 from collections import defaultdict
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +21,7 @@ from typing import Any
 from onion.alerts import config as alert_config
 from onion.alerts import engine, messages, outbox, tables
 from onion.alerts.rules import Rule
-from onion.alerts.state import Event
+from onion.alerts.state import FIRING, PENDING, RESOLVED, Event
 from onion.core.clock import utcnow
 from onion.storage import catalog
 from onion.storage import duck as store
@@ -68,8 +71,11 @@ class Judged:
     report: Report
     pending: list[Any]
 
-    def deliver(self, cfg: Any, db_path: Path) -> Report:
-        """Send the due messages (no connection open meanwhile), then record how it went."""
+    def deliver(self, cfg: Any, db_path: Path,
+                guard: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext
+                ) -> Report:
+        """Send the due messages (no connection open meanwhile), then record how it went
+        (inside ``guard``: the daemon's hold on its own database)."""
         report = self.report
         if not self.pending:
             return report
@@ -82,7 +88,7 @@ class Judged:
         attempts = outbox.deliver(self.pending, built, utcnow)
         report.sent = sum(a.ok for a in attempts)
         report.failed = sum(not a.ok for a in attempts)
-        with store.private_files():
+        with guard(), store.private_files():
             con = store.connect(db_path)
             try:
                 outbox.record(con, attempts)
@@ -157,10 +163,12 @@ def judge_after_poll(cfg: Any, con: Any, now: dt.datetime) -> Judged:
         return Judged(_failed(exc), [])
 
 
-def deliver_after_poll(cfg: Any, db_path: Path, judged: Judged) -> Report:
+def deliver_after_poll(cfg: Any, db_path: Path, judged: Judged,
+                       guard: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext
+                       ) -> Report:
     """Send what :func:`judge_after_poll` queued; never raises."""
     try:
-        return judged.deliver(cfg, db_path)
+        return judged.deliver(cfg, db_path, guard)
     except Exception as exc:  # a message not sent stays queued for the next run
         return _failed(exc)
 
@@ -169,3 +177,35 @@ def _failed(exc: Exception) -> Report:
     log.warning("onion: alerts not evaluated this run (the next run catches up): %s: %s",
                 type(exc).__name__, exc)
     return Report(errors=[f"{type(exc).__name__}: {exc}"])
+
+
+REMOVED = "removed from inventory"
+
+
+def retire_hosts(cfg: Any, con: Any, hosts: set[str], now: dt.datetime, run_id: int) -> int:
+    """Resolve the alerts of hosts that left the inventory (the daemon, on reload): nothing
+    will observe them again, so they must not stay firing. Each is recorded as an event;
+    no message is sent. Returns how many were resolved."""
+    if not hosts or not tables.exists(con):
+        return 0
+    states = tables.load_states(con)
+    events: list[Event] = []
+    for st in states.values():
+        if st.host not in hosts or not (st.state in (FIRING, PENDING) or st.held):
+            continue
+        since = st.firing_since
+        st.state, st.resolved_at, st.firing_since, st.pending_since = RESOLVED, now, None, None
+        st.held, st.changes, st.summary = False, [], REMOVED
+        events.append(Event(now, run_id, st.rule, st.host, st.item, "resolved", RESOLVED,
+                            st.severity, st.value, REMOVED, False, since))
+    if events:
+        rules = {r.name: r for r in alert_config.check(cfg)}
+        con.execute("BEGIN TRANSACTION")
+        try:
+            tables.save_states(con, states.values(), rules)
+            tables.add_events(con, events, now)
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+    return len(events)

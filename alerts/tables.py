@@ -48,6 +48,16 @@ TABLES = {"alerts": ALERT_COLUMNS, "alert_events": EVENT_COLUMNS,
           "alert_outbox": OUTBOX_COLUMNS, "alert_runs": RUN_COLUMNS}
 
 
+# What fires now (and pending, and held as flapping), the worst first: `onion alerts` and
+# the daemon's /api/alerts show the same.
+CURRENT_SQL = (
+    "SELECT rule, severity, host, item, state, held, value, summary, "
+    "coalesce(firing_since, pending_since) AS since FROM alerts "
+    "WHERE state IN ('firing', 'pending') OR held "
+    "ORDER BY state = 'pending', CASE severity WHEN 'critical' THEN 0 "
+    "WHEN 'warning' THEN 1 ELSE 2 END, rule, host, item")
+
+
 def ensure(con: duckdb.DuckDBPyConnection) -> None:
     for table, columns in TABLES.items():
         cols = ", ".join(f'"{n}" {t}' for n, t in columns)

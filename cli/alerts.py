@@ -50,12 +50,7 @@ def alerts(ctx: click.Context, cfg: Any, check: bool, fmt: str) -> None:
         if not tables.exists(con):
             click.echo("no alerts evaluated yet (they are, after each `onion poll`)")
             return
-        rows = con.execute(
-            "SELECT rule, severity, host, item, state, held, value, summary, "
-            "coalesce(firing_since, pending_since) FROM alerts "
-            "WHERE state IN ('firing', 'pending') OR held "
-            "ORDER BY state = 'pending', CASE severity WHEN 'critical' THEN 0 "
-            "WHEN 'warning' THEN 1 ELSE 2 END, rule, host, item").fetchall()
+        rows = con.execute(tables.CURRENT_SQL).fetchall()
         outbox = con.execute(
             "SELECT notifier, count(*), max(last_error) FROM alert_outbox "
             "WHERE status = 'pending' AND attempts > 0 GROUP BY notifier").fetchall()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -12,6 +11,7 @@ from onion.cli.common import common, emit_rows, format_option, hosts_of, invento
 from onion.core import config as config_mod
 from onion.core.status import HostStatus
 from onion.storage import duck as store
+from onion.storage import hoststate
 
 
 @click.command()
@@ -32,17 +32,12 @@ def hosts(cfg: config_mod.Config, inventory: str | None, limit: str | None,
         _rekey(cfg, inventory, rekey, all_known_hosts)
         return
     inv = hosts_of(cfg, inventory, limit)
-    last: dict[str, tuple[Any, ...]] = {}
-    probe_states: dict[str, list[str]] = {}
+    states: dict[str, hoststate.HostState] = {}
     if cfg.db_path.exists():
         with store.reading(cfg.db_path) as con:
-            for row in con.execute("SELECT host, last_status, last_seen, last_ok, last_reason "
-                                   "FROM hosts").fetchall():
-                last[row[0]] = row[1:]
-            for host, probe, status, reason in con.execute(
-                    "SELECT host, probe, status, reason FROM latest_probe_results "
-                    "WHERE status <> 'ok' ORDER BY host, probe").fetchall():
-                probe_states.setdefault(host, []).append(f"{probe}: {status} ({reason})")
+            states = hoststate.load(con)
+    last = {name: (s.status, s.last_seen, s.last_ok, s.reason) for name, s in states.items()}
+    probe_states = {name: s.probes_not_ok for name, s in states.items()}
     rows = []
     for h in inv:
         status, seen, ok_at, reason = last.get(h.name, ("never polled", None, None, None))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 from pathlib import Path
 
 import click
@@ -22,7 +23,8 @@ from onion.core.files import write_private
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 def init(path: str | None, config_path: str | None, db_path: str | None, force: bool) -> None:
     """Write a commented example config with every default (0600: it may come to hold a
-    mail password), at PATH, else $ONION_CONFIG, else ~/.config/onion/onion.toml.
+    mail password), at PATH, else $ONION_CONFIG, else ~/.config/onion/onion.toml; and
+    beside it a random token for the daemon's API over TCP (kept if it exists).
 
     Example: onion init /etc/onion/onion.toml
     """
@@ -36,5 +38,13 @@ def init(path: str | None, config_path: str | None, db_path: str | None, force: 
     if db:
         default = 'db = "~/.local/share/onion/onion.duckdb"'
         text = text.replace(default, f"db = {json.dumps(str(Path(db).expanduser()))}", 1)
+    # The daemon's bearer token (asked on TCP only), beside the config, never overwritten:
+    # clients configured with it keep working.
+    token = target.with_name("token")
+    line = 'token_file = "~/.config/onion/token"'
+    text = text.replace(line, f"token_file = {json.dumps(str(token))}", 1)
     write_private(target, text)
     click.echo(f"wrote {target}")
+    if not token.exists():
+        write_private(token, secrets.token_urlsafe(32) + "\n")
+        click.echo(f"wrote {token} (the daemon's API token, for TCP clients)")

@@ -1,22 +1,42 @@
-"""The ``onion`` command line: one group, one module per verb (or verb group)."""
+"""The ``onion`` command line: one group, one module per verb (or verb group).
+
+Verbs are imported when they are run, not before: ``onion --version`` and ``onion ctl``
+(a client of the daemon) must start in a fraction of the time that importing DuckDB,
+asyncssh and the poller takes.
+"""
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 import click
 
-from onion.cli.alerts import alerts
-from onion.cli.check import check
-from onion.cli.db import db
-from onion.cli.hosts import hosts
-from onion.cli.init import init
-from onion.cli.parse import parse
-from onion.cli.plugins import plugins
-from onion.cli.poll import poll
-from onion.cli.report import report
-from onion.cli.sql import sql
+# verb: "module:attribute" under onion.cli
+VERBS = {
+    "poll": "poll:poll", "daemon": "daemon:daemon", "ctl": "ctl:ctl", "check": "check:check",
+    "sql": "sql:sql", "hosts": "hosts:hosts", "parse": "parse:parse", "report": "report:report",
+    "init": "init:init", "alerts": "alerts:alerts", "db": "db:db", "plugins": "plugins:plugins",
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A group whose verbs are found by name and imported on first use (click's own
+    pattern for lazily loaded subcommands)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(VERBS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = VERBS.get(cmd_name)
+        if target is None:
+            return None
+        module, attr = target.split(":")
+        command: Any = getattr(importlib.import_module(f"onion.cli.{module}"), attr)
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="onion-poller")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False),
               help="Config file for every verb (env ONION_CONFIG).")
@@ -29,7 +49,3 @@ def main(ctx: click.Context, config_path: str | None, db_path: str | None) -> No
     --config and --db may stand before the verb or after it (after wins).
     """
     ctx.obj = {"config": config_path, "db": db_path}
-
-
-for command in (poll, check, sql, hosts, parse, report, init, alerts, db, plugins):
-    main.add_command(command)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from onion.core import duration
 from onion.core.errors import ConfigError
 from onion.core.units import parse_budget
 
@@ -104,6 +105,26 @@ class AlertSettings:
 
 
 @dataclass(slots=True)
+class DaemonSettings:
+    interval: str = "60s"
+    jitter: str = "2s"
+    socket: str = ""
+    listen: str = ""
+    token_file: str = str(DEFAULT_CONFIG.parent / "token")
+    tls_cert: str = ""
+    tls_key: str = ""
+    url: str = ""
+    tls_ca: str = ""
+    max_connection_age: str = "1h"
+    reconnect_min: str = "5s"
+    reconnect_max: str = "5m"
+    stop_timeout: float = 5.0
+    query_timeout: float = 10.0
+    query_max_rows: int = 10_000
+    max_request_bytes: int = 65_536
+
+
+@dataclass(slots=True)
 class Config:
     inventory: str = ""
     vault_password_file: str = ""
@@ -116,6 +137,7 @@ class Config:
     report: ReportSettings = field(default_factory=ReportSettings)
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
+    daemon: DaemonSettings = field(default_factory=DaemonSettings)
     # [notifiers.<name>] tables, checked and typed by onion.alerts.notifiers.
     notifiers: dict[str, dict[str, Any]] = field(default_factory=dict)
     # [sinks.<name>] tables: where batches go besides the DuckDB database (onion.storage).
@@ -130,6 +152,12 @@ class Config:
     def archive_path(self) -> Path:
         return Path(self.storage.archive).expanduser() if self.storage.archive else \
             self.db_path.with_name(self.db_path.name + ".archive")
+
+    @property
+    def socket_path(self) -> Path:
+        """The daemon's Unix socket: beside the database unless ``[daemon] socket``."""
+        return Path(self.daemon.socket).expanduser() if self.daemon.socket else \
+            self.db_path.with_name(self.db_path.name + ".sock")
 
     @property
     def spool_path(self) -> Path:
@@ -206,9 +234,35 @@ def _check(cfg: Config) -> None:
             raise ConfigError(f"[storage] {name} must be 0 or more, not {getattr(s, name)}")
     if s.hot_days < 1:
         raise ConfigError("[storage] hot_days must be at least 1 (today's rows stay hot)")
+    _check_daemon(cfg.daemon)
     for name, table in cfg.sinks.items():
         if not isinstance(table, dict) or not isinstance(table.get("type"), str):
             raise ConfigError(f"[sinks.{name}] needs a type (\"jsonl\", or a sink plugin's)")
+
+
+def _check_daemon(d: DaemonSettings) -> None:
+    interval = duration.parse(d.interval, "[daemon] interval").total_seconds()
+    if interval <= 0:
+        raise ConfigError("[daemon] interval must be above 0")
+    if duration.parse(d.jitter, "[daemon] jitter").total_seconds() >= interval:
+        raise ConfigError(f"[daemon] jitter ({d.jitter}) must be shorter than the interval "
+                          f"({d.interval})")
+    for name in ("max_connection_age", "reconnect_min", "reconnect_max"):
+        if duration.parse(getattr(d, name), f"[daemon] {name}").total_seconds() <= 0:
+            raise ConfigError(f"[daemon] {name} must be above 0")
+    for name in ("stop_timeout", "query_timeout", "query_max_rows", "max_request_bytes"):
+        if getattr(d, name) <= 0:
+            raise ConfigError(f"[daemon] {name} must be above 0, not {getattr(d, name)}")
+    if d.listen:
+        host, _, port = d.listen.rpartition(":")
+        if not host or not port.isdecimal() or not 0 < int(port) < 65536:
+            raise ConfigError(f"[daemon] listen must be HOST:PORT, not {d.listen!r}")
+        if not (d.tls_cert and d.tls_key and d.token_file):
+            raise ConfigError("[daemon] listen (TCP) needs tls_cert, tls_key and token_file: "
+                              "the API is never served over TCP without TLS and a token")
+    if d.url and not d.url.startswith("https://"):
+        raise ConfigError(f"[daemon] url must start with https:// (TCP is TLS only), "
+                          f"not {d.url!r}")
 
 
 EXAMPLE = '''\
@@ -281,6 +335,27 @@ rollup_1d_days = 0     # daily rollups (0: forever)
 # path = ""             # required; a relative path is below the database's folder
 # rotate = "64MiB"      # a day's file past this size continues in <day>.1.jsonl
 # fsync = true          # flush every file to disk before a batch counts as written
+
+[daemon]
+# `onion daemon`: the same round as `onion poll`, on a schedule, over SSH connections kept
+# open between rounds; the only writer of the database while it runs.
+interval = "60s"          # rounds start at multiples of this on the clock; one still
+                          # running then makes the next one skipped (recorded), never doubled
+jitter = "2s"             # each host starts up to this long into its round (fixed per host)
+socket = ""               # the API's Unix socket (0600); empty: <db>.sock
+listen = ""               # also serve on TCP, "HOST:PORT": needs tls_cert, tls_key, token_file
+token_file = "~/.config/onion/token"  # bearer token for TCP clients (`onion init` writes it)
+tls_cert = ""             # PEM certificate (chain) and key for TCP
+tls_key = ""
+url = ""                  # for `onion ctl` on another machine: "https://HOST:PORT"
+tls_ca = ""               # … and the CA file (or the self-signed cert) it trusts
+max_connection_age = "1h" # a kept connection older than this is replaced
+reconnect_min = "5s"      # after a failed connect, wait this long before the next try,
+reconnect_max = "5m"      # doubling each time up to this
+stop_timeout = 5.0        # seconds SIGTERM lets hosts mid-round finish before cutting them
+query_timeout = 10.0      # seconds one API query may run
+query_max_rows = 10000    # rows one API query returns at most
+max_request_bytes = 65536 # largest request body the API reads
 
 [report]
 out = "~/.local/share/onion/report"   # folder `onion report` writes (not relative to the

@@ -14,7 +14,9 @@ from onion.core.files import private_dir
 
 
 @contextlib.contextmanager
-def poll_lock(db: Path, wait: float) -> Iterator[None]:
+def poll_lock(db: Path, wait: float, holder: str = "onion poll") -> Iterator[None]:
+    """Held for a round (``onion poll``) or a daemon's whole life; the lock file says
+    who holds it (pid and what), for the message of the one refused."""
     private_dir(db.parent)
     path = db.with_name(db.name + ".lock")
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -26,13 +28,16 @@ def poll_lock(db: Path, wait: float) -> Iterator[None]:
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    holder = os.pread(fd, 64, 0).decode(errors="replace").strip()
+                    pid, _, what = os.pread(fd, 64, 0).decode(errors="replace").strip() \
+                        .partition(" ")
+                    hint = "use `onion ctl poll` to ask it for a round" \
+                        if what == "onion daemon" else "set [poller] lock_wait to wait"
                     raise StorageError(
-                        f"another onion poll (pid {holder or '?'}) holds {path}; "
-                        "not starting a second one (set [poller] lock_wait to wait)") from None
+                        f"another {what or 'onion poll'} (pid {pid or '?'}) holds {path}; "
+                        f"not starting a second one ({hint})") from None
                 time.sleep(0.2)
         os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        os.pwrite(fd, f"{os.getpid()} {holder}".encode(), 0)
         yield
     finally:
         os.close(fd)

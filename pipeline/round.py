@@ -55,6 +55,7 @@ class RunSummary:
     went_down: list[HostResult] = field(default_factory=list)  # ok last poll, not now
     # CPU seconds of this process per phase (poll, batch, store, archive, alerts)
     phases: dict[str, float] = field(default_factory=dict)
+    alerts: live.Report | None = None   # how judging and sending went
 
     @property
     def ok(self) -> int:
@@ -72,89 +73,122 @@ class _Phases:
         self.mark = now
 
 
+class Meter:
+    """Wall and CPU time of one round, from its start, and CPU per phase."""
+
+    def __init__(self) -> None:
+        self.proc = psutil.Process()
+        self.cpu0 = self.proc.cpu_times()
+        self.t0 = time.perf_counter()
+        self.started = utcnow()
+        self.phase = _Phases()
+
+    def cpu(self) -> tuple[float, float]:
+        now = self.proc.cpu_times()
+        return now.user - self.cpu0.user, now.system - self.cpu0.system
+
+
+def start_round(cfg: Config, meter: Meter) -> RunSummary:
+    """The round's id and summary; call it holding the poll lock."""
+    rid = next_run_id(cfg.db_path)
+    summary = RunSummary(rid.value, [], 0.0, 0.0)
+    if rid.clock_behind_s:
+        summary.warnings.append(
+            f"this machine's clock is {rid.clock_behind_s:.0f} s behind the last run's; "
+            "run ids continue from the last one (alerts are judged in run order)")
+    return summary
+
+
+def store_round(cfg: Config, summary: RunSummary, meter: Meter, results: list[HostResult],
+                probes: Sequence[Probe], sinks: Sequence[Sink]) -> live.Judged | None:
+    """The polled results into one batch, handed to every sink (queued for those that
+    cannot take it), the database kept small, alerts judged; every sink closed. Returns
+    what is due to be sent, which :func:`finish_round` sends once the database is free."""
+    run_id = summary.run_id
+    summary.results = results
+    phase = meter.phase
+    phase("poll")
+    duck = next((s for s in sinks if isinstance(s, DuckDBSink)), None)
+    judged: live.Judged | None = None
+    user, system = meter.cpu()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak *= 1 if sys.platform == "darwin" else 1024  # bytes on macOS, KiB on Linux
+    run_row = {
+        "run_id": run_id, "started_at": meter.started, "finished_at": utcnow(),
+        "wall_s": time.perf_counter() - meter.t0, "hosts": len(results),
+        "hosts_ok": sum(r.status == "ok" for r in results),
+        "cpu_user_s": user, "cpu_system_s": system,
+        "peak_rss_bytes": peak, "version": __version__, "argv": " ".join(sys.argv[1:])[:500]}
+    batch = make_batch(run_id, results, probes, run_row, redact.from_settings(
+        cfg.privacy.redact_args, cfg.privacy.redact_patterns))
+    phase("batch")
+    try:
+        queue = Queue(cfg.spool_path, parse_budget(cfg.storage.max_spool, "max_spool"))
+        summary.delivery = fanout.deliver(sinks, queue, batch)
+        if duck is not None:
+            summary.stored = summary.delivery.reports[duck.name].ok
+            if summary.stored:
+                duck.record_drops(queue.take_dropped(), utcnow())
+                summary.went_down = _went_down(duck, run_id, results)
+            duck.checkpoint()
+        phase("store")
+        if duck is not None and duck.con is not None and summary.stored:
+            try:
+                summary.maintenance = duck.maintain(utcnow())
+            except (StorageError, OSError, duckdb.Error) as exc:
+                # The samples are stored; archiving waits for the next run.
+                summary.errors.append(f"archiving deferred: {exc}")
+            phase("archive")
+            # Never raises: a failure is logged, the next run catches up.
+            judged = live.judge_after_poll(cfg, duck.con, utcnow())
+            phase("alerts")
+    finally:
+        for s in sinks:
+            try:
+                s.close()
+            except Exception as exc:  # closing one sink must not cost the others
+                log.debug("closing sink %s failed", s.name, exc_info=True)
+                summary.errors.append(f"sink {s.name}: close failed: {exc}")
+    if duck is not None and summary.maintenance is not None:
+        try:
+            duck.finish()
+        except (StorageError, OSError, duckdb.Error) as exc:
+            summary.errors.append(f"rewrite deferred: {exc}")
+        phase("archive")
+    return judged
+
+
+def finish_round(cfg: Config, summary: RunSummary, meter: Meter, judged: live.Judged | None,
+                 guard: Callable[[], contextlib.AbstractContextManager[Any]]
+                 = contextlib.nullcontext) -> None:
+    """Send what the round queued (never while holding the lock that the next cron run
+    waits for: sending can take each notifier's deadline), and total the round's time."""
+    if judged is not None:
+        summary.alerts = live.deliver_after_poll(cfg, cfg.db_path, judged, guard)
+        meter.phase("alerts")
+    user, system = meter.cpu()
+    summary.wall_s = time.perf_counter() - meter.t0
+    summary.cpu_s = user + system
+    summary.phases = meter.phase.spent
+
+
 def run_poll(cfg: Config, hosts: Sequence[Host], probes: Sequence[Probe],
              progress: Callable[[HostResult], None] | None = None,
              sinks: Sequence[Sink] | None = None) -> RunSummary:
     """A whole round, ending with the batch in every sink (or queued for those that could
     not take it) and the notifications sent."""
-    proc = psutil.Process()
-    cpu0 = proc.cpu_times()
-    t0 = time.perf_counter()
-    started = utcnow()
-    phase = _Phases()
+    meter = Meter()
     if sinks is None:
         sinks = [DuckDBSink.from_settings(cfg)]
-    duck = next((s for s in sinks if isinstance(s, DuckDBSink)), None)
-    judged: live.Judged | None = None
     signals: list[int] = []
     with poll_lock(cfg.db_path, cfg.poller.lock_wait), _deferred(signals):
-        rid = next_run_id(cfg.db_path)
-        run_id = rid.value
-        summary = RunSummary(run_id, [], 0.0, 0.0)
-        if rid.clock_behind_s:
-            summary.warnings.append(
-                f"this machine's clock is {rid.clock_behind_s:.0f} s behind the last run's; "
-                "run ids continue from the last one (alerts are judged in run order)")
+        summary = start_round(cfg, meter)
         concurrency, lowered = fd_budget(min(cfg.poller.concurrency, max(len(hosts), 1)))
         if lowered:
             summary.warnings.append(lowered)
         results = asyncio.run(_poll(cfg, hosts, probes, progress, concurrency, signals))
-        summary.results = results
-        phase("poll")
-        cpu1 = proc.cpu_times()
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        peak *= 1 if sys.platform == "darwin" else 1024  # bytes on macOS, KiB on Linux
-        run_row = {
-            "run_id": run_id, "started_at": started, "finished_at": utcnow(),
-            "wall_s": time.perf_counter() - t0, "hosts": len(results),
-            "hosts_ok": sum(r.status == "ok" for r in results),
-            "cpu_user_s": cpu1.user - cpu0.user, "cpu_system_s": cpu1.system - cpu0.system,
-            "peak_rss_bytes": peak, "version": __version__, "argv": " ".join(sys.argv[1:])[:500]}
-        batch = make_batch(run_id, results, probes, run_row, redact.from_settings(
-            cfg.privacy.redact_args, cfg.privacy.redact_patterns))
-        phase("batch")
-        try:
-            queue = Queue(cfg.spool_path, parse_budget(cfg.storage.max_spool, "max_spool"))
-            summary.delivery = fanout.deliver(sinks, queue, batch)
-            if duck is not None:
-                summary.stored = summary.delivery.reports[duck.name].ok
-                if summary.stored:
-                    duck.record_drops(queue.take_dropped(), utcnow())
-                    summary.went_down = _went_down(duck, run_id, results)
-                duck.checkpoint()
-            phase("store")
-            if duck is not None and duck.con is not None and summary.stored:
-                try:
-                    summary.maintenance = duck.maintain(utcnow())
-                except (StorageError, OSError, duckdb.Error) as exc:
-                    # The samples are stored; archiving waits for the next run.
-                    summary.errors.append(f"archiving deferred: {exc}")
-                phase("archive")
-                # Never raises: a failure is logged, the next run catches up.
-                judged = live.judge_after_poll(cfg, duck.con, utcnow())
-                phase("alerts")
-        finally:
-            for s in sinks:
-                try:
-                    s.close()
-                except Exception as exc:  # closing one sink must not cost the others
-                    log.debug("closing sink %s failed", s.name, exc_info=True)
-                    summary.errors.append(f"sink {s.name}: close failed: {exc}")
-        if duck is not None and summary.maintenance is not None:
-            try:
-                duck.finish()
-            except (StorageError, OSError, duckdb.Error) as exc:
-                summary.errors.append(f"rewrite deferred: {exc}")
-            phase("archive")
-    # Sending can take as long as each notifier's deadline: never while holding the lock
-    # that the next cron run waits for.
-    if judged is not None:
-        live.deliver_after_poll(cfg, cfg.db_path, judged)
-        phase("alerts")
-    cpu2 = proc.cpu_times()
-    summary.wall_s = time.perf_counter() - t0
-    summary.cpu_s = (cpu2.user - cpu0.user) + (cpu2.system - cpu0.system)
-    summary.phases = phase.spent
+        judged = store_round(cfg, summary, meter, results, probes, sinks)
+    finish_round(cfg, summary, meter, judged)
     summary.signal = signals[0] if signals else None
     return summary
 
@@ -216,4 +250,4 @@ def _deferred(signals: list[int]) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-__all__ = ["RunSummary", "run_poll"]
+__all__ = ["Meter", "RunSummary", "finish_round", "run_poll", "start_round", "store_round"]

@@ -13,6 +13,9 @@ from onion.core import config
 from onion.core.config import Config
 from onion.core.errors import ConfigError
 from onion.core.plugins import PluginKind, Registry
+from onion.inventory import limit as limit_mod
+from onion.inventory import loader, sshconfig
+from onion.inventory.model import Host
 from onion.poller import redact
 from onion.probes import registry as probe_registry
 from onion.probes.base import Probe
@@ -41,6 +44,29 @@ def load_config(path: str | Path | None = None, db: str | None = None) -> Config
     redact.compile_patterns(cfg.privacy.redact_patterns)  # a bad regex fails here
     alert_config.check(cfg)
     return cfg
+
+
+def inventory(cfg: Config, path: str | None = None, limit: str | None = None
+              ) -> tuple[list[Host], list[str]]:
+    """The hosts to poll (``path``, else ``inventory =``, else this machine), resolved
+    through ssh_config; and what the user should be told about them."""
+    where = path or cfg.inventory or None
+    password = None
+    if cfg.vault_password_file:
+        try:
+            password = Path(cfg.vault_password_file).expanduser().read_bytes().strip()
+        except OSError as exc:
+            raise ConfigError(f"vault_password_file {cfg.vault_password_file}: "
+                              f"{exc.strerror}") from exc
+    hosts = loader.load(Path(where).expanduser() if where else None, password)
+    if limit:
+        hosts = limit_mod.select(hosts, limit)
+    paths = [Path(p).expanduser() for p in cfg.ssh.config]
+    remote = any(not h.local for h in hosts)
+    warnings = [f"{loose} says StrictHostKeyChecking no; not followed: host keys are always "
+                "verified ([ssh] host_key_policy = \"accept-new\" trusts new ones on first "
+                "use)" for loose in (sshconfig.loose_host_key_checking(paths) if remote else ())]
+    return [h if h.local else sshconfig.resolve(h, paths) for h in hosts], warnings
 
 
 def probes(cfg: Config, reg: Registry) -> list[Probe]:

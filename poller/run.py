@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import logging
 import resource
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +66,9 @@ def host_probes(probes: Sequence[Probe], hv: dict[str, Any]) -> list[Probe]:
 
 
 async def _poll_host(host: Host, probes: list[Probe], script: plan.Script, transport: Any,
-                     sem: asyncio.Semaphore) -> HostResult:
+                     sem: asyncio.Semaphore, delay: float = 0.0) -> HostResult:
+    if delay > 0:
+        await asyncio.sleep(delay)  # the daemon's per-host jitter within a round
     async with sem:
         started = utcnow()
         try:
@@ -112,14 +114,21 @@ def fd_budget(wanted: int) -> tuple[int, str | None]:
 async def poll_hosts(cfg: Config, hosts: Sequence[Host], probes: Sequence[Probe],
                      progress: Callable[[HostResult], None] | None = None,
                      concurrency: int | None = None,
-                     stop: asyncio.Event | None = None) -> list[HostResult]:
+                     stop: asyncio.Event | None = None, ssh: SSHTransport | None = None,
+                     delays: Mapping[str, float] | None = None) -> list[HostResult]:
     """Every host once, at most ``concurrency`` at a time, within ``[poller] run_timeout``;
-    ``stop`` set (a signal) cuts the hosts still running: their results say so."""
+    ``stop`` set (a signal) cuts the hosts still running: their results say so.
+
+    ``ssh``: a transport the caller keeps (the daemon's, with connections kept open);
+    else one for this round, closed at its end. ``delays``: seconds each host waits
+    before its turn."""
     opts = transport_options(cfg)
-    ssh = SSHTransport(opts) if any(not h.local for h in hosts) else None
-    if ssh is not None:
+    own = ssh is None
+    if own and any(not h.local for h in hosts):
+        ssh = SSHTransport(opts)
         ssh.plan(h for h in hosts if not h.local)
     local = LocalTransport(opts)
+    delays = delays or {}
     sem = asyncio.Semaphore(concurrency or cfg.poller.concurrency)
     token = plan.secrets.token_hex(12)
     scripts: dict[Any, plan.Script] = {}
@@ -132,7 +141,8 @@ async def poll_hosts(cfg: Config, hosts: Sequence[Host], probes: Sequence[Probe]
             scripts[key] = plan.build(hp, hv, section_timeout=cfg.poller.section_timeout,
                                       token=token, settings=cfg.probes.settings)
         transport = local if host.local else ssh
-        task = asyncio.create_task(_poll_host(host, hp, scripts[key], transport, sem))
+        task = asyncio.create_task(_poll_host(host, hp, scripts[key], transport, sem,
+                                              delays.get(host.name, 0.0)))
         if progress:
             task.add_done_callback(lambda t: t.cancelled() or progress(t.result()))
         tasks[task] = host
@@ -166,7 +176,7 @@ async def poll_hosts(cfg: Config, hosts: Sequence[Host], probes: Sequence[Probe]
         for task in tasks:
             if task not in pending:
                 results[tasks[task].name] = task.result()
-    if ssh is not None:
+    if own and ssh is not None:
         await ssh.aclose()  # jump hosts a deadline left open
     return [results[h.name] for h in hosts]
 

@@ -64,6 +64,17 @@ class TransportOptions:
     agent: bool = True
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KeepOptions:
+    """Connections kept open between rounds (the daemon): one per host, replaced when
+    older than ``max_age``; a host whose connect failed is tried again after a backoff
+    that doubles from ``backoff_min`` to ``backoff_max``."""
+
+    max_age: float = 3600.0
+    backoff_min: float = 5.0
+    backoff_max: float = 300.0
+
+
 @dataclass(slots=True)
 class RawOutput:
     stdout: Splitter
@@ -190,6 +201,7 @@ class _Client(asyncssh.SSHClient):
     def __init__(self, checker: hostkeys.HostKeyChecker, host: Host) -> None:
         self._checker = checker
         self._host = host
+        self.lost = False                           # the connection closed under us
         self.verdict: TransportError | None = None
         self.fingerprint: str | None = None
         self.accepted: tuple[str, int, asyncssh.SSHKey] | None = None  # to record (accept-new)
@@ -203,12 +215,41 @@ class _Client(asyncssh.SSHClient):
             self.accepted = (host, port, key)
         return ok
 
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+
 
 Chain = tuple[tuple[str, int | None, str | None], ...]
 
 
 def _chain(hops: tuple[Host, ...]) -> Chain:
     return tuple((h.target, h.port, h.user) for h in hops)
+
+
+@dataclass(slots=True)
+class _Kept:
+    """A host's connection kept for the next round."""
+
+    conn: asyncssh.SSHClientConnection
+    client: _Client
+    identity: tuple[Any, ...]            # what it was opened with: a change means reconnect
+    opened: float                        # monotonic
+
+    def usable(self, identity: tuple[Any, ...], max_age: float) -> bool:
+        return (identity == self.identity and not self.client.lost
+                and not self.conn.is_closed() and time.monotonic() - self.opened < max_age)
+
+
+@dataclass(slots=True)
+class _Backoff:
+    failures: int
+    retry_at: float                      # monotonic
+    error: TransportError
+
+
+def _identity(host: Host) -> tuple[Any, ...]:
+    return (host.target, host.port, host.user, host.key_files, _chain(host.jump_hosts),
+            tuple(sorted((k, str(v)) for k, v in host.ssh_options.items())))
 
 
 @dataclass(slots=True)
@@ -229,13 +270,40 @@ class SSHTransport:
     deadline left open.
     """
 
-    def __init__(self, opts: TransportOptions) -> None:
+    def __init__(self, opts: TransportOptions, keep: KeepOptions | None = None) -> None:
         self.opts = opts
+        self.keep = keep
         self.checker = hostkeys.HostKeyChecker(
             opts.known_hosts, opts.host_key_policy, opts.accept_new_file)
         self._tunnels: dict[Chain, _Tunnel] = {}
         self._planned: Counter[Chain] = Counter()
         self._checkers: dict[tuple[str, ...], hostkeys.HostKeyChecker] = {}
+        self._kept: dict[str, _Kept] = {}
+        self._backoff: dict[str, _Backoff] = {}
+        self.connects = 0                # SSH logins made, jump hosts included
+
+    @property
+    def open_connections(self) -> int:
+        """Kept connections and jump-host tunnels open now."""
+        return sum(not k.conn.is_closed() for k in self._kept.values()) + sum(
+            t.connecting.done() and not t.connecting.cancelled()
+            and t.connecting.exception() is None for t in self._tunnels.values())
+
+    async def forget(self, keep_names: Iterable[str]) -> None:
+        """Close the kept connections of hosts not in ``keep_names`` (left the inventory),
+        and the tunnels no kept connection rides on any more."""
+        wanted = set(keep_names)
+        for name in [n for n in self._kept if n not in wanted]:
+            await self._drop(name)
+        self._backoff = {n: b for n, b in self._backoff.items() if n in wanted}
+        used = {c for k in self._kept.values() for c in _prefixes(k.identity[4])}
+        for key in [k for k in self._tunnels if k not in used]:
+            await self._close_tunnel(key)
+
+    async def _drop(self, name: str) -> None:
+        kept = self._kept.pop(name, None)
+        if kept is not None:
+            await _close(kept.conn, abort=kept.client.lost)
 
     def _checker(self, host: Host) -> hostkeys.HostKeyChecker:
         """Onion's known_hosts, plus the files the host's ssh_config names."""
@@ -256,6 +324,8 @@ class SSHTransport:
                 self._planned[_chain(h.jump_hosts[:i])] += 1
 
     async def aclose(self) -> None:
+        for name in list(self._kept):
+            await self._drop(name)
         for key in sorted(self._tunnels, key=len, reverse=True):  # the far hops first
             await self._close_tunnel(key)
 
@@ -303,6 +373,11 @@ class SSHTransport:
         """The shared connection to the last of ``hops``, opened by the first target."""
         key = _chain(hops)
         tunnel = self._tunnels.get(key)
+        if tunnel is not None and self.keep is not None and tunnel.connecting.done() and (
+                tunnel.connecting.cancelled() or tunnel.connecting.exception() is not None
+                or tunnel.connecting.result().is_closed()):
+            await self._close_tunnel(key)  # kept from an earlier round, and gone since
+            tunnel = None
         if tunnel is None:
             # A hop without keys of its own uses the target's; host keys are checked as
             # for any host.
@@ -324,7 +399,10 @@ class SSHTransport:
         return conn
 
     async def _release(self, host: Host) -> None:
-        """One target is done with its hops: close those no target needs any more."""
+        """One target is done with its hops: close those no target needs any more (kept
+        connections keep theirs)."""
+        if self.keep is not None:
+            return
         for i in range(len(host.jump_hosts), 0, -1):
             key = _chain(host.jump_hosts[:i])
             tunnel = self._tunnels.get(key)
@@ -341,10 +419,7 @@ class SSHTransport:
         if not tunnel.connecting.done():
             tunnel.connecting.cancel()
         with contextlib.suppress(BaseException):
-            conn = await tunnel.connecting
-            conn.close()
-            async with asyncio.timeout(2):
-                await conn.wait_closed()
+            await _close(await tunnel.connecting)
 
     async def _connect_one(self, host: Host, tunnel: Any
                            ) -> tuple[asyncssh.SSHClientConnection, _Client]:
@@ -353,6 +428,7 @@ class SSHTransport:
         kw = self._connect_kwargs(host, checker)
         if tunnel is not None:
             kw["tunnel"] = tunnel
+        self.connects += 1
         try:
             conn = await asyncssh.connect(host.target, client_factory=lambda: client, **kw)
         except asyncssh.HostKeyNotVerifiable as exc:
@@ -389,20 +465,64 @@ class SSHTransport:
             if host.jump_hosts:
                 await asyncio.shield(self._release(host))
 
+    async def _connect(self, host: Host) -> tuple[asyncssh.SSHClientConnection, _Client]:
+        try:
+            async with asyncio.timeout(self.opts.connect_timeout):
+                return await self._open(host)
+        except TimeoutError as exc:
+            raise Timeout(f"no SSH session within {self.opts.connect_timeout:g} s") from exc
+
+    async def _session(self, host: Host) -> tuple[asyncssh.SSHClientConnection, _Client, bool]:
+        """A connection to run on, and whether it was kept from an earlier round."""
+        if self.keep is None:
+            return (*await self._connect(host), False)
+        identity = _identity(host)
+        kept = self._kept.get(host.name)
+        if kept is not None:
+            if kept.usable(identity, self.keep.max_age):
+                return kept.conn, kept.client, True
+            await self._drop(host.name)
+        now = time.monotonic()
+        back = self._backoff.get(host.name)
+        if back is not None and now < back.retry_at:
+            raise type(back.error)(
+                f"{back.error} (not tried again for {back.retry_at - now:.0f} s: "
+                f"backoff after {back.failures} failed connect(s))")
+        try:
+            conn, client = await self._connect(host)
+        except TransportError as exc:
+            failures = back.failures + 1 if back else 1
+            wait = min(self.keep.backoff_max, self.keep.backoff_min * 2 ** (failures - 1))
+            self._backoff[host.name] = _Backoff(failures, time.monotonic() + wait, exc)
+            raise
+        self._backoff.pop(host.name, None)
+        self._kept[host.name] = _Kept(conn, client, identity, time.monotonic())
+        return conn, client, False
+
     async def _run(self, host: Host, script: Script) -> RawOutput:
         out = RawOutput(*_splitters(script, self.opts))
         t0 = time.perf_counter()
-        try:
-            async with asyncio.timeout(self.opts.connect_timeout):
-                conn, client = await self._open(host)
-        except TimeoutError as exc:
-            raise Timeout(f"no SSH session within {self.opts.connect_timeout:g} s") from exc
+        conn, client, reused = await self._session(host)
         out.connect_s = time.perf_counter() - t0
-        out.host_key = client.fingerprint
+        out.extra["reused"] = reused
         t1 = time.perf_counter()
         try:
             async with asyncio.timeout(self.opts.command_timeout):
-                proc = await conn.create_process("/bin/sh -s", encoding=None)
+                try:
+                    proc = await conn.create_process("/bin/sh -s", encoding=None)
+                except (asyncssh.Error, OSError):
+                    if not reused:
+                        raise
+                    # The host dropped a kept connection since the last round (sshd
+                    # restarted, the node rebooted): one fresh connect, not a failure.
+                    await self._drop(host.name)
+                    t0 = time.perf_counter()
+                    conn, client, reused = await self._session(host)
+                    out.connect_s = time.perf_counter() - t0
+                    out.extra["reused"] = False
+                    t1 = time.perf_counter()
+                    proc = await conn.create_process("/bin/sh -s", encoding=None)
+                out.host_key = client.fingerprint
                 await _exchange(proc.stdin, proc.stdout, proc.stderr, script, out, self.opts)
                 await proc.wait_closed()
                 out.exit_status = proc.exit_status
@@ -414,12 +534,25 @@ class SSHTransport:
             out.error = Unreachable(f"connection lost during the command: {exc}")
         finally:
             out.command_s = time.perf_counter() - t1
-            conn.abort() if out.error else conn.close()
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(2):
-                    await conn.wait_closed()
+            out.host_key = out.host_key or client.fingerprint
+            if self.keep is None:
+                await _close(conn, abort=out.error is not None)
+            elif out.error is not None:
+                # A channel cut mid-command may leave the session busy: start afresh.
+                await asyncio.shield(self._drop(host.name))
         return out
 
 
-__all__ = ["HostKeyMismatch", "LocalTransport", "RawOutput", "SSHTransport",
+async def _close(conn: asyncssh.SSHClientConnection, abort: bool = False) -> None:
+    conn.abort() if abort else conn.close()
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(2):
+            await conn.wait_closed()
+
+
+def _prefixes(chain: Chain) -> list[Chain]:
+    return [chain[:i] for i in range(1, len(chain) + 1)]
+
+
+__all__ = ["HostKeyMismatch", "KeepOptions", "LocalTransport", "RawOutput", "SSHTransport",
            "Transport", "TransportOptions"]

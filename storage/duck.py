@@ -16,6 +16,7 @@ import functools
 import logging
 import os
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,21 +47,31 @@ DAMAGED = (" (if the file is damaged: move it aside, and the next poll starts a 
            "database; every batch waits in the queue until one takes it)")
 
 
+READ_WAIT_S = 30.0
+
+
 def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open the database; a lock held elsewhere becomes DatabaseLocked."""
     if not read_only:
         private_dir(path.parent)
     elif not path.exists():
         raise StorageError(f"no database at {path} yet: run `onion poll` first")
-    try:
-        con = duckdb.connect(str(path), read_only=read_only)
-    except duckdb.IOException as exc:
-        if "lock" in str(exc).lower():
-            raise DatabaseLocked(f"{path} is locked by another process: {exc}") from exc
-        raise StorageError(f"cannot open {path}: {exc}{DAMAGED}") from exc
-    except duckdb.Error as exc:  # a damaged file: checksum, serialization, internal errors
-        raise StorageError(f"cannot open {path}: {type(exc).__name__}: {exc}{DAMAGED}") \
-            from exc
+    # A reader waits out a writer's store (a daemon's or a poll's, a second or so) rather
+    # than failing on its lock; a writer is told at once (its batch waits in the queue).
+    deadline = time.monotonic() + (READ_WAIT_S if read_only else 0.0)
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+            break
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise StorageError(f"cannot open {path}: {exc}{DAMAGED}") from exc
+            if time.monotonic() >= deadline:
+                raise DatabaseLocked(f"{path} is locked by another process: {exc}") from exc
+            time.sleep(0.1)
+        except duckdb.Error as exc:  # a damaged file: checksum, serialization, internal
+            raise StorageError(f"cannot open {path}: {type(exc).__name__}: {exc}{DAMAGED}") \
+                from exc
     # No replacement scans: a table name in SQL must never resolve to a Python variable
     # (batches are registered by name, explicitly).
     con.execute("SET python_enable_replacements = false")

@@ -56,12 +56,16 @@ def history(db: Path, spool_dir: Path, start: dt.datetime, days: int, hosts: int
                 polls += 1
             t += every
         run_id += 1
-        batch = make_batch(run_id, results, probes, {
-            "run_id": run_id, "started_at": t, "finished_at": t, "hosts": hosts})
-        with store.private_files():
-            con = store.connect(db)
-            try:
-                store.write_batch(con, batch)
-            finally:
-                con.close()
+        store_batch(db, make_batch(run_id, results, probes, {
+            "run_id": run_id, "started_at": t, "finished_at": t, "hosts": hosts}))
     return polls
+
+
+def store_batch(db: Path, batch) -> None:
+    """One batch written as a poll writes it."""
+    with store.private_files():
+        con = store.connect(db)
+        try:
+            store.write_batch(con, batch)
+        finally:
+            con.close()

@@ -55,8 +55,15 @@ def test_init_writes_every_default(tmp_path, monkeypatch):
         tables |= {k for k, v in want.items() if v == {} and k not in values
                    and f"# [{section}." in config.EXAMPLE}
         assert set(values) | tables == set(want), section  # every setting documented
+        if section == "daemon":  # the token written beside the config is the one named
+            want["token_file"] = str(target.with_name("token"))
         for k, v in values.items():
             assert want[k] == v, f"[{section}] {k}"
+    token = target.with_name("token")
+    assert token.stat().st_mode & 0o777 == 0o600 and len(token.read_text().strip()) >= 32
+    first = token.read_text()
+    run("init", str(target), "--force")
+    assert token.read_text() == first  # clients configured with it keep working
     result = CliRunner().invoke(main, ["init", str(target)])
     assert result.exit_code != 0 and "exists" in result.output
 
