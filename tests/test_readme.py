@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import re
 import shlex
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -67,9 +69,13 @@ def test_commands_without_remote_hosts_run(tmp_path: Path, env: dict[str, str]) 
     first = _onion(["onion", "poll"], tmp_path, env)
     assert first.returncode == 0, first.stderr
     ran = []
+    ctl = []
     for cmd in readme_commands():
         line = shlex.join(cmd)
         if any(n in line for n in NEEDS_HOSTS):
+            continue
+        if cmd[1] == "ctl":
+            ctl.append(cmd)  # run below, against a daemon
             continue
         if cmd[1:3] == ["report", "--out"] and not cmd[3].startswith("onion-report"):
             cmd = [*cmd[:3], str(tmp_path / "report")]  # /var/www, /srv: not ours
@@ -83,7 +89,32 @@ def test_commands_without_remote_hosts_run(tmp_path: Path, env: dict[str, str]) 
         assert res.returncode in ok, f"{line}: {res.stdout}{res.stderr}"
         ran.append(line)
     assert any(r.startswith("onion sql") for r in ran) and any("db stats" in r for r in ran)
+    _run_ctl(ctl, tmp_path, env)
     if Path("/proc/meminfo").exists():
         res = _onion(["onion", "parse", "memory", "--os", "linux", "/proc/meminfo"],
                      tmp_path, env)
         assert res.returncode == 0 and "total_bytes" in res.stdout
+
+
+def _run_ctl(commands: list[list[str]], tmp_path: Path, env: dict[str, str]) -> None:
+    """The README's `onion ctl` lines, against a real daemon polling this machine."""
+    assert commands, "the README shows onion ctl"
+    daemon = subprocess.Popen([sys.executable, "-m", "onion.cli", "daemon"], cwd=tmp_path,
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    sock = Path(env["ONION_DB"] + ".sock")
+    try:
+        deadline = time.monotonic() + 60
+        while not sock.exists() and time.monotonic() < deadline and daemon.poll() is None:
+            time.sleep(0.1)
+        assert sock.exists(), "the daemon did not start"
+        for cmd in commands:
+            if "--follow" in cmd:
+                continue  # runs until stopped: its options are checked above
+            if "--limit" in cmd:  # this machine is the daemon's one host
+                cmd = [*cmd[:cmd.index("--limit") + 1], "localhost"]
+            res = _onion(cmd, tmp_path, env)
+            assert res.returncode == 0, f"{shlex.join(cmd)}: {res.stdout}{res.stderr}"
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        _, err = daemon.communicate(timeout=60)
+    assert daemon.returncode == 0, err
