@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -37,7 +38,10 @@ def daemon(cfg: config_mod.Config, inventory: str | None, limit: str | None,
         logging.getLogger("asyncssh").setLevel(logging.WARNING)
         logging.getLogger("aiohttp").setLevel(logging.WARNING)
     try:
-        d = Daemon(str(cfg.source) if cfg.source else None, str(cfg.db_path), inventory, limit)
+        # Absolute: SIGHUP reads the same files whatever the daemon's working folder.
+        where = str(Path(inventory).expanduser().resolve()) if inventory else None
+        d = Daemon(str(cfg.source.resolve()) if cfg.source else None,
+                   str(cfg.db_path.resolve()), where, limit)
         asyncio.run(d.run())
     except OnionError as exc:
         raise click.ClickException(str(exc)) from exc

@@ -334,7 +334,8 @@ class Daemon:
     async def _round(self, hosts: list[Host], reason: str) -> RoundRecord:
         cfg, probes = self.cfg, self.loaded.probes
         meter = Meter()
-        rec = RoundRecord(reason, meter.started, hosts=len(hosts))
+        rec = RoundRecord(reason, meter.started, hosts=len(hosts),
+                          statuses={h.name: "polling" for h in hosts})
         self.current = rec
         try:
             summary = start_round(cfg, meter)
