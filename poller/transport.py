@@ -506,6 +506,7 @@ class SSHTransport:
         out.connect_s = time.perf_counter() - t0
         out.extra["reused"] = reused
         t1 = time.perf_counter()
+        cut = False
         try:
             async with asyncio.timeout(self.opts.command_timeout):
                 try:
@@ -532,12 +533,15 @@ class SSHTransport:
             out.error = exc
         except (asyncssh.Error, OSError) as exc:
             out.error = Unreachable(f"connection lost during the command: {exc}")
+        except asyncio.CancelledError:
+            cut = True  # the round's deadline or a stop: the channel is left mid-command
+            raise
         finally:
             out.command_s = time.perf_counter() - t1
             out.host_key = out.host_key or client.fingerprint
             if self.keep is None:
-                await _close(conn, abort=out.error is not None)
-            elif out.error is not None:
+                await _close(conn, abort=out.error is not None or cut)
+            elif out.error is not None or cut:
                 # A channel cut mid-command may leave the session busy: start afresh.
                 await asyncio.shield(self._drop(host.name))
         return out

@@ -93,8 +93,11 @@ def test_rounds_ctl_metrics_reload_and_stop(lab, tmp_path, start_daemon):
     assert s["hosts"] == 3 and s["connections_open"] == 3
     assert lab.logins(3) - before[3] == 1 and lab.logins(2) - before[2] == 1
     firing = json.loads(ctl(config, "alerts", "--format", "json").stdout)
-    assert sorted(a["host"] for a in firing) == ["node0", "node1", "node3"]
-    resolved = d.query("SELECT host, summary FROM alert_events WHERE event = 'resolved'")
+    # (a built-in rule may fire too on a loaded machine: load_high, memory_low)
+    assert sorted(a["host"] for a in firing if a["rule"] == "polled") == [
+        "node0", "node1", "node3"]
+    resolved = d.query("SELECT host, summary FROM alert_events WHERE event = 'resolved' "
+                       "AND rule = 'polled'")
     assert resolved == [["node2", "removed from inventory"]]
 
     # A broken config is refused; the daemon goes on with the one it has.

@@ -137,3 +137,34 @@ def test_forget_closes_hosts_that_left(lab, tmp_path, left):
             await t.aclose()
 
     assert asyncio.run(go()) == 1
+
+
+def test_a_host_cut_mid_command_is_not_kept_with_its_channel(lab, tmp_path):
+    """The round's deadline cuts a host that never answers: its connection, with the
+    channel left open mid-command, is closed, not kept for the next round."""
+    import asyncssh
+
+    from tests import fault_server as fs
+
+    pub = lab.key.with_suffix(".pub").read_text()
+    stalled = fs.FaultHost(fs.stall(), asyncssh.generate_private_key("ssh-ed25519"), pub)
+    known = tmp_path / "known_hosts"
+    known.write_text(lab.known.read_text() + stalled.known_hosts_line())
+    cfg = make_config(tmp_path, known, run_timeout=1.5)
+    host = Host(name="stalled", address=stalled.addr, port=stalled.port, user="root",
+                key_files=(str(lab.key),))
+
+    async def go():
+        t = SSHTransport(transport_options(cfg), KeepOptions())
+        try:
+            (res,), = await _rounds(cfg, [host, _host(lab, 0)][:1], t, 1)
+            return res, t.open_connections
+        finally:
+            await t.aclose()
+
+    try:
+        res, still_open = asyncio.run(go())
+    finally:
+        stalled.close()
+    assert res.status == "timeout" and "whole-run deadline" in res.reason
+    assert still_open == 0

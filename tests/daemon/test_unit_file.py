@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-UNIT = Path(__file__).resolve().parents[2] / "dist" / "systemd" / "onion.service"
+UNIT = Path(__file__).resolve().parents[2] / "contrib" / "systemd" / "onion.service"
 
 
 def _unit() -> configparser.ConfigParser:
