@@ -34,6 +34,8 @@ def daemon(cfg: config_mod.Config, inventory: str | None, limit: str | None,
     stamp = "" if os.environ.get("JOURNAL_STREAM") else "%(asctime)s "
     logging.basicConfig(level=logging.DEBUG if verbose > 1 else logging.INFO,
                         format=f"{stamp}%(levelname)s %(message)s", stream=sys.stderr)
+    if not verbose:
+        logging.getLogger("onion.daemon.rounds").setLevel(logging.WARNING)
     if verbose < 2:
         logging.getLogger("asyncssh").setLevel(logging.WARNING)
         logging.getLogger("aiohttp").setLevel(logging.WARNING)

@@ -51,6 +51,7 @@ from onion.storage import fanout
 from onion.storage.queue import Queue
 
 log = logging.getLogger("onion.daemon")
+rounds_log = logging.getLogger("onion.daemon.rounds")  # one line per round: `-v`
 
 HISTORY = 200          # rounds remembered for /api/status
 SUBSCRIBER_BACKLOG = 1000  # alert events a slow stream listener may lag behind
@@ -377,6 +378,9 @@ class Daemon:
             rec.errors.append(f"batch lost: {summary.delivery.lost}")
         for line in rec.errors:
             log.warning("onion daemon: round %s: %s", rec.run_id, line)
+        rounds_log.info("onion daemon: round %s (%s): %d ok, %d not ok, %.2f s%s",
+                        rec.run_id, rec.reason, rec.ok, rec.failed, rec.wall_s or 0.0,
+                        "" if rec.stored else ", waiting in the queue")
 
     def _store(self, summary: RunSummary, meter: Meter, results: list[HostResult]
                ) -> live.Judged | None:
