@@ -99,6 +99,18 @@ def start_round(cfg: Config, meter: Meter) -> RunSummary:
     return summary
 
 
+def peak_rss_bytes() -> int:
+    """This process's peak resident size. Linux's VmHWM, because ru_maxrss carries the
+    parent's size over fork and exec (a daemon started by a big process would report it)."""
+    with contextlib.suppress(OSError):
+        with open("/proc/self/status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak * (1 if sys.platform == "darwin" else 1024)  # bytes on macOS, KiB elsewhere
+
+
 def store_round(cfg: Config, summary: RunSummary, meter: Meter, results: list[HostResult],
                 probes: Sequence[Probe], sinks: Sequence[Sink]) -> live.Judged | None:
     """The polled results into one batch, handed to every sink (queued for those that
@@ -111,8 +123,7 @@ def store_round(cfg: Config, summary: RunSummary, meter: Meter, results: list[Ho
     duck = next((s for s in sinks if isinstance(s, DuckDBSink)), None)
     judged: live.Judged | None = None
     user, system = meter.cpu()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    peak *= 1 if sys.platform == "darwin" else 1024  # bytes on macOS, KiB on Linux
+    peak = peak_rss_bytes()
     run_row = {
         "run_id": run_id, "started_at": meter.started, "finished_at": utcnow(),
         "wall_s": time.perf_counter() - meter.t0, "hosts": len(results),

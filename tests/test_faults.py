@@ -138,12 +138,23 @@ def test_garbage_into_built_in_parsers_costs_each_its_probe(tmp_path, monkeypatc
 
 
 FLOOD_RUN = """
-import json, resource, sys
+import json, sys
 from pathlib import Path
 from onion.inventory.model import LOCALHOST
 from onion.pipeline.round import run_poll
 from onion.pipeline.setup import load_config
 from onion.probes import registry
+
+
+def peak_mib():
+    # VmHWM is this process's own peak; ru_maxrss would carry the parent's (pytest's) RSS
+    # over fork and exec.
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise SystemExit("no VmHWM in /proc/self/status")
+
+
 cfg = load_config(None, sys.argv[1])
 cfg.poller.max_output_bytes = int(sys.argv[3])
 cfg.poller.max_section_bytes = 1 << 20
@@ -151,7 +162,7 @@ probes = registry.select(registry.available([Path(sys.argv[2])]), ["zzz_flood", 
 r = run_poll(cfg, [LOCALHOST], probes).results[0]
 print(json.dumps({"status": r.status, "reason": r.reason, "bytes": r.bytes_read,
                   "probes": {p.probe: [p.status, p.reason] for p in r.probes.values()},
-                  "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_mib": peak_mib()}))
 """
 
 
