@@ -59,15 +59,22 @@ CURRENT_SQL = (
 
 
 def ensure(con: duckdb.DuckDBPyConnection) -> None:
+    # One catalog query for all four tables: this runs after every round, and almost
+    # always finds every table and column there.
+    have: dict[str, set[str]] = {}
+    for table, column in con.execute(
+            "SELECT table_name, column_name FROM duckdb_columns() WHERE schema_name = 'main' "
+            "AND database_name = current_database() AND list_contains($t, table_name)",
+            {"t": list(TABLES)}).fetchall():
+        have.setdefault(table, set()).add(column)
     for table, columns in TABLES.items():
-        cols = ", ".join(f'"{n}" {t}' for n, t in columns)
-        extra = ", PRIMARY KEY (rule, host, item)" if table == "alerts" else ""
-        con.execute(f'CREATE TABLE IF NOT EXISTS "{table}" ({cols}{extra})')
-        have = {r[0] for r in con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'main' "
-            "AND table_name = ?", [table]).fetchall()}
+        if table not in have:
+            cols = ", ".join(f'"{n}" {t}' for n, t in columns)
+            extra = ", PRIMARY KEY (rule, host, item)" if table == "alerts" else ""
+            con.execute(f'CREATE TABLE IF NOT EXISTS "{table}" ({cols}{extra})')
+            continue
         for name, kind in columns:
-            if name not in have:  # a column a later Onion added: old rows read NULL
+            if name not in have[table]:  # a column a later Onion added: old rows read NULL
                 con.execute(f'ALTER TABLE "{table}" ADD COLUMN "{name}" {kind}')
 
 
