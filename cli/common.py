@@ -51,8 +51,16 @@ def inventory_option(f: Callable[..., Any]) -> Callable[..., Any]:
                              "or an Ansible inventory folder; none: this machine.")(f)
 
 
-def hosts_of(cfg: config_mod.Config, inventory: str | None, limit: str | None) -> list[Any]:
-    hosts, warnings = setup.inventory(cfg, inventory, limit)
+def shard_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--shard", metavar="K/N",
+                        help="Only shard K of N of the inventory (N pollers split it by host "
+                             "name; adding one moves only 1/N of the hosts). Default: "
+                             "[daemon] shard.")(f)
+
+
+def hosts_of(cfg: config_mod.Config, inventory: str | None, limit: str | None,
+             shard: str | None = None) -> list[Any]:
+    hosts, warnings = setup.inventory(cfg, inventory, limit, shard)
     for line in warnings:
         click.echo(f"onion: {line}", err=True)
     return hosts

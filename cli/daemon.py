@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from onion.cli.common import common, inventory_option
+from onion.cli.common import common, inventory_option, shard_option
 from onion.core import config as config_mod
 from onion.core.errors import OnionError
 from onion.daemon.service import Daemon
@@ -19,9 +19,10 @@ from onion.daemon.service import Daemon
 @click.command()
 @common
 @inventory_option
+@shard_option
 @click.option("-v", "--verbose", count=True, help="-v: each round; -vv: debugging detail.")
 def daemon(cfg: config_mod.Config, inventory: str | None, limit: str | None,
-           verbose: int) -> None:
+           shard: str | None, verbose: int) -> None:
     """Poll on a schedule ([daemon] interval) over SSH connections kept open, and serve
     the API, the live report and /metrics on a Unix socket beside the database
     (TCP with TLS and a token when [daemon] listen is set). `onion ctl` talks to it.
@@ -43,7 +44,7 @@ def daemon(cfg: config_mod.Config, inventory: str | None, limit: str | None,
         # Absolute: SIGHUP reads the same files whatever the daemon's working folder.
         where = str(Path(inventory).expanduser().resolve()) if inventory else None
         d = Daemon(str(cfg.source.resolve()) if cfg.source else None,
-                   str(cfg.db_path.resolve()), where, limit)
+                   str(cfg.db_path.resolve()), where, limit, shard)
         asyncio.run(d.run())
     except OnionError as exc:
         raise click.ClickException(str(exc)) from exc

@@ -7,7 +7,7 @@ import sys
 import click
 
 from onion.alerts import config as alert_config
-from onion.cli.common import common, hosts_of, inventory_option, plugins_of, shown
+from onion.cli.common import common, hosts_of, inventory_option, plugins_of, shard_option, shown
 from onion.core import config as config_mod
 from onion.pipeline import check as checks
 from onion.pipeline import setup
@@ -18,13 +18,14 @@ from onion.storage.queue import Queue
 @click.command()
 @common
 @inventory_option
+@shard_option
 @click.option("-v", "--verbose", count=True, help="Say what happened to each host.")
 @click.option("-q", "--quiet", is_flag=True,
               help="Not even the one line about hosts that went down (for cron).")
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar (default: on when stderr is a terminal).")
-def poll(cfg: config_mod.Config, inventory: str | None, limit: str | None, verbose: int,
-         quiet: bool, progress: bool | None) -> None:
+def poll(cfg: config_mod.Config, inventory: str | None, limit: str | None,
+         shard: str | None, verbose: int, quiet: bool, progress: bool | None) -> None:
     """Poll every host once and store the results (cron-friendly: quiet unless -v).
 
     Exits 0 when the round completed, even if hosts were down: down hosts are data;
@@ -34,7 +35,7 @@ def poll(cfg: config_mod.Config, inventory: str | None, limit: str | None, verbo
     Example: onion poll -i hosts.ini -l 'gpu:!gpu07' -v
     """
     reg = plugins_of(cfg)
-    hosts = hosts_of(cfg, inventory, limit)
+    hosts = hosts_of(cfg, inventory, limit, shard)
     probes = setup.probes(cfg, reg)
     sinks = setup.sinks(cfg, reg)
     # Rules of the user's that name a column or table these probes do not make: refused

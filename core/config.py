@@ -122,6 +122,17 @@ class DaemonSettings:
     query_timeout: float = 10.0
     query_max_rows: int = 10_000
     max_request_bytes: int = 65_536
+    role: str = "poller"
+    shard: str = ""
+
+
+@dataclass(slots=True)
+class CentralSettings:
+    """``[central]``: a daemon with ``role = "central"`` takes batches from pollers."""
+    stale_after: str = "5m"
+    max_batch_bytes: int = 64 << 20
+    # [central.pollers.<name>] tables: token_file, host_prefix (checked by onion.daemon)
+    pollers: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -138,6 +149,7 @@ class Config:
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
+    central: CentralSettings = field(default_factory=CentralSettings)
     # [notifiers.<name>] tables, checked and typed by onion.alerts.notifiers.
     notifiers: dict[str, dict[str, Any]] = field(default_factory=dict)
     # [sinks.<name>] tables: where batches go besides the DuckDB database (onion.storage).
@@ -235,6 +247,7 @@ def _check(cfg: Config) -> None:
     if s.hot_days < 1:
         raise ConfigError("[storage] hot_days must be at least 1 (today's rows stay hot)")
     _check_daemon(cfg.daemon)
+    _check_central(cfg.central)
     for name, table in cfg.sinks.items():
         if not isinstance(table, dict) or not isinstance(table.get("type"), str):
             raise ConfigError(f"[sinks.{name}] needs a type (\"jsonl\", or a sink plugin's)")
@@ -260,9 +273,22 @@ def _check_daemon(d: DaemonSettings) -> None:
         if not (d.tls_cert and d.tls_key and d.token_file):
             raise ConfigError("[daemon] listen (TCP) needs tls_cert, tls_key and token_file: "
                               "the API is never served over TCP without TLS and a token")
+    if d.role not in ("poller", "central"):
+        raise ConfigError(f"[daemon] role must be \"poller\" or \"central\", not {d.role!r}")
     if d.url and not d.url.startswith("https://"):
         raise ConfigError(f"[daemon] url must start with https:// (TCP is TLS only), "
                           f"not {d.url!r}")
+
+
+def _check_central(c: CentralSettings) -> None:
+    if duration.parse(c.stale_after, "[central] stale_after").total_seconds() <= 0:
+        raise ConfigError("[central] stale_after must be above 0")
+    if c.max_batch_bytes < 1024:
+        raise ConfigError(f"[central] max_batch_bytes must be 1024 or more, not "
+                          f"{c.max_batch_bytes}")
+    for name, table in c.pollers.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"[central.pollers.{name}] must be a table")
 
 
 EXAMPLE = '''\
@@ -356,6 +382,18 @@ stop_timeout = 5.0        # seconds SIGTERM lets hosts mid-round finish before c
 query_timeout = 10.0      # seconds one API query may run
 query_max_rows = 10000    # rows one API query returns at most
 max_request_bytes = 65536 # largest request body the API reads
+role = "poller"           # "central": also take batches from other pollers ([central])
+shard = ""                # "K/N": poll only this poller's share of the inventory, split
+                          # among N pollers by host name (rendezvous hashing); --shard wins
+
+[central]
+# With [daemon] role = "central": pollers send their batches here (a [sinks.NAME] of
+# type "onion" on each), over TCP with TLS ([daemon] listen), each with its own token.
+stale_after = "5m"        # a poller silent this long fires the built-in poller_stale alert
+max_batch_bytes = 67108864  # largest batch (compressed) a poller may send
+# [central.pollers.hpc1]
+# token_file = "~/.config/onion/pollers/hpc1.token"   # `onion central token hpc1` writes it
+# host_prefix = ""        # "hpc1:" when two clusters name their nodes alike
 
 [report]
 out = "~/.local/share/onion/report"   # folder `onion report` writes (not relative to the

@@ -94,9 +94,9 @@ class Loaded:
 
 
 def load(config_path: str | None, db: str | None, inventory: str | None,
-         limit: str | None) -> Loaded:
+         limit: str | None, shard: str | None = None) -> Loaded:
     cfg = setup.load_config(config_path, db)
-    hosts, warnings = setup.inventory(cfg, inventory, limit)
+    hosts, warnings = setup.inventory(cfg, inventory, limit, shard)
     reg = setup.plugins(cfg)
     probes = setup.probes(cfg, reg)
     setup.sinks(cfg, reg)   # a sink that cannot be configured stops the start (or reload)
@@ -112,8 +112,9 @@ def _seconds(text: str, where: str) -> float:
 
 class Daemon:
     def __init__(self, config_path: str | None = None, db: str | None = None,
-                 inventory: str | None = None, limit: str | None = None) -> None:
-        self._args = (config_path, db, inventory, limit)
+                 inventory: str | None = None, limit: str | None = None,
+                 shard: str | None = None) -> None:
+        self._args = (config_path, db, inventory, limit, shard)
         self.loaded = load(*self._args)
         for line in self.loaded.warnings:
             log.warning("onion: %s", line)
@@ -156,6 +157,7 @@ class Daemon:
             "database": str(self.cfg.db_path), "socket": str(self.cfg.socket_path),
             "interval_s": _seconds(d.interval, "[daemon] interval"),
             "hosts": len(self.hosts), "probes": [p.name for p in self.loaded.probes],
+            "role": d.role, "shard": self._args[4] or d.shard or None,
             "round_running": self.current.as_json() if self.current else None,
             "next_round_at": (dt.datetime.fromtimestamp(self.next_at, dt.UTC)
                               .replace(tzinfo=None).isoformat() + "Z")

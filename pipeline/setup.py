@@ -15,6 +15,7 @@ from onion.core.errors import ConfigError
 from onion.core.plugins import PluginKind, Registry
 from onion.inventory import limit as limit_mod
 from onion.inventory import loader, sshconfig
+from onion.inventory import shard as shard_mod
 from onion.inventory.model import Host
 from onion.poller import redact
 from onion.probes import registry as probe_registry
@@ -46,10 +47,11 @@ def load_config(path: str | Path | None = None, db: str | None = None) -> Config
     return cfg
 
 
-def inventory(cfg: Config, path: str | None = None, limit: str | None = None
-              ) -> tuple[list[Host], list[str]]:
+def inventory(cfg: Config, path: str | None = None, limit: str | None = None,
+              shard: str | None = None) -> tuple[list[Host], list[str]]:
     """The hosts to poll (``path``, else ``inventory =``, else this machine), resolved
-    through ssh_config; and what the user should be told about them."""
+    through ssh_config, only this poller's shard of them (``shard``, else ``[daemon]
+    shard``); and what the user should be told about them."""
     where = path or cfg.inventory or None
     password = None
     if cfg.vault_password_file:
@@ -61,6 +63,10 @@ def inventory(cfg: Config, path: str | None = None, limit: str | None = None
     hosts = loader.load(Path(where).expanduser() if where else None, password)
     if limit:
         hosts = limit_mod.select(hosts, limit)
+    split = shard or cfg.daemon.shard
+    if split:
+        part = shard_mod.parse(split, "--shard" if shard else "[daemon] shard")
+        hosts = [h for h in hosts if part.owns(h.name)]
     paths = [Path(p).expanduser() for p in cfg.ssh.config]
     remote = any(not h.local for h in hosts)
     warnings = [f"{loose} says StrictHostKeyChecking no; not followed: host keys are always "
