@@ -102,4 +102,12 @@ BUILTIN: dict[str, dict[str, Any]] = {
         "condition": "epoch(boot_time) - epoch(prev_boot_time) > 60", "value": "boot_time",
         "event": True, "severity": "info",
         "summary": "rebooted at {{ boot_time }} (up since {{ prev_boot_time }} before)"},
+    # A central's pollers (onion.daemon.central writes the table each round): the host is
+    # the poller's name. Nothing to judge where no poller sends here.
+    "poller_stale": {
+        "name": "poller_stale", "table": "pollers", "items": [],
+        "condition": "age_s > stale_after_s", "clear": "age_s <= stale_after_s",
+        "value": "round(age_s)", "severity": "critical",
+        "summary": "poller {{ host }} (shard {{ shard }}) has sent nothing for {{ value }} s "
+                   "(last batch {{ last_batch_at }})"},
 }

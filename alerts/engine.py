@@ -101,10 +101,16 @@ def evaluate_runs(con: duckdb.DuckDBPyConnection, rules: Sequence[Rule],
                   policy: Policy, specs: Mapping[str, Any]) -> Outcome:
     """Advance ``states`` through these polls, in order (reads only)."""
     out = Outcome()
+    # What a run observed: its hosts, and on a central the pollers it saw (their own
+    # table: they are not hosts, but poller_stale judges them).
+    observed_sql = "SELECT host, max(ts) FROM polls WHERE run_id = ? GROUP BY host"
+    if POLLERS_TABLE in specs:
+        observed_sql = (f"SELECT host, max(ts) FROM (SELECT host, ts FROM polls WHERE "
+                        f"run_id = $1 UNION ALL SELECT host, ts FROM {POLLERS_TABLE} WHERE "
+                        f"run_id = $1) GROUP BY host")
     for run_id in runs:
         out.runs.append(run_id)
-        polled = dict(con.execute("SELECT host, max(ts) FROM polls WHERE run_id = ? "
-                                  "GROUP BY host", [run_id]).fetchall())
+        polled = dict(con.execute(observed_sql, [run_id]).fetchall())
         since = min(polled.values(), default=dt.datetime(1970, 1, 1)) - LOOKBACK
         for rule in rules:
             if rule.name in out.errors:
@@ -139,15 +145,24 @@ def evaluate_runs(con: duckdb.DuckDBPyConnection, rules: Sequence[Rule],
     return out
 
 
+POLLERS_TABLE = "pollers"   # a central's view of its pollers (onion.daemon.central)
+LATE_RUNS_US = 6 * 3600 * 1_000_000   # run ids are microseconds: six hours
+
+
 def runs_to_evaluate(con: duckdb.DuckDBPyConnection, limit: int) -> list[int]:
     """Polls stored since the last evaluation; the newest one alone the first time."""
     last = con.execute("SELECT max(run_id) FROM alert_runs").fetchone()[0]  # type: ignore[index]
     if last is None:
         newest = con.execute("SELECT max(run_id) FROM polls").fetchone()[0]  # type: ignore[index]
         return [] if newest is None else [int(newest)]
+    # Not only the ids above the last judged: a central stores batches from pollers while
+    # a round of its own runs, so a round may be stored after a higher id was judged.
+    # Any id of the last hours not judged yet is judged now.
+    floor = int(last) - LATE_RUNS_US
     return [int(r[0]) for r in con.execute(
-        "SELECT DISTINCT run_id FROM polls WHERE run_id > ? ORDER BY run_id LIMIT ?",
-        [last, limit]).fetchall()]
+        "SELECT DISTINCT run_id FROM polls WHERE run_id > $floor AND run_id NOT IN "
+        "(SELECT run_id FROM alert_runs WHERE run_id > $floor) ORDER BY run_id LIMIT $n",
+        {"floor": floor, "n": limit}).fetchall()]
 
 
 def replay(con: duckdb.DuckDBPyConnection, rule: Rule, since: dt.datetime, policy: Policy,

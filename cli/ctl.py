@@ -95,6 +95,18 @@ def status(client: Client, fmt: str) -> None:
         click.echo("  queued: " + ", ".join(f"{k} {v}" for k, v in s["queue"].items()))
     if s.get("last_reload_error"):
         click.echo(f"  last reload refused: {shown(s['last_reload_error'])}")
+    if s.get("shard"):
+        click.echo(f"  shard {s['shard']} of the inventory")
+    central = s.get("central")
+    if central:
+        click.echo(f"  central: {central['batches']} batch(es) stored, {central['duplicates']} "
+                   f"duplicate(s) answered, {central['refused']} refused")
+        for p in central["pollers"]:
+            age = "never" if p["age_s"] is None else f"{p['age_s']:.0f} s ago"
+            click.echo(f"    poller {shown(p['name']):20} {'STALE ' if p['stale'] else ''}"
+                       f"last batch {age}, {p['batches']} batch(es), {p['rows']} rows"
+                       f"{', shard ' + shown(p['shard']) if p['shard'] else ''}"
+                       f"{', ' + str(p['gaps']) + ' round(s) dropped' if p['gaps'] else ''}")
 
 
 @ctl.command()

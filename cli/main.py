@@ -17,6 +17,7 @@ VERBS = {
     "poll": "poll:poll", "daemon": "daemon:daemon", "ctl": "ctl:ctl", "check": "check:check",
     "sql": "sql:sql", "hosts": "hosts:hosts", "parse": "parse:parse", "report": "report:report",
     "init": "init:init", "alerts": "alerts:alerts", "db": "db:db", "plugins": "plugins:plugins",
+    "central": "central:central",
 }
 
 

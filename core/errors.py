@@ -104,3 +104,14 @@ class QueryRefused(StorageError):
 
 class SinkError(StorageError):
     """One sink could not take a batch; the batch waits in that sink's queue."""
+
+
+class BatchRefused(SinkError):
+    """The destination refuses this batch itself, not for a passing outage (a central's
+    400 or 413): the batch goes to the dead-letter folder with the reason, and the
+    batches after it go on."""
+
+
+class BadBatch(StorageError):
+    """A batch that cannot be read back: not the wire format, or values outside their
+    columns' types."""

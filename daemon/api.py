@@ -26,15 +26,16 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from onion.alerts import live
 from onion.alerts import tables as alert_tables
-from onion.core.errors import ConfigError, OnionError, QueryRefused, StorageError
+from onion.core.errors import BadBatch, ConfigError, OnionError, QueryRefused, StorageError
 from onion.core.files import private_dir
 from onion.core.sqltext import ident
 from onion.core.version import __version__
 from onion.daemon import metrics, openapi
 from onion.reports import names as report_names
 from onion.reports import render
-from onion.storage import catalog, hoststate
+from onion.storage import catalog, hoststate, wire
 from onion.storage import duck as store
 
 if TYPE_CHECKING:
@@ -112,21 +113,29 @@ def _auth(token: bytes | None) -> Callable[..., Any]:
     async def auth(request: web.Request,
                    handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
                    ) -> web.StreamResponse:
-        if request.path == "/healthz" or not _over_tcp(request):
+        if request.path in OWN_AUTH or not _over_tcp(request):
             return await handler(request)
         given = request.headers.get("Authorization", "")
         scheme, _, value = given.partition(" ")
         # Constant-time: the time taken says nothing of how much of the token was right.
         if token is None or scheme.lower() != "bearer" or not hmac.compare_digest(
                 value.strip().encode(), token):
-            return web.Response(
-                text=json.dumps({"error": "a bearer token is required (Authorization: "
-                                          "Bearer …, the [daemon] token_file)",
-                                 "status": 401}),
-                status=401, content_type="application/json",
-                headers={"WWW-Authenticate": 'Bearer realm="onion"'})
+            return _unauthorized("a bearer token is required (Authorization: Bearer …, the "
+                                 "[daemon] token_file)")
         return await handler(request)
     return auth
+
+
+# Paths that do not take the API token: /healthz takes none, a central's batches take
+# each poller's own (checked by the handler, also on the socket).
+BATCHES = "/api/v1/batches"
+OWN_AUTH = {"/healthz", BATCHES}
+
+
+def _unauthorized(message: str) -> web.Response:
+    return web.Response(text=json.dumps({"error": message, "status": 401}), status=401,
+                        content_type="application/json",
+                        headers={"WWW-Authenticate": 'Bearer realm="onion"'})
 
 
 def daemon_of(request: web.Request) -> Daemon:
@@ -356,6 +365,18 @@ def own_metrics(d: Daemon) -> list[metrics.Family]:
               "1 when the last round is in the database, 0 while it waits in the queue",
               [S({}, 1.0 if last.stored else 0.0)]),
         ]
+    if d.central is not None:
+        c = d.central.status()
+        out += [
+            F("onion_central_batches_total", C, "Batches from pollers, by outcome",
+              [S({"outcome": k}, c[k]) for k in ("batches", "duplicates", "refused", "failed")]),
+            F("onion_central_poller_last_batch_age_seconds", G,
+              "Seconds since each poller's last batch (absent: never heard from)",
+              [S({"poller": p["name"]}, p["age_s"]) for p in c["pollers"]
+               if p["age_s"] is not None]),
+            F("onion_central_poller_gaps_total", C, "Rounds each poller reported dropped",
+              [S({"poller": p["name"]}, p["gaps"]) for p in c["pollers"]]),
+        ]
     return out
 
 
@@ -421,6 +442,52 @@ async def report_root(request: web.Request) -> web.Response:
     raise web.HTTPFound("/report/")
 
 
+async def _read_bounded(request: web.Request, limit: int) -> bytes:
+    if request.content_length is not None and request.content_length > limit:
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length,
+                                            text=f"a batch is {limit} bytes at most "
+                                                 "([central] max_batch_bytes)")
+    chunks, size = [], 0
+    async for chunk in request.content.iter_chunked(1 << 16):
+        size += len(chunk)
+        if size > limit:
+            raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=size,
+                                                text=f"a batch is {limit} bytes at most "
+                                                     "([central] max_batch_bytes)")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def receive_batch(request: web.Request) -> web.Response:
+    """A poller's batch (a central only): stored once, 200 also for one it has."""
+    d = daemon_of(request)
+    c = d.central
+    if c is None:
+        raise web.HTTPNotFound(text="this daemon takes no batches (a central does: "
+                                    "[daemon] role = \"central\")")
+    poller = c.who(request.headers.get("Authorization", ""))
+    if poller is None:
+        return _unauthorized("a poller's token is required (Authorization: Bearer …, a "
+                             "[central.pollers.NAME] token_file)")
+    limit = d.cfg.central.max_batch_bytes
+    body = await _read_bounded(request, limit)
+    try:
+        batch, gaps = await asyncio.to_thread(wire.decode, body, limit)
+    except BadBatch as exc:
+        c.counts["refused"] += 1
+        log.warning("onion daemon: a batch from poller %s refused: %s", poller.name, exc)
+        return _error(422, f"batch refused: {exc}")
+    got = await asyncio.to_thread(c.receive, poller, batch, gaps)
+    if got.judged is not None:
+        await asyncio.to_thread(live.deliver_after_poll, d.cfg, d.cfg.db_path, got.judged,
+                                d.db.writing)
+        if got.judged.report.runs:
+            await d.announce(got.judged.report.runs)
+    log.debug("onion daemon: batch %s/%s from %s: %s", poller.name, batch.origin_run_id,
+              poller.name, "duplicate" if got.duplicate else f"{got.rows} rows")
+    return reply(got.as_json())
+
+
 async def openapi_doc(request: web.Request) -> web.Response:
     return reply(openapi.DOCUMENT)
 
@@ -436,6 +503,7 @@ ROUTES: list[tuple[str, str, Callable[[web.Request], Awaitable[web.StreamRespons
     ("POST", "/api/query", query),
     ("POST", "/api/poll", poll),
     ("POST", "/api/reload", reload),
+    ("POST", BATCHES, receive_batch),
     ("GET", "/api/openapi.json", openapi_doc),
     ("GET", "/metrics", metrics_page),
     ("GET", "/report", report_root),

@@ -85,6 +85,18 @@ DOCUMENT: dict[str, Any] = {
             "responses": {**_ok("the round", _ROUND), "409": _ERROR}}},
         "/api/reload": {"post": {"summary": "Reload config and inventory (as SIGHUP)",
                                  "responses": {**_ok("reloaded"), "409": _ERROR}}},
+        "/api/v1/batches": {"post": {
+            "summary": "A central only: a poller's batch (gzip-compressed JSON, "
+                       "application/vnd.onion.batch+gzip), with that poller's token; stored "
+                       "once, 200 also for a batch already stored (duplicate: true)",
+            "requestBody": {"required": True, "content": {
+                "application/vnd.onion.batch+gzip": {"schema": {"type": "string",
+                                                                "format": "binary"}}}},
+            "responses": {**_ok("stored or duplicate", {"type": "object", "properties": {
+                "stored": {"type": "boolean"}, "duplicate": {"type": "boolean"},
+                "run_id": {"type": ["integer", "null"]}, "rows": {"type": "integer"}}}),
+                "401": _ERROR, "404": _ERROR, "413": _ERROR, "422": _ERROR,
+                "503": _ERROR}}},
         "/api/openapi.json": {"get": {"summary": "This document",
                                       "responses": _ok("OpenAPI 3.1")}},
         "/metrics": {"get": {"summary": "Prometheus text exposition: fleet and daemon",

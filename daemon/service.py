@@ -30,18 +30,26 @@ from onion.alerts import live
 from onion.core import duration
 from onion.core.clock import utcnow
 from onion.core.config import Config
-from onion.core.errors import ConfigError, OnionError
+from onion.core.errors import ConfigError, OnionError, StorageError
 from onion.core.plugins import Registry
 from onion.core.units import parse_budget
 from onion.core.version import __version__
-from onion.daemon import api, schedule
+from onion.daemon import api, central, schedule
+from onion.daemon.central import Central
 from onion.daemon.db import Database
 from onion.inventory import limit as limit_mod
 from onion.inventory.model import Host
 from onion.pipeline import check as checks
 from onion.pipeline import setup
 from onion.pipeline.lock import poll_lock
-from onion.pipeline.round import Meter, RunSummary, finish_round, start_round, store_round
+from onion.pipeline.round import (
+    Meter,
+    RunSummary,
+    finish_round,
+    refuse_if_blocked,
+    start_round,
+    store_round,
+)
 from onion.poller.collect import HostResult
 from onion.poller.run import fd_budget, poll_hosts, transport_options
 from onion.poller.transport import KeepOptions, SSHTransport
@@ -119,6 +127,8 @@ class Daemon:
         for line in self.loaded.warnings:
             log.warning("onion: %s", line)
         self.db = Database(self.cfg.db_path)
+        self.central = Central(self.cfg, self.loaded.registry, self.db.writing) \
+            if self.cfg.daemon.role == "central" else None
         self.ssh = self._transport()
         self.started_at = utcnow()
         self.rounds: deque[RoundRecord] = deque(maxlen=HISTORY)
@@ -158,6 +168,7 @@ class Daemon:
             "interval_s": _seconds(d.interval, "[daemon] interval"),
             "hosts": len(self.hosts), "probes": [p.name for p in self.loaded.probes],
             "role": d.role, "shard": self._args[4] or d.shard or None,
+            "central": self.central.status() if self.central else None,
             "round_running": self.current.as_json() if self.current else None,
             "next_round_at": (dt.datetime.fromtimestamp(self.next_at, dt.UTC)
                               .replace(tzinfo=None).isoformat() + "Z")
@@ -313,6 +324,18 @@ class Daemon:
             log.error("onion daemon: reload refused, still running the previous config: %s",
                       exc)
             return str(exc)
+        try:
+            if new.cfg.daemon.role != self.cfg.daemon.role:
+                raise ConfigError(f"[daemon] role changed ({self.cfg.daemon.role} → "
+                                  f"{new.cfg.daemon.role}): restart the daemon for that")
+            if self.central is not None:
+                self.central.reconfigure(new.cfg, new.registry)
+        except OnionError as exc:
+            self.counts["reload_errors"] += 1
+            self.last_reload_error = str(exc)
+            log.error("onion daemon: reload refused, still running the previous config: %s",
+                      exc)
+            return str(exc)
         old = {h.name for h in self.hosts}
         now = {h.name for h in new.hosts}
         self._removed |= old - now
@@ -341,6 +364,15 @@ class Daemon:
                           statuses={h.name: "polling" for h in hosts})
         self.current = rec
         try:
+            try:
+                await asyncio.to_thread(refuse_if_blocked, cfg,
+                                        setup.sinks(cfg, self.loaded.registry))
+            except StorageError as exc:  # a queue that blocks is full: no round, said
+                rec.errors.append(f"round not run: {exc}")
+                rec.statuses = {}
+                self.counts["skipped"] += 1
+                log.warning("onion daemon: %s", exc)
+                return rec
             summary = start_round(cfg, meter)
             rec.run_id = summary.run_id
             jitter = _seconds(cfg.daemon.jitter, "[daemon] jitter") if reason == "schedule" \
@@ -358,7 +390,7 @@ class Daemon:
             await asyncio.to_thread(finish_round, cfg, summary, meter, judged, self.db.writing)
             self._finished(rec, summary)
             if summary.alerts is not None and summary.alerts.runs:
-                self._tell(await asyncio.to_thread(self._events, summary.alerts.runs))
+                await self.announce(summary.alerts.runs)
         except Exception as exc:  # a round that fails must not end the daemon
             log.exception("onion daemon: round %s failed", rec.run_id)
             rec.errors.append(f"{type(exc).__name__}: {exc}")
@@ -388,7 +420,8 @@ class Daemon:
                ) -> live.Judged | None:
         with self.db.writing():
             sinks = setup.sinks(self.cfg, self.loaded.registry)
-            judged = store_round(self.cfg, summary, meter, results, self.loaded.probes, sinks)
+            judged = store_round(self.cfg, summary, meter, results, self.loaded.probes, sinks,
+                                 central.extra_tables(self.central, summary.run_id, utcnow()))
             if self._removed and summary.stored:
                 self._retire(summary.run_id)
             self._note_queue()
@@ -436,6 +469,10 @@ class Daemon:
             self.queue_waiting = dict(Queue(self.cfg.spool_path).waiting())
         except OSError:
             pass
+
+    async def announce(self, runs: list[int]) -> None:
+        """The alert events of these runs, to every listener of the stream."""
+        self._tell(await asyncio.to_thread(self._events, runs))
 
     def _events(self, runs: list[int]) -> list[dict[str, Any]]:
         try:

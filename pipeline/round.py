@@ -10,7 +10,7 @@ import resource
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +35,7 @@ from onion.storage import fanout
 from onion.storage.archive import MaintainReport
 from onion.storage.duckdb_sink import DuckDBSink
 from onion.storage.queue import Queue
+from onion.storage.schema import TableSpec
 from onion.storage.sink import Sink
 
 log = logging.getLogger("onion")
@@ -112,7 +113,9 @@ def peak_rss_bytes() -> int:
 
 
 def store_round(cfg: Config, summary: RunSummary, meter: Meter, results: list[HostResult],
-                probes: Sequence[Probe], sinks: Sequence[Sink]) -> live.Judged | None:
+                probes: Sequence[Probe], sinks: Sequence[Sink],
+                extra: Mapping[str, tuple[TableSpec, dict[str, list[Any]]]] | None = None
+                ) -> live.Judged | None:
     """The polled results into one batch, handed to every sink (queued for those that
     cannot take it), the database kept small, alerts judged; every sink closed. Returns
     what is due to be sent, which :func:`finish_round` sends once the database is free."""
@@ -132,6 +135,10 @@ def store_round(cfg: Config, summary: RunSummary, meter: Meter, results: list[Ho
         "peak_rss_bytes": peak, "version": __version__, "argv": " ".join(sys.argv[1:])[:500]}
     batch = make_batch(run_id, results, probes, run_row, redact.from_settings(
         cfg.privacy.redact_args, cfg.privacy.redact_patterns))
+    if cfg.daemon.shard:
+        batch.meta["shard"] = cfg.daemon.shard
+    for name, (spec, data) in (extra or {}).items():  # tables not from hosts (a central's)
+        batch.tables[name], batch.data[name] = spec, data
     phase("batch")
     try:
         queue = Queue(cfg.spool_path, parse_budget(cfg.storage.max_spool, "max_spool"))
@@ -183,6 +190,14 @@ def finish_round(cfg: Config, summary: RunSummary, meter: Meter, judged: live.Ju
     summary.phases = meter.phase.spent
 
 
+def refuse_if_blocked(cfg: Config, sinks: Sequence[Sink]) -> None:
+    """No round while a sink that blocks (``when_full = "block"``) has a full queue: what
+    is collected must not be dropped, so nothing new is collected until it drains."""
+    why = fanout.blocked(sinks, Queue(cfg.spool_path))
+    if why:
+        raise StorageError("; ".join(why))
+
+
 def run_poll(cfg: Config, hosts: Sequence[Host], probes: Sequence[Probe],
              progress: Callable[[HostResult], None] | None = None,
              sinks: Sequence[Sink] | None = None) -> RunSummary:
@@ -193,6 +208,7 @@ def run_poll(cfg: Config, hosts: Sequence[Host], probes: Sequence[Probe],
         sinks = [DuckDBSink.from_settings(cfg)]
     signals: list[int] = []
     with poll_lock(cfg.db_path, cfg.poller.lock_wait), _deferred(signals):
+        refuse_if_blocked(cfg, sinks)
         summary = start_round(cfg, meter)
         concurrency, lowered = fd_budget(min(cfg.poller.concurrency, max(len(hosts), 1)))
         if lowered:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,14 +48,19 @@ def _last(db: Path) -> int:
 
 
 def next_run_id(db: Path) -> RunId:
-    """The next id; call it holding the poll lock."""
-    now = time.time_ns() // 1000
-    last = _last(db)
-    value = max(now, last + 1)
-    path = _path(db)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(f"{value}\n")
-    os.replace(tmp, path)
+    """The next id; call it holding the poll lock (a daemon's threads also take turns:
+    a central numbers the batches it receives while a round of its own runs)."""
+    with _TURNS:
+        now = time.time_ns() // 1000
+        last = _last(db)
+        value = max(now, last + 1)
+        path = _path(db)
+        tmp = path.with_name(path.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(f"{value}\n")
+        os.replace(tmp, path)
     return RunId(value, (last - now) / 1e6 if last >= now else 0.0)
+
+
+_TURNS = threading.Lock()

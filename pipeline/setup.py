@@ -67,6 +67,7 @@ def inventory(cfg: Config, path: str | None = None, limit: str | None = None,
     if split:
         part = shard_mod.parse(split, "--shard" if shard else "[daemon] shard")
         hosts = [h for h in hosts if part.owns(h.name)]
+        cfg.daemon.shard = str(part)  # what this poller's batches say it polls
     paths = [Path(p).expanduser() for p in cfg.ssh.config]
     remote = any(not h.local for h in hosts)
     warnings = [f"{loose} says StrictHostKeyChecking no; not followed: host keys are always "

@@ -274,7 +274,7 @@ class Probe:
                                      f"not {self.record.__name__}")
                 table = Table.of(self.record, records)
             for column in self.columns:
-                _check_values(column, table.columns[column.name])
+                check_values(column, table.columns[column.name])
             if table.skipped and len(table.skipped) > len(table):
                 # Mostly not understood: not a few odd lines but output of another shape.
                 raise ParseError(f"{len(table.skipped)} of {len(table.skipped) + len(table)} "
@@ -324,7 +324,7 @@ _PY_TYPES: dict[LogicalType, tuple[type, ...]] = {
 }
 
 
-def _check_values(column: Column, values: Sequence[Any]) -> None:
+def check_values(column: Column, values: Sequence[Any]) -> None:
     """Every value fits its column's type: a value outside it is bad input (a negative
     size, a 2**64 counter, ``%CPU = 1e39`` for a 32-bit FLOAT) that must cost this probe on
     this host, never the batch that every host's rows share."""

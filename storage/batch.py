@@ -31,10 +31,15 @@ class Batch:
     data: dict[str, dict[str, list[Any]]]          # table -> column -> values
     origin: str = ""                                # the poller it came from ("" = here)
     meta: dict[str, Any] = field(default_factory=dict)
+    # A central stores a poller's batch under a run id of its own; this is the poller's,
+    # which (with the origin) names the batch however often it arrives.
+    origin_run_id: int = 0
 
     @property
     def batch_id(self) -> str:
-        return f"{self.origin}/{self.run_id}" if self.origin else str(self.run_id)
+        if not self.origin:
+            return str(self.run_id)
+        return f"{self.origin}/{self.origin_run_id or self.run_id}"
 
     def row_count(self, table: str) -> int:
         cols = self.data.get(table) or {}
@@ -58,6 +63,7 @@ class Batch:
                 f.flush()
                 os.fsync(f.fileno())
         manifest = {"run_id": self.run_id, "origin": self.origin, "meta": self.meta,
+                    "origin_run_id": self.origin_run_id,
                     "tables": {n: t.to_json() for n, t in self.tables.items()}}
         fd = os.open(folder / "manifest.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -92,7 +98,7 @@ class Batch:
                         values.append(row.get(c))
             data[name] = cols
         return cls(int(manifest["run_id"]), tables, data, manifest.get("origin", ""),
-                   manifest.get("meta", {}))
+                   manifest.get("meta", {}), int(manifest.get("origin_run_id") or 0))
 
 
 def _jsonable(v: Any) -> Any:

@@ -25,6 +25,7 @@ from typing import Any
 import duckdb
 import numpy as np
 
+from onion.core.clock import utcnow
 from onion.core.errors import DatabaseLocked, QueryRefused, StorageError
 from onion.core.files import private_dir
 from onion.core.sqltext import ident
@@ -48,6 +49,12 @@ DAMAGED = (" (if the file is damaged: move it aside, and the next poll starts a 
 
 
 READ_WAIT_S = 30.0
+
+# A central's ledger of the batches pollers sent: one row per batch stored.
+LEDGER = "received_batches"
+LEDGER_COLUMNS = [("batch_id", "VARCHAR"), ("origin", "VARCHAR"), ("origin_run_id", "UBIGINT"),
+                  ("run_id", "UBIGINT"), ("received_at", "TIMESTAMP"), ("shard", "VARCHAR"),
+                  ("rows", "UBIGINT")]
 
 
 def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
@@ -334,7 +341,22 @@ def write_batch(con: duckdb.DuckDBPyConnection, batch: Batch) -> bool:
     con.execute("BEGIN TRANSACTION")
     try:
         ensure_schema(con, batch.tables)
-        if con.execute("SELECT 1 FROM runs WHERE run_id = ?", [batch.run_id]).fetchone():
+        if batch.origin:
+            # From another poller (a central's): the ledger of batch ids, written in
+            # this transaction, says whether it is here already.
+            ensure_table(con, "main", LEDGER, LEDGER_COLUMNS, ("batch_id",))
+            seen = con.execute(f"SELECT 1 FROM {LEDGER} WHERE batch_id = ?",
+                               [batch.batch_id]).fetchone()
+            if not seen:
+                con.execute(f"INSERT INTO {LEDGER} VALUES (?, ?, ?, ?, ?, ?, ?)", [
+                    batch.batch_id, batch.origin, batch.origin_run_id or batch.run_id,
+                    batch.run_id, batch.meta.get("received_at") or utcnow(),
+                    batch.meta.get("shard"),
+                    sum(batch.row_count(t) for t in batch.data)])
+        else:
+            seen = con.execute("SELECT 1 FROM runs WHERE run_id = ?",
+                               [batch.run_id]).fetchone()
+        if seen:
             con.execute("ROLLBACK")
             return False
         for table, spec in {**CORE, **batch.tables}.items():

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from onion.core.errors import DatabaseLocked, StorageError
+from onion.core.errors import BatchRefused, DatabaseLocked, StorageError
 from onion.storage.batch import Batch
-from onion.storage.queue import Queue
+from onion.storage.queue import Limits, Queue
 from onion.storage.sink import Sink, Written
 
 log = logging.getLogger("onion.storage")
@@ -30,6 +30,7 @@ class SinkReport:
     waiting: int = 0                                      # batches left in its queue
     busy: bool = False            # held by another process (a lock), not broken
     quarantined: list[str] = field(default_factory=list)  # poison batches moved aside
+    refused: bool = False         # the last failure was the destination refusing the batch
 
     @property
     def ok(self) -> bool:
@@ -53,6 +54,7 @@ class Delivery:
 
 def _failed(sink: Sink, report: SinkReport, exc: Exception) -> bool:
     """Record why the sink stopped this round; always False."""
+    report.refused = isinstance(exc, BatchRefused)
     if isinstance(exc, StorageError | OSError):
         report.error = str(exc)
         report.busy = isinstance(exc, DatabaseLocked)
@@ -84,6 +86,9 @@ def _drain(sink: Sink, queue: Queue, batch: Batch | None, report: SinkReport) ->
     """
     items: list[Path | None] = [*queue.pending(sink.name), *([None] if batch else [])]
     suspect: tuple[Path, str] | None = None     # a queued batch that failed, and why
+    # A sink that says which failures are the batch's (BatchRefused) needs no guessing:
+    # anything else is an outage, and it stops there.
+    classifies = bool(getattr(sink, "classifies_failures", False))
     for entry in items:
         if entry is None:
             current: Batch | None = batch
@@ -96,15 +101,23 @@ def _drain(sink: Sink, queue: Queue, batch: Batch | None, report: SinkReport) ->
             if entry is not None:
                 queue.done(entry, sink.name)
             if suspect is not None:
-                try:
-                    queue.quarantine(suspect[0], sink.name, suspect[1])
-                    report.quarantined.append(f"{suspect[0].name}: {suspect[1]}")
-                except StorageError as exc:  # it stays queued; the next round tries again
-                    queue.note(suspect[0], sink.name, f"{suspect[1]} ({exc})")
+                _quarantine(queue, suspect[0], sink, suspect[1], report)
                 suspect = None
             report.error = None
             continue
-        if report.busy or suspect is not None:
+        if report.refused and current is not None:
+            # Refused by its destination: into the dead-letter folder with the reason;
+            # the batches after it go on.
+            reason = report.error or "refused"
+            try:
+                where = entry if entry is not None else queue.put(current, [sink.name], reason)
+            except StorageError as exc:
+                report.error = f"{reason}; not kept aside: {exc}"
+                return False
+            _quarantine(queue, where, sink, reason, report)
+            report.error, report.refused = None, False
+            continue
+        if classifies or report.busy or suspect is not None:
             if entry is not None:
                 queue.note(entry, sink.name, report.error or "")
             return batch is None  # the new batch (if any) was not taken: it waits
@@ -116,9 +129,35 @@ def _drain(sink: Sink, queue: Queue, batch: Batch | None, report: SinkReport) ->
     return True
 
 
+def _quarantine(queue: Queue, entry: Path, sink: Sink, reason: str,
+                report: SinkReport) -> None:
+    try:
+        queue.quarantine(entry, sink.name, reason)
+        report.quarantined.append(f"{entry.name}: {reason}")
+    except StorageError as exc:  # it stays queued; the next round tries again
+        queue.note(entry, sink.name, f"{reason} ({exc})")
+
+
+def blocked(sinks: Sequence[Sink], queue: Queue) -> list[str]:
+    """Why no new round may run: sinks whose share of the queue is full and that block
+    (``when_full = "block"``) rather than drop."""
+    out = []
+    for sink in sinks:
+        limits = getattr(sink, "queue_limits", None)
+        if isinstance(limits, Limits):
+            why = queue.full(sink.name, limits)
+            if why:
+                out.append(why)
+    return out
+
+
 def deliver(sinks: Sequence[Sink], queue: Queue, batch: Batch | None) -> Delivery:
     """Every sink takes what waits for it, then ``batch`` (None: only catch up)."""
     out = Delivery()
+    for sink in sinks:
+        if hasattr(sink, "queue"):  # a forwarding sink: it tells its destination of gaps
+            sink.queue = queue
+            queue.gap_sinks.add(sink.name)
     for sink in sinks:
         report = out.reports[sink.name] = SinkReport(sink.name)
         try:
@@ -134,9 +173,18 @@ def deliver(sinks: Sequence[Sink], queue: Queue, batch: Batch | None) -> Deliver
         reason = "; ".join(out.reports[n].error or "" for n in out.queued_for)
         try:
             entry = queue.put(batch, out.queued_for, reason)
-            out.dropped = queue.make_room(keep=entry)
         except StorageError as exc:
             out.lost = str(exc)
+        else:
+            try:
+                out.dropped = queue.make_room(keep=entry)
+                for sink in sinks:
+                    limits = getattr(sink, "queue_limits", None)
+                    if isinstance(limits, Limits) and sink.name in out.queued_for:
+                        out.dropped += queue.enforce(sink.name, limits, keep=entry)
+            except OSError as exc:  # the batch is queued; room is made next time
+                out.reports[out.queued_for[0]].error = \
+                    f"{out.reports[out.queued_for[0]].error}; queue not trimmed: {exc}"
     if any(not r.ok for r in out.reports.values()):
         waiting = queue.waiting()
         for r in out.reports.values():

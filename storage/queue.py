@@ -6,8 +6,13 @@ leaves half of one, with a marker file per sink that still needs it::
     <queue>/<run_id>/manifest.json, <table>.jsonl     the batch (onion.storage.batch)
     <queue>/<run_id>/sinks/<sink>                     that sink has not taken it yet;
                                                       the file holds the last error
-    <queue>/quarantine/<run_id>.<sink>/               a batch that sink refused while it
-                                                      took the next one (REASON says why)
+    <queue>/quarantine/<run_id>.<sink>/               a batch that sink refused (REASON
+                                                      says why): the dead-letter folder
+    <queue>/gaps/<sink>.jsonl                         batches dropped for that sink, to
+                                                      tell its destination (forwarding)
+
+A sink may bound its own share (:class:`Limits`: bytes, age; drop the oldest, or block
+new rounds), beside the queue's overall ``max_spool``.
 
 A sink takes its waiting batches oldest first before the new one, so each sink sees
 batches in order and a broken sink delays only itself. A batch folder goes once no
@@ -21,7 +26,9 @@ import datetime as dt
 import json
 import os
 import shutil
+import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 from onion.core.errors import StorageError
@@ -35,12 +42,27 @@ LEGACY_SINK = "duckdb"
 
 
 DROPPED = "dropped.jsonl"   # batches dropped for room, until the database records them
+GAPS = "gaps"
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """One sink's bounds on the batches waiting for it."""
+
+    max_bytes: int | None = None
+    max_age_s: float | None = None
+    when_full: str = "drop_oldest"     # or "block": no new round while full
+
+
+def _age_s(entry: Path, now: float) -> float:
+    return now - int(entry.name) / 1e6   # a run id is its start in microseconds
 
 
 class Queue:
     def __init__(self, folder: Path, max_bytes: int | None = None) -> None:
         self.folder = folder
         self.max_bytes = max_bytes
+        self.gap_sinks: set[str] = set()   # sinks told of drops (forwarding sinks)
 
     def _size(self, entry: Path) -> int:
         return sum(f.stat().st_size for f in entry.rglob("*") if f.is_file())
@@ -65,10 +87,83 @@ class Queue:
             total -= n
             dropped.append(record)
         if dropped:
-            fd = os.open(self.folder / DROPPED, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            with os.fdopen(fd, "a", encoding="utf-8") as f:
-                f.writelines(json.dumps(r) + "\n" for r in dropped)
+            self._append(self.folder / DROPPED, dropped)
+            for sink in self.gap_sinks:
+                mine = [r for r in dropped if sink in r["sinks"]]  # type: ignore[operator]
+                if mine:
+                    self._append(self.folder / GAPS / f"{sink}.jsonl", mine)
         return dropped
+
+    def enforce(self, sink: str, limits: Limits, keep: Path | None = None
+                ) -> list[dict[str, object]]:
+        """Drop ``sink``'s oldest batches while its share is over ``limits`` (by age always,
+        by size only with ``drop_oldest``); recorded like :meth:`make_room`'s drops and as
+        gaps for the sink to report. The folder stays while another sink needs it."""
+        now = time.time()
+        mine = [(e, self._size(e)) for e in self.pending(sink)]
+        total = sum(n for _, n in mine)
+        dropped: list[dict[str, object]] = []
+        for entry, n in mine:
+            if limits.max_age_s is not None and _age_s(entry, now) > limits.max_age_s:
+                why = f"older than max_queue_age ({limits.max_age_s:g} s)"
+            elif (limits.when_full == "drop_oldest" and limits.max_bytes is not None
+                  and total > limits.max_bytes and entry != keep):
+                why = f"queue over max_queue_bytes ({limits.max_bytes} bytes)"
+            else:
+                continue
+            dropped.append({"run_id": int(entry.name), "sinks": [sink], "bytes": n,
+                            "at": dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(),
+                            "reason": why})
+            total -= n
+            self.done(entry, sink)
+        if dropped:
+            self._append(self.folder / DROPPED, dropped)
+            self._append(self.folder / GAPS / f"{sink}.jsonl", dropped)
+        return dropped
+
+    def full(self, sink: str, limits: Limits) -> str | None:
+        """Why ``sink``'s share is full when it blocks new rounds (``when_full = "block"``)."""
+        if limits.when_full != "block" or limits.max_bytes is None:
+            return None
+        total = sum(self._size(e) for e in self.pending(sink))
+        if total < limits.max_bytes:
+            return None
+        return (f"the queue for sink {sink} is full ({total} of {limits.max_bytes} bytes, "
+                "when_full = \"block\"): no new round until it drains")
+
+    def gaps(self, sink: str) -> list[dict[str, object]]:
+        """The drops ``sink`` has not been told of yet, oldest first."""
+        path = self.folder / GAPS / f"{sink}.jsonl"
+        try:
+            lines = path.read_text().splitlines()
+        except OSError:
+            return []
+        out = []
+        for line in lines:
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue  # a line cut by a crash: that gap is still in storage_events
+        return out
+
+    def gaps_sent(self, sink: str, n: int) -> None:
+        """The first ``n`` gaps reached the destination."""
+        path = self.folder / GAPS / f"{sink}.jsonl"
+        rest = self.gaps(sink)[n:]
+        if not rest:
+            path.unlink(missing_ok=True)
+            return
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in rest))
+        os.replace(tmp, path)
+
+    def _append(self, path: Path, records: list[dict[str, object]]) -> None:
+        private_dir(path.parent)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "a", encoding="utf-8") as f:
+            f.writelines(json.dumps(r) + "\n" for r in records)
+            f.flush()
+            os.fsync(f.fileno())
 
     def take_dropped(self) -> list[dict[str, object]]:
         """The drops not recorded elsewhere yet; the caller records them."""

@@ -205,3 +205,20 @@ def test_counter_reset_counts_from_zero(tmp_path):
     rates = [r[0] for r in con.execute(
         "SELECT rx_bytes_per_s FROM network_rates ORDER BY ts").fetchall()]
     assert rates == [200.0, 50.0]
+
+
+def test_central_token_writes_a_private_token_and_says_both_configs(tmp_path):
+    cfg = tmp_path / "etc" / "onion.toml"
+    out = run("central", "token", "hpc1", "--config", str(cfg))
+    token = tmp_path / "etc" / "pollers" / "hpc1.token"
+    assert token.stat().st_mode & 0o777 == 0o600 and len(token.read_text().strip()) >= 32
+    assert token.parent.stat().st_mode & 0o777 == 0o700
+    assert "[central.pollers.hpc1]" in out and f'token_file = "{token}"' in out
+    assert 'type = "onion"' in out and 'poller = "hpc1"' in out
+    first = token.read_text()
+    again = CliRunner().invoke(main, ["central", "token", "hpc1", "--config", str(cfg)])
+    assert again.exit_code != 0 and "exists" in again.output and token.read_text() == first
+    run("central", "token", "hpc1", "--config", str(cfg), "--force")
+    assert token.read_text() != first
+    bad = CliRunner().invoke(main, ["central", "token", "../x", "--config", str(cfg)])
+    assert bad.exit_code != 0 and "poller name" in bad.output

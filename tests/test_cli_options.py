@@ -86,7 +86,7 @@ def test_every_verb_has_help_with_an_example_and_completion_works() -> None:
     verbs = [["poll"], ["check"], ["sql"], ["hosts"], ["parse"], ["report"], ["init"],
              ["alerts"], ["alerts", "history"], ["alerts", "test"], ["alerts", "rules"],
              ["db", "stats"], ["db", "check"], ["db", "compact"], ["db", "export"],
-             ["plugins"]]
+             ["plugins"], ["central", "token"]]
     for verb in verbs:
         res = CliRunner().invoke(main, [*verb, "--help"])
         assert res.exit_code == 0 and "Example:" in res.output, verb

@@ -1,0 +1,58 @@
+"""``onion central``: what a central Onion needs for its pollers."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+from pathlib import Path
+
+import click
+
+from onion.cli.common import group_options
+from onion.core import config as config_mod
+from onion.core.files import private_dir, write_private
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+
+
+@click.group()
+def central() -> None:
+    """A central Onion ([daemon] role = "central") takes batches from pollers, each
+    forwarding through a [sinks.NAME] of type "onion" with a token of its own."""
+
+
+@central.command()
+@click.argument("name")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="The central's config (the token goes beside it, in pollers/).")
+@click.option("--force", is_flag=True, help="Replace the poller's token (it must be copied "
+                                             "to the poller again).")
+def token(name: str, config_path: str | None, force: bool) -> None:
+    """Write a new random token for poller NAME beside the central's config
+    (pollers/NAME.token, 0600), and say what goes into both configs.
+
+    Example: onion central token hpc1 --config /etc/onion/onion.toml
+    """
+    if not _NAME.fullmatch(name):
+        raise click.ClickException(f"poller name {name!r}: letters, digits, '.', '_' and '-' "
+                                   "(up to 63)")
+    given = group_options()
+    cfg_path = Path(config_path or given.get("config") or os.environ.get("ONION_CONFIG")
+                    or config_mod.DEFAULT_CONFIG).expanduser()
+    folder = cfg_path.parent / "pollers"
+    path = folder / f"{name}.token"
+    if path.exists() and not force:
+        raise click.ClickException(f"{path} exists (--force makes a new one)")
+    private_dir(folder)
+    write_private(path, secrets.token_urlsafe(32) + "\n")
+    click.echo(f"wrote {path} (poller {name}'s token; copy it to that poller, mode 0600)")
+    click.echo(f"\nIn the central's {cfg_path.name}:\n\n[central.pollers.{name}]\n"
+               f"token_file = {json.dumps(str(path))}\n")
+    click.echo(f"In poller {name}'s config, with the token copied there:\n\n"
+               f"[sinks.central]\ntype = \"onion\"\nurl = \"https://CENTRAL:PORT\"  "
+               f"# the central's [daemon] listen\n"
+               f"token_file = \"/etc/onion/central.token\"\n"
+               f"tls_ca = \"/etc/onion/central-ca.pem\"  # the central's certificate or CA\n"
+               f"poller = {json.dumps(name)}")
