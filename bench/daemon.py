@@ -62,13 +62,14 @@ if str(ROOT) not in sys.path:
 import fleet as fleet_mod  # noqa: E402  (bench/ is sys.path[0] when run as a script)
 import poll as poll_bench  # noqa: E402
 
-PARTS = ("round", "soak", "ctl")
+PARTS = ("round", "forward", "soak", "ctl")
 CONNECT_TIMEOUT = 60.0
 COMMAND_TIMEOUT = 120.0
 ROUND_TIMEOUT = CONNECT_TIMEOUT + COMMAND_TIMEOUT + 120.0  # one round, storing included
 GOAL_WALL = 1.15
 GOAL_CPU = 2.0
 GOAL_CTL = 1.5
+GOAL_FORWARD = 0.8
 RSS_GROWTH = 1.2            # soak: last <= baseline x this + RSS_SLACK
 RSS_SLACK = 16 << 20
 FD_SLACK = 2
@@ -453,6 +454,106 @@ async def round_part(tmp: Path, fl: fleet_mod.Fleet, sizes: Sequence[int], round
 
 
 # ---------------------------------------------------------------------------------------
+# Forwarding: the same poller with and without a central to forward to
+
+def central_config(folder: Path, fl: fleet_mod.Fleet, port: int) -> tuple[Path, Path, Path]:
+    """A central on loopback (TLS, a poller token); its config, certificate and token."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from tests.alerts.test_notifiers import _cert  # the tests' self-signed 127.0.0.1 cert
+
+    cfg = write_config(folder, fl, None, 1)
+    cert, key = _cert(folder)
+    key.chmod(0o600)
+    token = folder / "bench.token"
+    token.write_text(os.urandom(20).hex() + "\n")
+    token.chmod(0o600)
+    api = folder / "token"
+    api.write_text(os.urandom(20).hex() + "\n")
+    api.chmod(0o600)
+    text = cfg.read_text().replace("[daemon]\n", f"""[daemon]
+listen = "127.0.0.1:{port}"
+tls_cert = "{cert}"
+tls_key = "{key}"
+token_file = "{api}"
+url = "https://127.0.0.1:{port}"
+tls_ca = "{cert}"
+role = "central"
+""", 1)
+    cfg.write_text(text + f'[central]\n[central.pollers.bench]\ntoken_file = "{token}"\n')
+    return cfg, cert, token
+
+
+async def forward_part(tmp: Path, fl: fleet_mod.Fleet, n: int, rounds: int) -> str:
+    from tests.sshd import free_port
+
+    port = free_port()
+    ccfg, cert, token = central_config(tmp / "central", fl, port)
+    central = DaemonProc(ccfg, tmp / "central.log")
+    eps = fl.endpoints[:n]
+    inv = write_inventory(tmp / "forward-hosts.ini", fl, eps)
+    plain_cfg = write_config(tmp / "fw-plain", fl, inv, n)
+    fwd_cfg = write_config(tmp / "fw-forward", fl, inv, n)
+    fwd_cfg.write_text(fwd_cfg.read_text() + f"""
+[sinks.central]
+type = "onion"
+url = "https://127.0.0.1:{port}"
+token_file = "{token}"
+tls_ca = "{cert}"
+poller = "bench"
+""")
+    walls: dict[str, list[float]] = {"local DuckDB only": [], "forwarding to a central": []}
+    contenders = {"local DuckDB only": OnionRounds(plain_cfg, inv),
+                  "forwarding to a central": OnionRounds(fwd_cfg, inv)}
+    errors: list[str] = []
+    # The daemon's own forwarding task, as `onion daemon` runs it beside the rounds.
+    sender = asyncio.create_task(contenders["forwarding to a central"].d._forwarder())
+    try:
+        for who, c in contenders.items():
+            ok, note = await c.round()   # warm-up: connections, schema
+            log(f"  warm-up {who:24} ok {ok}/{n} {note or ''}")
+        for k in range(rounds):
+            order = list(contenders.items())
+            for who, c in (order if k % 2 == 0 else order[::-1]):
+                ok, note = await c.round()
+                walls[who].append(c.last_wall_s or 0.0)
+                if ok != n or note:
+                    errors.append(f"{who}: {ok}/{n} {note or ''}")
+                log(f"  {who:24} round {k + 1}: wall {c.last_wall_s or 0:6.3f} s  ok {ok}/{n}")
+        from onion.storage.queue import Queue
+
+        spool = Queue(contenders["forwarding to a central"].d.cfg.spool_path)
+        deadline = time.monotonic() + ROUND_TIMEOUT
+        while spool.pending("central") and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)   # the last round's batch still on its way
+        got = central.status().get("central") or {}
+    finally:
+        sender.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sender
+        for c in contenders.values():
+            await c.close()
+        central.stop()
+    plain = statistics.median(walls["local DuckDB only"])
+    fwd = statistics.median(walls["forwarding to a central"])
+    ratio = plain / fwd if fwd else 0.0
+    stored = got.get("batches", 0)
+    complete = not errors and stored == rounds + 1
+    rows = [["rounds/s", f"{1 / plain:.3f}", f"{1 / fwd:.3f}", f"{ratio:.2f}x",
+             f">= {GOAL_FORWARD:.2f}x", "PASS" if ratio >= GOAL_FORWARD and complete else "MISS"],
+            ["batches at the central", "-", f"{stored}/{rounds + 1}", "-", "all, once",
+             "PASS" if stored == rounds + 1 and not got.get("duplicates") else "MISS"]]
+    head = ["metric", "local only", "forwarding", "ratio", "goal", "result"]
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    lines = [f"forward: {n} hosts, the same round with and without a [sinks.NAME] type "
+             f"\"onion\" to a central daemon on this machine; medians of {rounds}",
+             "  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)),
+             "-" * (sum(widths) + 2 * (len(widths) - 1))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    lines += [f"  {e}" for e in errors[:5]]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------
 # Soak
 
 @dataclass
@@ -833,7 +934,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
         os.environ["PYTHONPYCACHEPREFIX"] = str(tmp / "pycache")
         try:
-            need = [*(args.sizes if "round" in args.only else ()),
+            need = [*(args.sizes if {"round", "forward"} & set(args.only) else ()),
                     *((args.soak_hosts,) if "soak" in args.only else ())]
             if need:
                 t0 = time.monotonic()
@@ -843,6 +944,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             if "round" in args.only and fl is not None:
                 tables.append(asyncio.run(round_part(tmp, fl, args.sizes, args.rounds,
                                                      args.profile)))
+            if "forward" in args.only and fl is not None:
+                tables.append(asyncio.run(forward_part(tmp, fl, min(args.sizes),
+                                                       args.rounds)))
             if "soak" in args.only and fl is not None:
                 tables.append(soak_part(tmp, fl, args.soak_hosts, args.soak_rounds,
                                         args.soak_warmup, args.soak_via))

@@ -59,6 +59,7 @@ from onion.storage import fanout
 from onion.storage.queue import Queue
 
 log = logging.getLogger("onion.daemon")
+FORWARD_RETRY_S = 5.0
 rounds_log = logging.getLogger("onion.daemon.rounds")  # one line per round: `-v`
 
 HISTORY = 200          # rounds remembered for /api/status
@@ -146,6 +147,8 @@ class Daemon:
         self._removed: set[str] = set()   # hosts that left: their alerts to resolve
         self._listeners: set[asyncio.Queue[dict[str, Any]]] = set()
         self.queue_waiting: dict[str, int] = {}
+        self._forward_wake = asyncio.Event()   # a round queued batches to forward
+        self._forward_error: str | None = None
 
     # -- what the API reads -------------------------------------------------------------
 
@@ -248,7 +251,13 @@ class Daemon:
                 if ready is not None:
                     ready()
                 await asyncio.to_thread(self._catch_up)
-                await self._loop()
+                forwarder = asyncio.create_task(self._forwarder())
+                try:
+                    await self._loop()
+                finally:
+                    forwarder.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await forwarder
             finally:
                 await server.cleanup()
                 with contextlib.suppress(OSError):
@@ -419,12 +428,13 @@ class Daemon:
     def _store(self, summary: RunSummary, meter: Meter, results: list[HostResult]
                ) -> live.Judged | None:
         with self.db.writing():
-            sinks = setup.sinks(self.cfg, self.loaded.registry)
+            sinks = setup.sinks(self.cfg, self.loaded.registry, background=True)
             judged = store_round(self.cfg, summary, meter, results, self.loaded.probes, sinks,
                                  central.extra_tables(self.central, summary.run_id, utcnow()))
             if self._removed and summary.stored:
                 self._retire(summary.run_id)
             self._note_queue()
+        self._forward_wake.set()
         return judged
 
     def _retire(self, run_id: int) -> None:
@@ -453,7 +463,7 @@ class Daemon:
         if not queue.entries():
             return
         with self.db.writing():
-            sinks = setup.sinks(self.cfg, self.loaded.registry)
+            sinks = setup.sinks(self.cfg, self.loaded.registry, background=True)
             try:
                 out = fanout.deliver(sinks, queue, None)
             finally:
@@ -463,6 +473,47 @@ class Daemon:
             for line in out.errors:
                 log.warning("onion daemon: catching up: %s", line)
             self._note_queue()
+
+    async def _forwarder(self) -> None:
+        """Sends the batches queued for forwarding sinks (a central): after each round,
+        and every FORWARD_RETRY_S while some wait (each sink keeps its own backoff). A
+        slow or absent central costs the rounds nothing; the batches wait on disk."""
+        self._forward_wake.set()   # what a previous run left, first
+        while not self.stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._forward_wake.wait(), FORWARD_RETRY_S)
+            self._forward_wake.clear()
+            try:
+                await asyncio.to_thread(self._forward)
+            except Exception:  # a bug must not end the daemon; the next try comes
+                log.exception("onion daemon: forwarding failed")
+
+    def _forward(self) -> None:
+        sinks = [s for s in setup.sinks(self.cfg, self.loaded.registry, background=True)
+                 if getattr(s, "deferred", False)]
+        queue = Queue(self.cfg.spool_path, parse_budget(self.cfg.storage.max_spool,
+                                                       "max_spool"))
+        if not sinks or not any(queue.pending(s.name) for s in sinks):
+            return
+        try:
+            out = fanout.deliver(sinks, queue, None, now_too=True)
+        finally:
+            for s in sinks:
+                with contextlib.suppress(Exception):
+                    s.close()
+        error = "; ".join(out.errors) or None
+        if error != self._forward_error:   # said when it changes, not every retry
+            if error:
+                log.warning("onion daemon: forwarding: %s (batches wait in %s)", error,
+                            queue.folder)
+            elif self._forward_error:
+                log.info("onion daemon: forwarding: caught up")
+            self._forward_error = error
+        for r in out.reports.values():
+            for line in r.quarantined:
+                log.warning("onion daemon: sink %s refused batch %s; kept in %s", r.name,
+                            line, queue.quarantine_folder)
+        self._note_queue()
 
     def _note_queue(self) -> None:
         try:

@@ -81,11 +81,13 @@ def probes(cfg: Config, reg: Registry) -> list[Probe]:
                                  cfg.probes.disable)
 
 
-def sinks(cfg: Config, reg: Registry) -> list[Sink]:
+def sinks(cfg: Config, reg: Registry, background: bool = False) -> list[Sink]:
     """The DuckDB database first (the query engine of every read path), then each
-    ``[sinks.NAME]``."""
+    ``[sinks.NAME]``. ``background``: a daemon, whose forwarding sinks send from a task of
+    their own rather than inside the round."""
     types: dict[str, Any] = reg.of(PluginKind.SINK)
-    context = SinkContext(db_path=cfg.db_path, data_dir=cfg.db_path.parent, settings=cfg)
+    context = SinkContext(db_path=cfg.db_path, data_dir=cfg.db_path.parent, settings=cfg,
+                          extra={"background": background})
     out: list[Sink] = [DuckDBSink.from_settings(cfg, DEFAULT_SINK)]
     for name, table in cfg.sinks.items():
         if name == DEFAULT_SINK:

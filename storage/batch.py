@@ -6,15 +6,15 @@ A batch is identified by its ``batch_id`` (the origin and the run id): every sin
 batch once, however often it is handed over (a retry after a crash, a replay from the
 queue).
 
-On disk (the queue) a batch is a folder: ``manifest.json`` (ids and table specs) and one
-``<table>.jsonl`` per table, a JSON object per row; timestamps as ISO 8601 text.
+On disk (the queue) and on the wire a batch is :mod:`onion.storage.wire`'s gzip JSON.
+An older Onion queued a folder (``manifest.json`` and a ``<table>.jsonl`` per table, a
+JSON object per row): :meth:`Batch.read_folder` still reads those.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,25 +51,7 @@ class Batch:
         for values in zip(*cols.values(), strict=True):
             yield dict(zip(names, values, strict=True))
 
-    # -- on disk ------------------------------------------------------------------------
-
-    def write_folder(self, folder: Path) -> None:
-        """The batch's files in ``folder`` (which must exist), each flushed to disk."""
-        dumps = json.dumps
-        for table in self.data:
-            fd = os.open(folder / f"{table}.jsonl", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.writelines(dumps(r, default=_jsonable) + "\n" for r in self.rows(table))
-                f.flush()
-                os.fsync(f.fileno())
-        manifest = {"run_id": self.run_id, "origin": self.origin, "meta": self.meta,
-                    "origin_run_id": self.origin_run_id,
-                    "tables": {n: t.to_json() for n, t in self.tables.items()}}
-        fd = os.open(folder / "manifest.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(manifest, f)
-            f.flush()
-            os.fsync(f.fileno())
+    # -- on disk, as an older Onion queued it ---------------------------------------------
 
     @classmethod
     def read_folder(cls, folder: Path) -> Batch:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from onion.core.errors import BatchRefused, DatabaseLocked, StorageError
 from onion.storage.batch import Batch
-from onion.storage.queue import Limits, Queue
+from onion.storage.queue import Limits, Queue, sending
 from onion.storage.sink import Sink, Written
 
 log = logging.getLogger("onion.storage")
@@ -31,6 +31,7 @@ class SinkReport:
     busy: bool = False            # held by another process (a lock), not broken
     quarantined: list[str] = field(default_factory=list)  # poison batches moved aside
     refused: bool = False         # the last failure was the destination refusing the batch
+    deferred: bool = False        # only queued: a task of its own sends it (a daemon's)
 
     @property
     def ok(self) -> bool:
@@ -97,7 +98,14 @@ def _drain(sink: Sink, queue: Queue, batch: Batch | None, report: SinkReport) ->
                 current = queue.load(entry)
             except StorageError as exc:
                 current, report.error = None, str(exc)
-        if current is not None and _attempt(sink, current, report):
+        if entry is not None:
+            sending(entry, True)
+        try:
+            taken = current is not None and _attempt(sink, current, report)
+        finally:
+            if entry is not None:
+                sending(entry, False)
+        if taken:
             if entry is not None:
                 queue.done(entry, sink.name)
             if suspect is not None:
@@ -151,8 +159,11 @@ def blocked(sinks: Sequence[Sink], queue: Queue) -> list[str]:
     return out
 
 
-def deliver(sinks: Sequence[Sink], queue: Queue, batch: Batch | None) -> Delivery:
-    """Every sink takes what waits for it, then ``batch`` (None: only catch up)."""
+def deliver(sinks: Sequence[Sink], queue: Queue, batch: Batch | None,
+            now_too: bool = False) -> Delivery:
+    """Every sink takes what waits for it, then ``batch`` (None: only catch up). A sink
+    that is ``deferred`` (sent from a task of its own) only gets the batch queued, unless
+    ``now_too`` (that task's own call)."""
     out = Delivery()
     for sink in sinks:
         if hasattr(sink, "queue"):  # a forwarding sink: it tells its destination of gaps
@@ -160,6 +171,11 @@ def deliver(sinks: Sequence[Sink], queue: Queue, batch: Batch | None) -> Deliver
             queue.gap_sinks.add(sink.name)
     for sink in sinks:
         report = out.reports[sink.name] = SinkReport(sink.name)
+        if getattr(sink, "deferred", False) and not now_too:
+            report.deferred = True
+            if batch is not None:
+                out.queued_for.append(sink.name)
+            continue
         try:
             sink.open()
         except Exception as exc:  # every sink's failure is its own (see _failed)
@@ -170,7 +186,8 @@ def deliver(sinks: Sequence[Sink], queue: Queue, batch: Batch | None) -> Deliver
         if not _drain(sink, queue, batch, report) and batch is not None:
             out.queued_for.append(sink.name)
     if batch is not None and out.queued_for:
-        reason = "; ".join(out.reports[n].error or "" for n in out.queued_for)
+        reason = "; ".join(out.reports[n].error or "sent in the background"
+                           for n in out.queued_for)
         try:
             entry = queue.put(batch, out.queued_for, reason)
         except StorageError as exc:

@@ -53,7 +53,7 @@ from onion.storage import wire
 from onion.storage.batch import Batch
 from onion.storage.queue import Limits, Queue
 from onion.storage.schema import TableSpec
-from onion.storage.sink import Health, SinkContext, Written
+from onion.storage.sink import Health, SinkContext, Written, check_keys
 
 PATH = "/api/v1/batches"
 KNOWN = {"url", "token_file", "tls_ca", "max_queue_bytes", "max_queue_age", "when_full",
@@ -104,6 +104,9 @@ def _seconds(table: Mapping[str, Any], key: str, default: str, where: str) -> fl
 class OnionForwardSink:
     kind = "onion"
     classifies_failures = True   # only BatchRefused means "this batch"; see fanout
+    # In a daemon the round only queues the batch for this sink (fsynced), and a task of
+    # the daemon sends it: a slow or absent central never slows the rounds.
+    deferred = False
 
     def __init__(self, name: str, url: str, token_file: Path, ca_file: str | None,
                  limits: Limits, timeout: float, backoff: tuple[float, float],
@@ -125,10 +128,7 @@ class OnionForwardSink:
     def from_config(cls, name: str, table: Mapping[str, Any], context: SinkContext
                     ) -> OnionForwardSink:
         where = f"[sinks.{name}]"
-        unknown = set(table) - KNOWN - {"type"}
-        if unknown:
-            raise ConfigError(f"{where}: unknown setting(s) {', '.join(sorted(unknown))} "
-                              f"(known: {', '.join(sorted(KNOWN))})")
+        check_keys(table, KNOWN, where)
         url = table.get("url")
         if not isinstance(url, str) or urlsplit(url).scheme != "https" or \
                 not urlsplit(url).hostname:
@@ -160,9 +160,11 @@ class OnionForwardSink:
         token_path = Path(token).expanduser()
         if not token_path.is_absolute():
             token_path = context.data_dir / token_path
-        return cls(name, url, token_path, (str(Path(ca).expanduser()) if ca else None),
+        sink = cls(name, url, token_path, (str(Path(ca).expanduser()) if ca else None),
                    limits, _seconds(table, "timeout", "30s", where), (low, high),
                    context.data_dir, poller)
+        sink.deferred = bool(context.extra.get("background"))
+        return sink
 
     # -- the contract -------------------------------------------------------------------
 

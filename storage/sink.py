@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from onion.core.errors import PluginError
+from onion.core.errors import ConfigError, PluginError
 from onion.storage.batch import Batch
 from onion.storage.schema import TableSpec
 
@@ -78,6 +78,14 @@ class SinkType(Protocol):
 
     @classmethod
     def from_config(cls, name: str, table: Mapping[str, Any], context: SinkContext) -> Sink: ...
+
+
+def check_keys(table: Mapping[str, Any], known: set[str], where: str) -> None:
+    """A sink's table names only settings it knows (``type`` is everyone's)."""
+    unknown = set(table) - known - {"type"}
+    if unknown:
+        raise ConfigError(f"{where}: unknown setting(s) {', '.join(sorted(unknown))} "
+                          f"(known: {', '.join(sorted(known))})")
 
 
 def check(obj: Any, origin: str) -> str:

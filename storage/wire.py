@@ -41,11 +41,30 @@ def _stamp(v: Any) -> Any:
     raise TypeError(f"{type(v).__name__} is not JSON")
 
 
+def _iso(values: list[Any]) -> list[Any]:
+    # A round's rows share a few timestamps: each converted once (json.dumps would call
+    # back into Python for every one of them).
+    seen: dict[Any, Any] = {}
+    out = []
+    for v in values:
+        text = seen.get(v)
+        if text is None:
+            text = seen[v] = None if v is None else _stamp(v)
+        out.append(text)
+    return out
+
+
 def encode(batch: Batch, gaps: list[dict[str, Any]] | None = None) -> bytes:
+    data: dict[str, dict[str, list[Any]]] = {}
+    for table, cols in batch.data.items():
+        spec = batch.tables.get(table)
+        stamps = {c.name for c in spec.columns if c.type is LogicalType.TIMESTAMP} \
+            if spec else set()
+        data[table] = {c: _iso(v) if c in stamps else v for c, v in cols.items()}
     doc = {"format": FORMAT, "run_id": batch.run_id, "origin": batch.origin,
            "origin_run_id": batch.origin_run_id, "meta": batch.meta,
            "tables": {n: t.to_json() for n, t in batch.tables.items()},
-           "data": batch.data, "gaps": gaps or []}
+           "data": data, "gaps": gaps or []}
     text = json.dumps(doc, default=_stamp, separators=(",", ":"), allow_nan=False)
     return gzip.compress(text.encode(), compresslevel=5, mtime=0)
 

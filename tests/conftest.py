@@ -68,3 +68,34 @@ def small_disk(tmp_path: Path):
     yield mount
     for mnt in mounted:
         subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+@pytest.fixture(scope="session")
+def pg():
+    """A real PostgreSQL server (tests/pgserver.py), one per session, on first use."""
+    from tests import pgserver
+
+    if pgserver.bin_dir() is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI: PostgreSQL (Debian's postgresql package) must be installed")
+        pytest.skip("PostgreSQL is not installed (Debian: postgresql)")
+    server = pgserver.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def mysql_server():
+    """A real MariaDB server (tests/mysqld.py), one per session, on first use."""
+    from tests import mysqld
+
+    missing = mysqld.missing()
+    if missing:
+        if os.environ.get("CI") == "true":   # CI installs it: missing there is a failure
+            pytest.fail(f"the MySQL sink's tests need a server: {missing}")
+        pytest.skip(missing)
+    server = mysqld.start()
+    try:
+        yield server
+    finally:
+        server.stop()

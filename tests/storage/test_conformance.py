@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import importlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -139,9 +140,20 @@ SUBJECTS = [Subject("duckdb", _duck_make, _duck_read, _duck_break),
             Subject("sqlite-example", _lite_make, _lite_read, _lite_break)]
 
 
-@pytest.fixture(params=SUBJECTS, ids=lambda s: s.name)
+# Sinks of database servers: the server (a session fixture of tests/storage/conftest.py)
+# starts when a case first needs it; each module builds its Subject on that server.
+SERVERS = {"postgresql": ("pg", "tests.storage.test_postgres_sink", "pg_subject"),
+           "mysql": ("mysql_server", "tests.storage.test_mysql_sink", "mysql_subject")}
+
+
+@pytest.fixture(params=[*SUBJECTS, *SERVERS],
+                ids=lambda s: s.name if isinstance(s, Subject) else s)
 def subject(request: pytest.FixtureRequest) -> Subject:
-    return request.param
+    if isinstance(request.param, Subject):
+        return request.param
+    fixture, module, factory = SERVERS[request.param]
+    server = request.getfixturevalue(fixture)
+    return getattr(importlib.import_module(module), factory)(server)
 
 
 def _write(sink: Sink, b: Batch) -> Written:

@@ -56,3 +56,24 @@ def test_not_gzip_and_a_zip_bomb_are_refused():
     assert len(bomb) < 1 << 20
     with pytest.raises(BadBatch, match="inflates past"):
         wire.decode(bomb, 1 << 16)
+
+
+def test_a_batch_an_older_onion_queued_is_still_read(tmp_path):
+    """Before the wire format the queue held a folder: manifest.json and one JSON object
+    per row per table (timestamps as ISO text)."""
+    from onion.storage.queue import Queue
+
+    b = batch(9, [row(counter=U64_MAX, label="x", seen=TS, tags=["a"])])
+    entry = tmp_path / "spool" / f"{9:020d}"
+    (entry / "sinks").mkdir(parents=True)
+    (entry / "sinks" / "duckdb").write_text("")
+    for table in b.data:
+        (entry / f"{table}.jsonl").write_text("".join(
+            json.dumps(r, default=lambda v: v.isoformat()) + "\n" for r in b.rows(table)))
+    (entry / "manifest.json").write_text(json.dumps({
+        "run_id": 9, "origin": "", "meta": {},
+        "tables": {n: t.to_json() for n, t in b.tables.items()}}))
+    queue = Queue(tmp_path / "spool")
+    assert [e.name for e in queue.pending("duckdb")] == [entry.name]
+    back = queue.load(entry)
+    assert back.run_id == 9 and back.data["samples"] == b.data["samples"]
