@@ -10,6 +10,7 @@ batch per round as ``onion poll`` does (``poller.run.make_batch``). Each batch t
   real PostgreSQL server started in a temp folder (Debian's package; goal: >= 0.7x);
 - through the MySQL/MariaDB sink against a bare PyMySQL ``executemany`` of the same rows,
   when MariaDB is installed (info);
+- through the ClickHouse sink on ClickHouse inside the process (chDB; info);
 - into a central: the wire format decoded and stored in DuckDB, as ``POST
   /api/v1/batches`` does (info: the central's ingest rate for the scale-out plan).
 
@@ -186,6 +187,25 @@ def mysql_part(items: list[Batch], tmp: Path) -> list[list[str]]:
              f"{o / r:.2f}x", "(info)", "-"]]
 
 
+def clickhouse_part(items: list[Batch], tmp: Path) -> list[list[str]]:
+    try:
+        import chdb  # noqa: F401
+    except ImportError:
+        return [["ClickHouse (chDB) sink rows/s", "-", "-", "-", "(info)",
+                 "skipped: chdb not installed"]]
+    from onion.storage.clickhouse import ClickHouseSink
+
+    sink = ClickHouseSink("ch", f"chdb://{tmp / 'ch'}")
+    speeds = []
+    for k, b in enumerate(items):
+        t = timed(lambda b=b: sink.write(b))
+        if k:
+            speeds.append(rows_of(b) / t)
+    sink.close()
+    return [["ClickHouse (chDB) sink rows/s", f"{statistics.median(speeds):,.0f}", "-", "-",
+             "(info)", "in-process; a server's rate is not measured here"]]
+
+
 # -- a central's ingest -------------------------------------------------------------------
 
 def central_part(items: list[Batch], tmp: Path) -> list[list[str]]:
@@ -232,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(items)} batches of {args.hosts} hosts, {per:,.0f} rows each", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="onion-bench-sinks-") as tmp:
         rows = [*pg_part(items), *mysql_part(items, Path(tmp)),
-                *central_part(items, Path(tmp))]
+                *clickhouse_part(items, Path(tmp)), *central_part(items, Path(tmp))]
     print(f"\nsinks benchmark: {args.hosts} hosts per batch, {per:,.0f} rows; medians of "
           f"{args.rounds} after a warm-up; loopback servers share this machine's CPUs\n")
     print(table(rows))

@@ -28,6 +28,7 @@ from markupsafe import Markup
 from onion.reports import alerts as alerts_mod
 from onion.reports import changes as changes_mod
 from onion.reports import fleet, hostpage, svg
+from onion.reports import pollers as pollers_mod
 from onion.reports.filters import age, duration, epoch, human_bytes, number, timestamp
 from onion.reports.sql import Con, relations
 from onion.storage import duck as store
@@ -90,7 +91,8 @@ class Report:
         last = self.con.execute("SELECT max(finished_at) FROM runs").fetchone() \
             if "runs" in self.rels else None
         return self._render("index.html", "", page="fleet", hosts=rows,
-                            groups=fleet.groups(rows), last_run=last[0] if last else None)
+                            groups=fleet.groups(rows), last_run=last[0] if last else None,
+                            pollers=pollers_mod.load(self.con, self.start, self.rels))
 
     def host(self, row: fleet.FleetRow, con: Con | None = None) -> str:
         data = hostpage.load(con or self.con, row, self.start, self.end, self.rels)

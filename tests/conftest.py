@@ -99,3 +99,16 @@ def mysql_server():
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def chdb_engine():
+    """ClickHouse in this process (chDB, a test extra): the ClickHouse sink's engine
+    where no server is at hand."""
+    try:
+        import chdb  # noqa: F401
+    except ImportError:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI: chdb (a test extra) must be installed")
+        pytest.skip("chdb is not installed (pip install chdb): no in-process ClickHouse")
+    return True

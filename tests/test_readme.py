@@ -118,3 +118,25 @@ def _run_ctl(commands: list[list[str]], tmp_path: Path, env: dict[str, str]) -> 
         daemon.send_signal(signal.SIGTERM)
         _, err = daemon.communicate(timeout=60)
     assert daemon.returncode == 0, err
+
+
+def test_every_toml_block_is_toml_onion_reads() -> None:
+    """The README's config snippets parse, and each setting they show is one Onion knows
+    (a sink's own table is checked by that sink)."""
+    import tomllib
+
+    from onion.core import config as config_mod
+    from onion.core.errors import ConfigError
+
+    blocks = re.findall(r"```toml\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    assert len(blocks) >= 4
+    for text in blocks:
+        data = tomllib.loads(text)
+        cfg = config_mod.Config()
+        sinks = data.pop("sinks", {})
+        try:
+            config_mod._fill(cfg, data, "README")
+        except ConfigError as exc:
+            raise AssertionError(f"{exc}\n{text}") from exc
+        for name, table in sinks.items():
+            assert isinstance(table.get("type"), str), name

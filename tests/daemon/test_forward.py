@@ -173,6 +173,8 @@ def test_a_full_queue_drops_exactly_the_counted_batches_and_tells_the_central(
     assert {int(d.split()[3]) for _, d in gaps} == dropped
     assert all("max_queue_bytes" in d for _, d in gaps)
     assert cd.status()["central"]["pollers"][0]["gaps"] == 3
+    page = cd.client.text("/report/index.html")   # the central's report says it
+    assert "poller hpc1: 3 rounds dropped" in page and "max_queue_bytes" in page
     assert not list((pcfg.parent / "data").glob("onion.duckdb.spool/gaps/*"))  # told once
 
 
@@ -235,6 +237,7 @@ def test_a_silent_poller_fires_poller_stale_and_resolves_when_it_sends(lab, tmp_
     assert cron_poll(pcfg).returncode == 0
     until(lambda: cd.query("SELECT state FROM alerts WHERE rule = 'poller_stale'") in
           ([], [["resolved"]]), timeout=30)
+    assert "<h2>Pollers</h2>" in cd.client.text("/report/index.html")
     events = cd.query("SELECT event FROM alert_events WHERE rule = 'poller_stale' ORDER BY ts")
     assert [e for (e,) in events][-1] == "resolved"
 

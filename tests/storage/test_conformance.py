@@ -143,7 +143,9 @@ SUBJECTS = [Subject("duckdb", _duck_make, _duck_read, _duck_break),
 # Sinks of database servers: the server (a session fixture of tests/storage/conftest.py)
 # starts when a case first needs it; each module builds its Subject on that server.
 SERVERS = {"postgresql": ("pg", "tests.storage.test_postgres_sink", "pg_subject"),
-           "mysql": ("mysql_server", "tests.storage.test_mysql_sink", "mysql_subject")}
+           "mysql": ("mysql_server", "tests.storage.test_mysql_sink", "mysql_subject"),
+           "clickhouse-chdb": ("chdb_engine", "tests.storage.test_clickhouse_sink",
+                               "chdb_subject")}
 
 
 @pytest.fixture(params=[*SUBJECTS, *SERVERS],
