@@ -41,7 +41,7 @@ from onion.core.errors import ConfigError, SinkError
 from onion.core.types import LogicalType as T
 from onion.storage.batch import Batch
 from onion.storage.schema import CORE, TableSpec
-from onion.storage.sink import Health, SinkContext, Written, check_keys
+from onion.storage.sink import Health, SinkContext, Written, check_keys, read_secret
 
 LEDGER = "_onion_batches"
 KNOWN = {"dsn", "password_file", "tls_ca", "connect_timeout"}
@@ -205,15 +205,7 @@ class ClickHouseSink:
         except ImportError:
             raise ConfigError(f"{where}: ClickHouse needs clickhouse-connect (or chdb for "
                               "chdb://): pip install 'onion-poller[clickhouse]'") from None
-        password = None
-        if table.get("password_file"):
-            path = Path(str(table["password_file"])).expanduser()
-            if not path.is_absolute():
-                path = context.data_dir / path
-            try:
-                password = path.read_text().strip()
-            except OSError as exc:
-                raise ConfigError(f"{where} password_file {path}: {exc.strerror}") from exc
+        password = read_secret(table, "password_file", context, where)
         ca = str(Path(str(table["tls_ca"])).expanduser()) if table.get("tls_ca") else None
         timeout = duration.parse(str(table.get("connect_timeout", "10s")),
                                  f"{where} connect_timeout").total_seconds()

@@ -26,7 +26,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -35,7 +34,7 @@ from onion.core.errors import ConfigError, SinkError
 from onion.core.types import LogicalType as T
 from onion.storage.batch import Batch
 from onion.storage.schema import CORE, SAMPLED_CORE, TableSpec
-from onion.storage.sink import Health, SinkContext, Written, check_keys
+from onion.storage.sink import Health, SinkContext, Written, check_keys, read_secret
 
 try:  # an optional extra: onion-poller[postgresql]
     import psycopg
@@ -90,16 +89,7 @@ class PostgresSink:
         if not isinstance(dsn, str) or urlsplit(dsn).scheme not in ("postgresql", "postgres"):
             raise ConfigError(f"{where} dsn must be postgresql://USER@HOST:PORT/DB, "
                               f"not {dsn!r}")
-        password = None
-        pw_file = table.get("password_file")
-        if pw_file:
-            path = Path(str(pw_file)).expanduser()
-            if not path.is_absolute():
-                path = context.data_dir / path
-            try:
-                password = path.read_text().strip()
-            except OSError as exc:
-                raise ConfigError(f"{where} password_file {path}: {exc.strerror}") from exc
+        password = read_secret(table, "password_file", context, where)
         schema = table.get("schema", "onion")
         if not isinstance(schema, str) or not _NAME.fullmatch(schema):
             raise ConfigError(f"{where} schema must be a plain name, not {schema!r}")

@@ -88,6 +88,22 @@ def check_keys(table: Mapping[str, Any], known: set[str], where: str) -> None:
                           f"(known: {', '.join(sorted(known))})")
 
 
+def read_secret(table: Mapping[str, Any], key: str, context: SinkContext,
+                where: str) -> str | None:
+    """The text of the file a setting names (a password), relative to the data folder;
+    None when the setting is not given."""
+    value = table.get(key)
+    if not value:
+        return None
+    path = Path(str(value)).expanduser()
+    if not path.is_absolute():
+        path = context.data_dir / path
+    try:
+        return path.read_text().strip()
+    except OSError as exc:
+        raise ConfigError(f"{where} {key} {path}: {exc.strerror}") from exc
+
+
 def check(obj: Any, origin: str) -> str:
     """A sink plugin is a class with ``kind`` and ``from_config``; its name is its kind."""
     kind = getattr(obj, "kind", None)
