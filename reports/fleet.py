@@ -12,6 +12,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from onion.core.natural import natural_key
 from onion.core.sqltext import ident
 from onion.reports import alerts as alerts_mod
 from onion.reports.names import host_filename
@@ -159,7 +160,7 @@ def load(con: Con, start: dt.datetime, hosts: set[str] | None = None,
                        issues.get(name, []), firing.get(name, []))
         _judge(row)
         rows.append(row)
-    rows.sort(key=lambda r: (r.rank, r.name))
+    rows.sort(key=lambda r: (r.rank, natural_key(r.name)))
     return rows
 
 
@@ -179,4 +180,4 @@ def groups(rows: list[FleetRow]) -> list[GroupSummary]:
             s.hosts += 1
             s.down += not r.up
             s.problems += r.rank < 3
-    return sorted(out.values(), key=lambda s: (-s.down, -s.problems, s.name))
+    return sorted(out.values(), key=lambda s: (-s.down, -s.problems, natural_key(s.name)))

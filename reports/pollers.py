@@ -8,6 +8,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from onion.core.natural import natural_key
+
 _ROUND = re.compile(r"round (\d+) ")
 _WHY = re.compile(r"dropped: (.*)$")
 
@@ -63,4 +65,4 @@ def load(con: Any, start: dt.datetime, rels: set[str]) -> list[Poller]:
         items.sort()
         reasons = sorted({w for _, w in items if w})
         p.gaps.append(Gap(len(items), items[0][0], items[-1][0], reasons))
-    return sorted(out.values(), key=lambda p: (not p.stale, p.name))
+    return sorted(out.values(), key=lambda p: (not p.stale, natural_key(p.name)))

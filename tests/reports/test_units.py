@@ -90,3 +90,28 @@ def test_flat_line_gets_a_readable_axis():
     labels = re.findall(r'class="yl"[^>]*>([^<]+)<', str(svg.draw(c)))
     assert labels and all(len(x) < 10 for x in labels)
     assert any(x.startswith("60") for x in labels)
+
+
+def test_hosts_are_listed_in_natural_order(tmp_path):
+    import datetime as dt
+
+    from onion.reports import fleet
+    from onion.storage import duck as store
+    from onion.storage.archive import Retention
+    from onion.storage.duckdb_sink import DuckDBSink
+    from onion.storage.schema import CORE
+    from tests.storage.test_conformance import batch, row
+
+    names = ["127.0.0.10", "127.0.0.2", "node10", "node9", "127.0.0.1"]
+    b = batch(1, [row(counter=1)])
+    now = dt.datetime(2026, 12, 1, 12)
+    cols = {c: [None] * len(names) for c in CORE["hosts"].names}
+    cols.update(host=names, last_status=["ok"] * len(names), last_seen=[now] * len(names))
+    b.data["hosts"] = cols
+    sink = DuckDBSink("duckdb", tmp_path / "o.duckdb", tmp_path / "a", Retention())
+    sink.ensure_schema(b.tables)
+    sink.write(b)
+    sink.close()
+    with store.reading(tmp_path / "o.duckdb") as con:
+        rows = fleet.load(con, now - dt.timedelta(days=1))
+    assert [r.name for r in rows] == ["127.0.0.1", "127.0.0.2", "127.0.0.10", "node9", "node10"]
