@@ -179,5 +179,6 @@ def groups(rows: list[FleetRow]) -> list[GroupSummary]:
             s = out.setdefault(g, GroupSummary(g))
             s.hosts += 1
             s.down += not r.up
-            s.problems += r.rank < 3
+            # As the headline counts: down hosts apart, not also "with problems".
+            s.problems += r.up and r.rank < 3
     return sorted(out.values(), key=lambda s: (-s.down, -s.problems, natural_key(s.name)))

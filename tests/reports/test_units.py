@@ -112,6 +112,14 @@ def test_hosts_are_listed_in_natural_order(tmp_path):
     sink.ensure_schema(b.tables)
     sink.write(b)
     sink.close()
+    cols["last_status"][0] = "unreachable"                 # 127.0.0.10 is down
+    b2 = batch(2, [row(run_id=2, counter=1)])
+    b2.data["hosts"] = cols
+    sink.write(b2)
+    sink.close()
     with store.reading(tmp_path / "o.duckdb") as con:
         rows = fleet.load(con, now - dt.timedelta(days=1))
-    assert [r.name for r in rows] == ["127.0.0.1", "127.0.0.2", "127.0.0.10", "node9", "node10"]
+    assert [r.name for r in rows] == ["127.0.0.10", "127.0.0.1", "127.0.0.2", "node9", "node10"]
+    # The group table counts as the headline does: a down host is down, not also a problem.
+    (g,) = fleet.groups(rows)
+    assert (g.hosts, g.down, g.problems) == (5, 1, sum(r.up and r.rank < 3 for r in rows))
