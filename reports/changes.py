@@ -14,6 +14,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from onion.core.natural import natural_key
 from onion.core.sqltext import ident
 from onion.reports.sql import Con, dicts, relations
 
@@ -111,17 +112,53 @@ def file_changes(con: Con, start: dt.datetime, host: str | None = None) -> list[
 
 
 @dataclass(slots=True)
+class Group:
+    """One change (an item, what happened to it) and every host it was seen on."""
+
+    row: dict[str, Any]          # the newest of them, as shown
+    hosts: list[str]             # natural order
+    first: dt.datetime
+    last: dt.datetime
+
+
+@dataclass(slots=True)
 class Section:
     title: str
     rows: list[dict[str, Any]] = field(default_factory=list)
     more: int = 0
     available: bool = True
+    groups: list[Group] = field(default_factory=list)   # the rows by change, fleet-wide
 
 
-def _section(title: str, rows: list[dict[str, Any]], hosts: set[str] | None) -> Section:
+# What makes two hosts' rows the same change, per section: reboots are each host's own.
+GROUP_BY = {"modules": ("item", "change"), "filesystems": ("item", "change"),
+            "files": ("path", "change")}
+
+
+def _grouped(rows: list[dict[str, Any]], fields: tuple[str, ...]) -> list[Group]:
+    out: dict[tuple[Any, ...], Group] = {}
+    for r in rows:  # newest first: the first row of a change is its newest
+        k = tuple(r.get(f) for f in fields)
+        g = out.get(k)
+        if g is None:
+            out[k] = Group(r, [r["host"]], r["ts"], r["ts"])
+            continue
+        if r["host"] not in g.hosts:
+            g.hosts.append(r["host"])
+        g.first = min(g.first, r["ts"])
+    for g in out.values():
+        g.hosts.sort(key=natural_key)
+    return list(out.values())
+
+
+def _section(title: str, rows: list[dict[str, Any]], hosts: set[str] | None,
+             key: str = "") -> Section:
     if hosts is not None:
         rows = [r for r in rows if r["host"] in hosts]
-    return Section(title, rows[:LIMIT], max(0, len(rows) - LIMIT))
+    fields = GROUP_BY.get(key)
+    groups = _grouped(rows, fields) if fields else [
+        Group(r, [r["host"]], r["ts"], r["ts"]) for r in rows]
+    return Section(title, rows[:LIMIT], max(0, len(rows) - LIMIT), groups=groups[:LIMIT])
 
 
 def load(con: Con, start: dt.datetime, hosts: set[str] | None = None,
@@ -131,11 +168,14 @@ def load(con: Con, start: dt.datetime, hosts: set[str] | None = None,
     out["reboots"] = _section("Reboots", reboots(con, start, host), hosts) \
         if "system" in rels else Section("Reboots", available=False)
     out["modules"] = _section("Kernel modules appeared or vanished",
-                              set_changes(con, "modules", "name", start, host), hosts) \
+                              set_changes(con, "modules", "name", start, host), hosts,
+                              "modules") \
         if "modules" in rels else Section("Kernel modules", available=False)
-    out["files"] = _section("Watched files changed", file_changes(con, start, host), hosts) \
+    out["files"] = _section("Watched files changed", file_changes(con, start, host), hosts,
+                            "files") \
         if "files" in rels else Section("Watched files", available=False)
     out["filesystems"] = _section("File systems mounted or gone",
-                                  set_changes(con, "filesystems", "mount", start, host), hosts) \
+                                  set_changes(con, "filesystems", "mount", start, host), hosts,
+                                  "filesystems") \
         if "filesystems" in rels else Section("File systems", available=False)
     return out

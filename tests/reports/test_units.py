@@ -123,3 +123,23 @@ def test_hosts_are_listed_in_natural_order(tmp_path):
     # The group table counts as the headline does: a down host is down, not also a problem.
     (g,) = fleet.groups(rows)
     assert (g.hosts, g.down, g.problems) == (5, 1, sum(r.up and r.rank < 3 for r in rows))
+
+
+def test_one_change_on_many_hosts_is_one_row():
+    import datetime as dt
+
+    from onion.reports import changes
+
+    t = dt.datetime(2026, 12, 1, 12)
+    rows = [{"host": f"node{i}", "path": "/etc/passwd", "change": "content",
+             "ts": t - dt.timedelta(minutes=i)} for i in (10, 2, 1)]
+    rows.append({"host": "node2", "path": "/etc/shadow", "change": "mode", "ts": t})
+    rows.sort(key=lambda r: r["ts"], reverse=True)       # as the page's queries give them
+    section = changes._section("Watched files changed", rows, None, "files")
+    assert len(section.rows) == 4 and len(section.groups) == 2
+    passwd = next(g for g in section.groups if g.row["path"] == "/etc/passwd")
+    assert passwd.hosts == ["node1", "node2", "node10"]
+    minutes = dt.timedelta(minutes=1)
+    assert (passwd.first, passwd.last) == (t - 10 * minutes, t - minutes)
+    reboots = changes._section("Reboots", rows, None, "reboots")
+    assert len(reboots.groups) == 4                       # each host's own
