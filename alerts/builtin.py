@@ -83,6 +83,17 @@ BUILTIN: dict[str, dict[str, Any]] = {
         "condition": "temperature_celsius > 90", "clear": "temperature_celsius < 85",
         "value": "temperature_celsius", "severity": "critical",
         "summary": "GPU {{ index }} ({{ name }}) at {{ temperature_celsius }} °C"},
+    # Off by default (a site decides what an idle reservation is): memory held on a GPU
+    # that does nothing for an hour, the job that holds it probably stuck or forgotten.
+    # MIG GPUs report no GPU-wide utilisation (NULL): never judged idle.
+    "gpu_idle_reserved": {
+        "name": "gpu_idle_reserved", "table": "gpu", "items": ["index", "uuid"],
+        "condition": "memory_used_bytes > 0.9 * memory_total_bytes AND utilization_pct < 5",
+        "clear": "memory_used_bytes < 0.8 * memory_total_bytes OR utilization_pct > 20",
+        "value": "round(100.0 * memory_used_bytes / memory_total_bytes, 1)", "for": "1h",
+        "enabled": False, "severity": "warning",
+        "summary": "GPU {{ index }} ({{ name }}): {{ value }} % of its memory held while "
+                   "{{ utilization_pct }} % busy for an hour (an idle reservation?)"},
     "temperature_critical": {
         "name": "temperature_critical", "table": "temperatures", "items": ["chip", "sensor"],
         "condition": "celsius >= crit_celsius", "clear": "celsius < crit_celsius - 5",

@@ -416,7 +416,9 @@ notifiers = []         # notifiers of rules that name none, e.g. ["mail"]; empty
                        # recorded and shown by `onion alerts`, nothing is sent
 disable = []           # built-in rules to turn off: host_down, filesystem_full, load_high,
                        # memory_low, gpu_hot, temperature_critical, file_changed,
-                       # module_changed, host_rebooted, poller_stale (a central's)
+                       # module_changed, host_rebooted, poller_stale (a central's);
+                       # gpu_idle_reserved is off unless a [[alerts.rules]] table with its
+                       # name says enabled = true
 templates = ""         # folder of message templates that override the built-in ones
                        # (subject.txt, body.txt, body.html, short.txt; jinja2)
 flap_window = "1h"     # an alert that changes state flap_changes times within flap_window

@@ -196,3 +196,36 @@ def test_replay_gives_the_firings_of_the_rounds(fleet, hook):
     assert f"fired {fired} time(s), resolved {resolved}" in result.output
     assert f"{fired + resolved} alert notification(s) in {len(hook.requests)} run" \
         in result.output
+
+
+IDLE_GPU = '''
+[alerts]
+notifiers = ["hook"]
+disable = ["host_down"]
+{rule}
+[notifiers.hook]
+type = "webhook"
+url = "{url}"
+'''
+
+
+def test_an_idle_reservation_is_off_by_default_and_fires_after_an_hour_when_on(fleet, hook):
+    def held(util: float | None) -> dict:
+        return {**gpu("a", 40), "utilization_pct": util, "memory_used_bytes": 78 << 30,
+                "memory_total_bytes": 80 << 30}
+
+    write_config(fleet.cfg_path, IDLE_GPU.format(url=hook.url, rule=""))
+    for _ in range(14):                                  # 70 minutes held, idle: off
+        fleet.poll({"gpu": [held(0.0)]})
+    assert hook.requests == [] and "gpu_idle_reserved" not in {
+        r.name for r in alert_config.check(fleet.cfg())}
+    write_config(fleet.cfg_path, IDLE_GPU.format(url=hook.url, rule=(
+        '[[alerts.rules]]\nname = "gpu_idle_reserved"\nenabled = true\n')))
+    for _ in range(12):                                  # 0 to 55 minutes: pending
+        fleet.poll({"gpu": [held(1.0)]})
+    assert hook.requests == []
+    fleet.poll({"gpu": [held(2.0)]})                     # an hour: fires
+    assert told(hook) == [("firing", "gpu_idle_reserved", "a", "0 / GPU-a-0")]
+    fleet.poll({"gpu": [held(None)]})                    # MIG: no GPU-wide use, not judged idle
+    fleet.poll({"gpu": [held(60.0)]})                    # busy again: resolved
+    assert told(hook)[-1] == ("resolved", "gpu_idle_reserved", "a", "0 / GPU-a-0")
