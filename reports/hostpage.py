@@ -45,6 +45,8 @@ class HostPage:
     polls: list[dict[str, Any]]
     changes: dict[str, changes_mod.Section]
     alerts: alerts_mod.AlertData
+    gpus: list[dict[str, Any]] = field(default_factory=list)
+    gpu_users: list[dict[str, Any]] = field(default_factory=list)   # who holds which GPU
 
 
 def _chart(w: series.Window, failed: Sequence[float], title: str, unit: str,
@@ -216,6 +218,7 @@ def load(con: Con, row: FleetRow, start: dt.datetime, end: dt.datetime,
     groups.append(ChartGroup("Polls", "polls", [_chart(
         w, failed, "Poll timings", "s", [("connect", timing[0]), ("command", timing[1])])]))
     procs = newest.rows("processes", "pid")
+    gpus = newest.rows("gpu", '"index", uuid')
     return HostPage(
         row=row, window=w, groups=[g for g in groups if g.charts],
         top_cpu=sorted(procs, key=lambda r: -(r.get("cpu_pct") or 0))[:TOP_PROCESSES],
@@ -230,4 +233,24 @@ def load(con: Con, row: FleetRow, start: dt.datetime, end: dt.datetime,
                     {"host": host, "start": start}),
         changes=changes_mod.load(con, start, host=host, rels=rels),
         alerts=alerts_mod.load(con, start, host=host, rels=rels),
+        gpus=gpus, gpu_users=_gpu_users(con, newest, rels, gpus),
     )
+
+
+def _gpu_users(con: Con, newest: _Newest, rels: set[str], gpus: list[dict[str, Any]]
+               ) -> list[dict[str, Any]]:
+    """Who holds which GPU at the newest poll that asked (none there: nobody, not the
+    last users ever seen)."""
+    if "gpu_usage_by_user" not in rels or "probe_results" not in rels:
+        return []
+    found = con.execute(f"SELECT max(run_id) FROM {newest.src('probe_results')} WHERE host = "
+                        "$host AND probe = 'gpu_processes' AND status IN ('ok', 'partial')",
+                        newest.p).fetchone()
+    if not found or found[0] is None:
+        return []
+    names = {g["uuid"]: g.get("name") for g in gpus}
+    rows = newest.rows("gpu_usage_by_user", "uuid, memory_bytes DESC NULLS LAST, \"user\"",
+                       run=int(found[0]))
+    for r in rows:
+        r["gpu_name"] = r.get("gpu_name") or names.get(r["uuid"])
+    return rows

@@ -472,3 +472,33 @@ NASTY = ["NaN", "-1", "18446744073709551616", "1e400", "", "N/A", "[N/A]", "0x10
          "\x00", "9" * 40, ":", PS_MARK, Q_MARK, ROCM_MARK, AMD_PROCESS_MARK, "null", "{}",
          '{"value": -5, "unit": "B"}', "GPU 00000000:00:09.0", "PID 1 is using 9 DRM device(s):",
          NVIDIA_UNAVAILABLE]
+
+
+def test_the_host_page_says_who_holds_which_gpu_at_the_newest_poll(tmp_path: Path) -> None:
+    from onion.reports import fleet
+    from onion.reports.render import Report
+
+    db = tmp_path / "onion.duckdb"
+    mig = fixture("nvidia-compute-apps-mig.txt")
+    gpu_text = (f"{NVIDIA_UNAVAILABLE}{NO_NVIDIA}\n{AMD_STATIC_MARK}\n"
+                f"{fixture('amd-smi-static.json')}{AMD_METRIC_MARK}\n"
+                f"{fixture('amd-smi-metric.json')}")
+    store_batch(db, _poll(1, {"gpu_processes": amd_smi_host(
+        nvidia=mig.partition(PS_MARK)[0], ps=PS + mig.partition(PS_MARK)[2]), "gpu": gpu_text}))
+    now = T0 + dt.timedelta(minutes=2)
+
+    def page() -> str:
+        with store.reading(db) as con:
+            report = Report(con, since=dt.timedelta(days=1), now=now)
+            (row,) = fleet.load(con, now - dt.timedelta(days=1))
+            return report.host(row)
+
+    html = page()
+    who = html.split("<h3>Who uses them</h3>")[1].split("</section>")[0]
+    assert "AMD Instinct MI210" in who and "alice" in who and "dave" in who
+    assert "gpu_burn" in who and ">50 %<" in who         # alice: 32 GiB of the MI210's 64
+    # A newer poll with nobody on the GPUs: nobody is shown, not the last users ever seen.
+    store_batch(db, _poll(2, {"gpu_processes": host("pid, gpu_uuid, used_gpu_memory [MiB]\n",
+                                                    ps=""), "gpu": gpu_text}))
+    now = T0 + dt.timedelta(minutes=3)
+    assert "No process on these GPUs at the newest poll." in page()
