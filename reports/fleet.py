@@ -57,6 +57,20 @@ def _facts(con: Con, rels: set[str]) -> dict[str, dict[str, Any]]:
         if table in rels:
             for row in dicts(con, query.format(src=latest(rels, table))):
                 facts.setdefault(row.pop("host"), {}).update(row)
+    if {"gpu_usage_by_user", "probe_results"} <= rels:
+        # Who holds GPUs, most memory first, at each host's newest poll that asked (a
+        # poll that found nobody shows nobody, not the users before it).
+        pr = "hot.probe_results" if "hot.probe_results" in rels else "probe_results"
+        for row in dicts(con, f"""
+                WITH r AS (SELECT host, max(run_id) AS run_id FROM {pr}
+                           WHERE probe = 'gpu_processes' AND status IN ('ok', 'partial')
+                           GROUP BY host),
+                u AS (SELECT host, coalesce("user", uid::VARCHAR, '?') AS who,
+                             sum(memory_bytes) AS mem
+                      FROM gpu_usage_by_user JOIN r USING (host, run_id) GROUP BY ALL)
+                SELECT host, list(who ORDER BY mem DESC NULLS LAST, who) AS gpu_users
+                FROM u GROUP BY host"""):
+            facts.setdefault(row.pop("host"), {}).update(row)
     return facts
 
 

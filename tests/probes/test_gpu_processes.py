@@ -497,8 +497,13 @@ def test_the_host_page_says_who_holds_which_gpu_at_the_newest_poll(tmp_path: Pat
     who = html.split("<h3>Who uses them</h3>")[1].split("</section>")[0]
     assert "AMD Instinct MI210" in who and "alice" in who and "dave" in who
     assert "gpu_burn" in who and ">50 %<" in who         # alice: 32 GiB of the MI210's 64
+    with store.reading(db) as con:                       # and the fleet page says it too
+        overview = Report(con, since=dt.timedelta(days=1), now=now).overview()
+    assert "used by alice, dave, root +1" in overview
     # A newer poll with nobody on the GPUs: nobody is shown, not the last users ever seen.
     store_batch(db, _poll(2, {"gpu_processes": host("pid, gpu_uuid, used_gpu_memory [MiB]\n",
                                                     ps=""), "gpu": gpu_text}))
     now = T0 + dt.timedelta(minutes=3)
     assert "No process on these GPUs at the newest poll." in page()
+    with store.reading(db) as con:
+        assert "used by" not in Report(con, since=dt.timedelta(days=1), now=now).overview()
