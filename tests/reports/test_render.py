@@ -152,3 +152,20 @@ def test_empty_database(tmp_path):
     index = render.write_report(db, tmp_path / "out")
     assert "No host has been polled yet" in index.read_text()
     assert IMG not in index.read_text()
+
+
+def test_alert_tables_are_for_people(report, alert_db):
+    """Rule, host and item, since (relative and absolute), value, what, notified; the rest
+    of the row behind a details toggle; no raw column names as headers, no False/0.0."""
+    import re
+
+    from onion.reports.render import Report
+
+    with store.reading(alert_db) as con:
+        page = Report(con).alerts()
+    heads = re.findall(r"<th>([^<]*)</th>", page)
+    assert {"Alert", "Host · item", "Since", "Value", "Notified", "When",
+            "What happened"} <= set(heads)
+    assert not {"pending_since", "last_notified", "held", "firing_since"} & set(heads)
+    assert ">False<" not in page and ">0.0<" not in page
+    assert "<summary>details</summary>" in page or "Nothing is firing" in page
