@@ -35,20 +35,23 @@ def latest(rels: set[str], table: str) -> str:
 
 def _facts(con: Con, rels: set[str]) -> dict[str, dict[str, Any]]:
     queries = {
-        "cpu": "SELECT host, ncpu, load_1m, load_5m, load_15m FROM {src}",
+        # Each with its poll's time (<table>_ts): a value from before the host's last
+        # poll (it failed, or this probe did) is shown as of then, never as current.
+        "cpu": "SELECT host, ncpu, load_1m, load_5m, load_15m, ts AS cpu_ts FROM {src}",
         "memory": "SELECT host, total_bytes, 100 * (1 - coalesce(available_bytes, "
                   "total_bytes - used_bytes) / nullif(total_bytes, 0)) AS mem_pct, "
-                  "100 * swap_used_bytes / nullif(swap_total_bytes, 0) AS swap_pct FROM {src}",
+                  "100 * swap_used_bytes / nullif(swap_total_bytes, 0) AS swap_pct, "
+                  "ts AS memory_ts FROM {src}",
         "filesystems": "SELECT host, arg_max(mount, used_pct) AS fs_mount, max(used_pct) AS "
-                       "fs_pct, max(100 * inodes_used / nullif(inodes_total, 0)) AS inode_pct "
-                       "FROM {src} GROUP BY host",
+                       "fs_pct, max(100 * inodes_used / nullif(inodes_total, 0)) AS inode_pct, "
+                       "max(ts) AS filesystems_ts FROM {src} GROUP BY host",
         "gpu": "SELECT host, count(*) AS gpus, avg(utilization_pct) AS gpu_util, "
                "max(temperature_celsius) AS gpu_temp, "
-               "100 * sum(memory_used_bytes) / nullif(sum(memory_total_bytes), 0) AS gpu_mem "
-               "FROM {src} GROUP BY host",
+               "100 * sum(memory_used_bytes) / nullif(sum(memory_total_bytes), 0) AS gpu_mem, "
+               "max(ts) AS gpu_ts FROM {src} GROUP BY host",
         "temperatures": "SELECT host, arg_max(chip || ' / ' || sensor, celsius) AS hot_label, "
-                        "max(celsius) AS hot_c, arg_max(crit_celsius, celsius) AS hot_crit "
-                        "FROM {src} GROUP BY host",
+                        "max(celsius) AS hot_c, arg_max(crit_celsius, celsius) AS hot_crit, "
+                        "max(ts) AS temperatures_ts FROM {src} GROUP BY host",
         "system": "SELECT host, distro_name, distro_version, kernel_release, machine, "
                   "boot_time, uptime_seconds FROM {src}",
     }

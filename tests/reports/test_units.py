@@ -143,3 +143,45 @@ def test_one_change_on_many_hosts_is_one_row():
     assert (passwd.first, passwd.last) == (t - 10 * minutes, t - minutes)
     reboots = changes._section("Reboots", rows, None, "reboots")
     assert len(reboots.groups) == 4                       # each host's own
+
+
+def test_a_value_older_than_the_hosts_last_poll_says_as_of_when(tmp_path):
+    import datetime as dt
+
+    from onion.probes import registry
+    from onion.reports import fleet
+    from onion.reports.render import Report
+    from onion.storage import duck as store
+    from onion.storage import schema
+    from onion.storage.archive import Retention
+    from onion.storage.batch import Batch
+    from onion.storage.duckdb_sink import DuckDBSink
+
+    tables = schema.tables_for(registry.installed().values())
+    t_ok, t_down = dt.datetime(2026, 12, 1, 7, 21), dt.datetime(2026, 12, 1, 7, 26)
+
+    def one(run_id: int, ts: dt.datetime, status: str, with_cpu: bool) -> Batch:
+        data: dict = {"runs": {c: [None] for c in tables["runs"].names}}
+        data["runs"].update(run_id=[run_id], started_at=[ts])
+        data["hosts"] = {c: [None, None] for c in tables["hosts"].names}
+        data["hosts"].update(host=["down1", "up1"], last_status=[status, "ok"],
+                             last_seen=[ts, ts], last_ok=[t_ok, ts])
+        hosts = ["down1", "up1"] if with_cpu else ["up1"]
+        data["cpu"] = {c: [None] * len(hosts) for c in tables["cpu"].names}
+        data["cpu"].update(run_id=[run_id] * len(hosts), host=hosts, ts=[ts] * len(hosts),
+                           ncpu=[8] * len(hosts), load_1m=[3.5] * len(hosts))
+        return Batch(run_id, tables, data)
+
+    sink = DuckDBSink("duckdb", tmp_path / "o.duckdb", tmp_path / "a", Retention())
+    for b in (one(1, t_ok, "ok", True), one(2, t_down, "unreachable", False)):
+        sink.ensure_schema(b.tables)
+        sink.write(b)
+    sink.close()
+    with store.reading(tmp_path / "o.duckdb") as con:
+        rows = {r.name: r for r in fleet.load(con, t_ok - dt.timedelta(days=1))}
+        page = Report(con, since=dt.timedelta(days=1), now=t_down).overview()
+    assert rows["down1"].facts["cpu_ts"] == t_ok and rows["up1"].facts["cpu_ts"] == t_down
+    down = page.split('data-search="down1')[1].split("</tr>")[0]
+    up = page.split('data-search="up1')[1].split("</tr>")[0]
+    assert "as of 2026-12-01 07:21 UTC" in down and 'class=" stale"' in down
+    assert "as of" not in up
