@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from onion.core.natural import natural_key
 from onion.core.sqltext import ident
 from onion.reports import alerts as alerts_mod
 from onion.reports import changes as changes_mod
@@ -61,6 +62,28 @@ def _busiest(data: dict[str, list[series.Points]], limit: int) -> tuple[list[str
     return ranked[:limit], max(0, len(ranked) - limit)
 
 
+def _active(data: dict[str, list[series.Points]]) -> tuple[dict[str, list[series.Points]],
+                                                           list[str]]:
+    """The items that moved in the window, and the idle ones (every value 0 or none: the
+    8 loop devices, ifb0, zram0 …), which get one line instead of a chart each."""
+    idle = sorted((k for k, pts in data.items() if not any(v for p in pts for _, v in p)),
+                  key=natural_key)
+    return {k: v for k, v in data.items() if k not in idle}, idle
+
+
+def _idle_note(idle: list[str], what: str) -> str:
+    if not idle:
+        return ""
+    shown = ", ".join(idle[:12]) + (f" and {len(idle) - 12} more" if len(idle) > 12 else "")
+    return f"{len(idle)} idle {what} (nothing in the window): {shown}"
+
+
+# Kernel and memory file systems: always "in use", never full in a way a person acts on.
+PSEUDO_FS = {"tmpfs", "devtmpfs", "devfs", "proc", "sysfs", "cgroup", "cgroup2", "efivarfs",
+             "securityfs", "debugfs", "tracefs", "pstore", "bpf", "configfs", "fusectl",
+             "mqueue", "hugetlbfs", "fdescfs", "procfs", "linprocfs", "linsysfs", "ramfs"}
+
+
 def _cpu_memory(con: Con, w: series.Window, failed: list[float], rels: set[str]) -> ChartGroup:
     g = ChartGroup("CPU and memory", "cpu")
     if "cpu" in rels:
@@ -107,11 +130,13 @@ def _network_disks(con: Con, w: series.Window, failed: list[float], rels: set[st
         g = ChartGroup("Network", "net")
         data = series.rates(con, w, "network", ["rx_bytes", "tx_bytes"], [
             "sum(d_rx_bytes) / sum(dt)", "sum(d_tx_bytes) / sum(dt)"], key=ident("interface"))
+        data, idle = _active(data)
         names, more = _busiest(data, MAX_ITEMS)
         for n in names:
             g.charts.append(_chart(w, failed, n, "B/s", [("received", data[n][0]),
                                                          ("sent", data[n][1])]))
-        g.note = f"{more} quieter interfaces not charted" if more else ""
+        g.note = "; ".join(x for x in (f"{more} quieter interfaces not charted" if more else "",
+                                       _idle_note(idle, "interfaces")) if x)
         out.append(g)
     if "disk_io" in rels:
         g = ChartGroup("Disk IO", "disk")
@@ -119,11 +144,13 @@ def _network_disks(con: Con, w: series.Window, failed: list[float], rels: set[st
                                                 "transferred_bytes"], [
             "sum(d_read_bytes) / sum(dt)", "sum(d_written_bytes) / sum(dt)",
             "sum(d_transferred_bytes) / sum(dt)"], key=ident("device"))
+        data, idle = _active(data)
         names, more = _busiest(data, MAX_ITEMS)
         for n in names:
             g.charts.append(_chart(w, failed, n, "B/s", [
                 ("read", data[n][0]), ("written", data[n][1]), ("read+written", data[n][2])]))
-        g.note = f"{more} quieter devices not charted" if more else ""
+        g.note = "; ".join(x for x in (f"{more} quieter devices not charted" if more else "",
+                                       _idle_note(idle, "devices")) if x)
         out.append(g)
     return out
 
@@ -207,11 +234,20 @@ def load(con: Con, row: FleetRow, start: dt.datetime, end: dt.datetime,
     w = series.window(con, host, start, end)
     failed = series.failed_polls(con, w)
     newest = _Newest(con, rels, host)
-    mounts = [r["mount"] for r in newest.rows("filesystems", "used_pct DESC NULLS LAST, mount",
-                                               columns="mount, used_pct")]
+    fs_rows = newest.rows("filesystems", "used_pct DESC NULLS LAST, mount",
+                          columns="mount, used_pct, fstype")
+    mounts = [r["mount"] for r in fs_rows if (r.get("fstype") or "") not in PSEUDO_FS]
+    pseudo = sorted((r["mount"] for r in fs_rows if (r.get("fstype") or "") in PSEUDO_FS),
+                    key=natural_key)
     groups = [_cpu_memory(con, w, failed, rels)]
-    if mounts:
-        groups.append(_filesystems(con, w, failed, mounts))
+    if mounts or pseudo:
+        fs = _filesystems(con, w, failed, mounts)
+        if pseudo:
+            more = f" and {len(pseudo) - 12} more" if len(pseudo) > 12 else ""
+            fs.note = "; ".join(x for x in (fs.note, f"{len(pseudo)} kernel and memory file "
+                                            f"systems not charted: {', '.join(pseudo[:12])}"
+                                            f"{more}") if x)
+        groups.append(fs)
     groups += _network_disks(con, w, failed, rels) + _sensors_gpus(con, w, failed, rels)
     timing = series.gauges(con, w, "polls", ["avg(connect_s)", "avg(command_s)"]
                            ).get("", [[], []])

@@ -185,3 +185,45 @@ def test_a_value_older_than_the_hosts_last_poll_says_as_of_when(tmp_path):
     up = page.split('data-search="up1')[1].split("</tr>")[0]
     assert "as of 2026-12-01 07:21 UTC" in down and 'class=" stale"' in down
     assert "as of" not in up
+
+
+def test_idle_devices_and_pseudo_file_systems_get_a_line_not_a_chart(tmp_path):
+    import datetime as dt
+
+    from onion.probes import registry
+    from onion.reports import fleet, hostpage
+    from onion.storage import duck as store
+    from onion.storage import schema
+    from onion.storage.archive import Retention
+    from onion.storage.batch import Batch
+    from onion.storage.duckdb_sink import DuckDBSink
+
+    assert hostpage._active({"sda": [[(0, 5.0)]], "loop0": [[(0, 0.0)], [(0, None)]],
+                             "loop10": [[]], "loop2": [[(1, 0.0)]]}) == (
+        {"sda": [[(0, 5.0)]]}, ["loop0", "loop2", "loop10"])
+    tables = schema.tables_for(registry.installed().values())
+    t0 = dt.datetime(2026, 12, 1, 7)
+    sink = DuckDBSink("duckdb", tmp_path / "o.duckdb", tmp_path / "a", Retention())
+    for k in range(3):
+        ts = t0 + dt.timedelta(minutes=5 * k)
+        data: dict = {"runs": {c: [None] for c in tables["runs"].names}}
+        data["runs"].update(run_id=[k + 1], started_at=[ts])
+        data["hosts"] = {c: [None] for c in tables["hosts"].names}
+        data["hosts"].update(host=["n1"], last_status=["ok"], last_seen=[ts], last_ok=[ts])
+        mounts = [("/", "ext4", 40.0), ("/dev/shm", "tmpfs", 1.0), ("/sys/fs/cgroup", "cgroup2",
+                                                                    0.0)]
+        data["filesystems"] = {c: [None] * 3 for c in tables["filesystems"].names}
+        data["filesystems"].update(run_id=[k + 1] * 3, host=["n1"] * 3, ts=[ts] * 3,
+                                   mount=[m for m, _, _ in mounts],
+                                   fstype=[f for _, f, _ in mounts],
+                                   used_pct=[u for _, _, u in mounts])
+        b = Batch(k + 1, tables, data)
+        sink.ensure_schema(b.tables)
+        sink.write(b)
+    sink.close()
+    with store.reading(tmp_path / "o.duckdb") as con:
+        (row,) = fleet.load(con, t0 - dt.timedelta(days=1))
+        page = hostpage.load(con, row, t0 - dt.timedelta(hours=1), t0 + dt.timedelta(hours=1))
+    (fs,) = [g for g in page.groups if g.anchor == "fs"]
+    assert [c.title for c in fs.charts] == ["/"]
+    assert "2 kernel and memory file systems not charted: /dev/shm, /sys/fs/cgroup" in fs.note
