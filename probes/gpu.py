@@ -157,6 +157,20 @@ _na "nvidia-smi failed: $(printf '%s\\n' "$out" | sed -n '/./{{p;q;}}')"
 """
 
 
+def csv_values(cells: Sequence[str], header: Sequence[tuple[str, str]],
+               fields: Mapping[str, tuple[str, str]], line: str) -> dict[str, Any]:
+    """One nvidia-smi csv row as record fields: each known column (query name -> field,
+    kind) converted by :func:`csv_value`; a row of another width is ParseError."""
+    if len(cells) != len(header):
+        raise ParseError(f"expected {len(header)} columns, got {len(cells)}", line)
+    values: dict[str, Any] = {}
+    for (query, unit), cell in zip(header, cells, strict=True):
+        if query in fields:
+            field, kind = fields[query]
+            values[field] = csv_value(cell, unit, kind, query, line)
+    return values
+
+
 def csv_value(raw: str, unit: str, kind: str, what: str, line: str) -> object:
     text = raw.strip()
     if unit and text.endswith(" " + unit):  # --format=csv repeats the unit in each value
@@ -206,13 +220,7 @@ def parse_nvidia_smi(parts: Mapping[str, str]) -> list[Gpu]:
     gpus = []
     for ordinal, line in enumerate(rows):
         cells = next(csv.reader([line], skipinitialspace=True))
-        if len(cells) != len(header):
-            raise ParseError(f"expected {len(header)} columns, got {len(cells)}", line)
-        values: dict[str, object] = {}
-        for (query, unit), cell in zip(header, cells, strict=True):
-            if query in _FIELDS:
-                field, kind = _FIELDS[query]
-                values[field] = csv_value(cell, unit, kind, query, line)
+        values: dict[str, object] = csv_values(cells, header, _FIELDS, line)
         # nvidia-smi lists GPUs in index order; a capture without the index column
         # (not our query) gets its position.
         values.setdefault("index", ordinal)

@@ -81,7 +81,7 @@ from onion.probes.gpu import (
     amd_text,
     both_vendors,
     csv_header,
-    csv_value,
+    csv_values,
     dig,
     json_doc,
     nvidia_then_amd,
@@ -326,13 +326,7 @@ def _nvidia_row(line: str, header: list[tuple[str, str]], totals: Mapping[str, i
     if len(cells) > len(header) and names[-1] == "process_name":
         # nvidia-smi does not quote: a name with commas spills into more cells.
         cells = [*cells[: len(header) - 1], ",".join(cells[len(header) - 1:])]
-    if len(cells) != len(header):
-        raise ParseError(f"expected {len(header)} columns, got {len(cells)}", line)
-    values: dict[str, Any] = {}
-    for (query, unit), cell in zip(header, cells, strict=True):
-        if query in _CSV_FIELDS:
-            field, kind = _CSV_FIELDS[query]
-            values[field] = csv_value(cell, unit, kind, query, line)
+    values = csv_values(cells, header, _CSV_FIELDS, line)
     if values.get("pid") is None or values.get("uuid") is None:
         raise ParseError("GPU process without pid or gpu_uuid", line)
     pid = _pid(values["pid"], "nvidia-smi")
