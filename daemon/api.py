@@ -483,8 +483,8 @@ async def receive_batch(request: web.Request) -> web.Response:
                                 d.db.writing)
         if got.judged.report.runs:
             await d.announce(got.judged.report.runs)
-    log.debug("onion daemon: batch %s/%s from %s: %s", poller.name, batch.origin_run_id,
-              poller.name, "duplicate" if got.duplicate else f"{got.rows} rows")
+    log.debug("onion daemon: batch %s/%s: %s", poller.name, batch.origin_run_id,
+              "duplicate" if got.duplicate else f"{got.rows} rows")
     return reply(got.as_json())
 
 

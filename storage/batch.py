@@ -81,9 +81,3 @@ class Batch:
             data[name] = cols
         return cls(int(manifest["run_id"]), tables, data, manifest.get("origin", ""),
                    manifest.get("meta", {}), int(manifest.get("origin_run_id") or 0))
-
-
-def _jsonable(v: Any) -> Any:
-    return v.isoformat() if hasattr(v, "isoformat") else v
-
-

@@ -208,8 +208,9 @@ class Queue:
                 return final
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir(mode=0o700)
-            # The wire format: a tenth of the time of a JSON object per row, and 1/50 of
-            # the bytes (bench/sinks.py prints both), and what a forwarding sink sends.
+            # The wire format, which a forwarding sink sends too: a third of the time of a
+            # JSON object per row and 1/70 of the bytes (0.12 s against 0.37 s, 87 KB
+            # against 5.9 MB for 21,580 rows, measured once when it replaced them).
             fd = os.open(tmp / BATCH_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as f:
                 f.write(wire.encode(batch))
