@@ -17,7 +17,7 @@ from onion.probes.base import OS, ProbeError, as_json
 @click.command()
 @common
 @click.argument("probe_name", metavar="PROBE")
-@click.option("--os", "os_name", type=click.Choice(["linux", "freebsd", "openbsd", "macos"]),
+@click.option("--os", "os_name", type=click.Choice([os.value for os in OS]),
               default="linux", show_default=True)
 @click.option("--part", "parts", multiple=True, metavar="PART[=FILE]",
               help="Which part FILE holds (default: the only part, or the one FILE parses "
@@ -56,6 +56,8 @@ def parse(cfg: config_mod.Config, probe_name: str, os_name: str, parts: tuple[st
         records = probe.parse(os, texts)
     except ProbeError as exc:
         raise click.ClickException(f"{type(exc).__name__}: {exc}") from exc
+    for line in records.skipped:  # a poll would store these records as `partial`
+        click.echo(f"onion: partial: line not understood, left out: {line!r}", err=True)
     click.echo(json.dumps([as_json(r) for r in records], indent=1))
 
 

@@ -14,7 +14,7 @@ from onion.alerts.messages import Message
 from onion.alerts.notifiers import Notifier, NotifyError, secret, settings
 from onion.core.errors import ConfigError, ParseError, SinkError, StorageError, Unavailable
 from onion.core.types import LogicalType
-from onion.probes.base import OS, Part, Probe, Table, col, only_part, to_float, to_int
+from onion.probes.base import OS, Part, Probe, Table, col, only_part, partial, to_float, to_int
 from onion.storage.batch import Batch
 from onion.storage.schema import ColumnSpec, TableSpec
 from onion.storage.sink import Health, Sink, SinkContext, Written
@@ -23,5 +23,5 @@ __all__ = [
     "OS", "Batch", "ColumnSpec", "ConfigError", "Health", "LogicalType", "Message",
     "Notifier", "NotifyError", "ParseError", "Part", "Probe", "Sink", "SinkContext",
     "SinkError", "StorageError", "Table", "TableSpec", "Unavailable", "Written", "col",
-    "only_part", "secret", "settings", "to_float", "to_int",
+    "only_part", "partial", "secret", "settings", "to_float", "to_int",
 ]

@@ -27,7 +27,7 @@ from typing import Any
 from onion.probes.base import EXIT_UNAVAILABLE, OS, Part, Probe
 
 UNAME_TO_CASE = {OS.LINUX: "Linux", OS.FREEBSD: "FreeBSD", OS.OPENBSD: "OpenBSD",
-                 OS.MACOS: "Darwin"}
+                 OS.MACOS: "Darwin", OS.NETBSD: "NetBSD"}
 
 _PREAMBLE = r"""
 LC_ALL=C LANG=C LC_NUMERIC=C; export LC_ALL LANG LC_NUMERIC

@@ -14,15 +14,22 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
+from typing import TypeVar
 
 from onion.probes.base import ParseError, to_float, to_int
 
-# An OID name, then ": " (FreeBSD, macOS; "name:" alone for an empty value) or "=".
-_OID_LINE = re.compile(r"^([A-Za-z_][\w.%-]*)(?:: ?|=)(.*)$")
+T = TypeVar("T")
+
+# An OID name, then ": " (FreeBSD, macOS; "name:" alone for an empty value), "="
+# (OpenBSD) or " = " (NetBSD, whose struct-valued OIDs print ": " as FreeBSD's do).
+_OID_LINE = re.compile(r"^([A-Za-z_][\w.%-]*)(?:: ?| = |=)(.*)$")
 
 
-def parse_sysctl(text: str) -> dict[str, str]:
-    """``name: value`` / ``name=value`` lines as a dict; continuation lines are joined."""
+def parse_sysctl(text: str, skipped: list[str] | None = None) -> dict[str, str]:
+    """``name: value`` / ``name=value`` lines as a dict; continuation lines are joined.
+
+    A stray line before the first OID is a ParseError, or is added to ``skipped``."""
     values: dict[str, str] = {}
     last: str | None = None
     for line in text.splitlines():
@@ -33,8 +40,23 @@ def parse_sysctl(text: str) -> dict[str, str]:
         elif last is not None:
             values[last] += "\n" + line
         elif line.strip():
-            raise ParseError("not sure how to interpret sysctl line", line)
+            if skipped is None:
+                raise ParseError("not sure how to interpret sysctl line", line)
+            skipped.append(line)
     return {k: v.strip() for k, v in values.items()}
+
+
+def lenient(skipped: list[str], read: Callable[[], T], name: str, value: str,
+            errors: list[ParseError] | None = None) -> T | None:
+    """``read()``, or None with the OID's line skipped where its value is garbled
+    (the error kept in ``errors``: it is the reason where nothing else could be read)."""
+    try:
+        return read()
+    except ParseError as exc:
+        skipped.append(f"{name}: {value}")
+        if errors is not None:
+            errors.append(exc)
+        return None
 
 
 def sysctl_int(values: dict[str, str], name: str) -> int | None:

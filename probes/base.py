@@ -38,6 +38,7 @@ class OS(enum.StrEnum):
     FREEBSD = "freebsd"
     OPENBSD = "openbsd"
     MACOS = "macos"
+    NETBSD = "netbsd"
 
     @classmethod
     def from_uname(cls, name: str) -> OS | None:
@@ -45,7 +46,8 @@ class OS(enum.StrEnum):
         return _UNAME.get(name.strip())
 
 
-_UNAME = {"Linux": OS.LINUX, "FreeBSD": OS.FREEBSD, "OpenBSD": OS.OPENBSD, "Darwin": OS.MACOS}
+_UNAME = {"Linux": OS.LINUX, "FreeBSD": OS.FREEBSD, "OpenBSD": OS.OPENBSD, "Darwin": OS.MACOS,
+          "NetBSD": OS.NETBSD}
 
 # Exit status a fragment uses to say "this tool is not here" (sysexits' EX_UNAVAILABLE);
 # 127 is what sh itself returns for a command that is not found.
@@ -135,7 +137,7 @@ class Table(Sequence[Any]):
     making a record per row only to take it apart again for storage doubles its cost.
     """
 
-    __slots__ = ("_keywords", "_n", "columns", "record", "skipped")
+    __slots__ = ("_keywords", "_n", "columns", "record", "skipped", "understood")
 
     def __init__(self, record: type, columns: Mapping[str, list[Any]]) -> None:
         names, keywords = _layout(record)
@@ -149,6 +151,9 @@ class Table(Sequence[Any]):
         self.columns: dict[str, list[Any]] = dict(columns)
         # Lines the parser did not understand and left out (the probe is then `partial`).
         self.skipped: list[str] = []
+        # Lines the parser did read, where that is not one per record (one meminfo row per
+        # host from fifty lines): what the skipped lines are weighed against.
+        self.understood: int | None = None
         self._n = lengths.pop() if lengths else 0
         self._keywords = names if keywords else None
 
@@ -212,12 +217,15 @@ class Part:
     quote what it interpolates with ``shlex.quote``.
     ``guard``: the fragment may hang (``df`` on a dead NFS mount, ``nvidia-smi``), so it
     runs under its own time budget on the remote side.
+    ``doc``: what the part runs, in a few words of markdown, where a multi-line fragment
+    says it badly by itself (the README's table of probes shows it).
     """
 
     name: str
     sh: str | Callable[[Mapping[str, Any]], str] | None = None
     file: str | None = None
     guard: bool = False
+    doc: str = ""
 
     def __post_init__(self) -> None:
         if (self.sh is None) == (self.file is None):
@@ -275,9 +283,10 @@ class Probe:
                 table = Table.of(self.record, records)
             for column in self.columns:
                 check_values(column, table.columns[column.name])
-            if table.skipped and len(table.skipped) > len(table):
+            kept = len(table) if table.understood is None else table.understood
+            if table.skipped and (len(table.skipped) > kept or not len(table)):
                 # Mostly not understood: not a few odd lines but output of another shape.
-                raise ParseError(f"{len(table.skipped)} of {len(table.skipped) + len(table)} "
+                raise ParseError(f"{len(table.skipped)} of {len(table.skipped) + kept} "
                                  "lines not understood", table.skipped[0])
         except ProbeError:
             raise
@@ -290,6 +299,21 @@ class Probe:
 
 
 # -- small parsing helpers shared by the parsers ------------------------------------------
+
+
+def partial(record: type, records: Sequence[Any], skipped: Sequence[str],
+            understood: int | None = None) -> Table:
+    """``records`` and the lines the parser left out (the probe is then ``partial``).
+
+    Strict for the shape, lenient for a row: a header, a column set or a mandatory value
+    the parser does not know is a ParseError; one odd row (a line cut by the kernel, a
+    sensor of another kind) is skipped, quoted here and costs that row alone.
+    ``understood``: the lines read, where a record is made of many (memory, system).
+    """
+    table = Table.of(record, records)
+    table.skipped = list(skipped)
+    table.understood = understood
+    return table
 
 
 def only_part(parts: Mapping[str, str], name: str) -> str:

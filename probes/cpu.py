@@ -16,6 +16,11 @@ OpenBSD sysctl vm.loadavg kern.cp_time kern.clockrate hw.ncpuonline
 macOS   sysctl vm.loadavg hw.activecpu
         macOS has no text source of CPU ticks (only the host_statistics() call), so its
         time counters are NULL.
+NetBSD  sysctl vm.loadavg kern.cp_time kern.clockrate hw.ncpuonline
+        "vm.loadavg: 0.52 0.58 0.59"
+        "kern.cp_time: user = 1306, nice = 0, sys = 20708, intr = 3886, idle = 2221637"
+        "kern.clockrate: tick = 10000, tickadj = 40, hz = 100, profhz = 100, stathz = 100"
+        "hw.ncpuonline = 4"                      (plain OIDs print " = ")
 BSD ticks count statclock interrupts: seconds = ticks / stathz. BSD "intr" time is
 ``irq_seconds``; OpenBSD's "spin" (spinning on a kernel lock) is ``spin_seconds``.
 Counters are stored raw, in seconds; the ``cpu_usage`` view turns them into percentages.
@@ -23,12 +28,24 @@ Counters are stored raw, in seconds; the ``cpu_usage`` view turns them into perc
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from onion.probes._sysctl import parse_assignments, parse_sysctl
+from onion.probes._sysctl import lenient, parse_assignments, parse_sysctl
 from onion.probes._sysctl import parse_loadavg as parse_bsd_loadavg
-from onion.probes.base import OS, ParseError, Part, Probe, col, only_part, to_float, to_int
+from onion.probes.base import (
+    OS,
+    ParseError,
+    Part,
+    Probe,
+    Table,
+    col,
+    only_part,
+    partial,
+    to_float,
+    to_int,
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -63,8 +80,15 @@ def parse_loadavg(text: str) -> tuple[float, float, float]:
     return a, b, c
 
 
-def parse_linux(parts: Mapping[str, str]) -> list[Cpu]:
-    load = parse_loadavg(only_part(parts, "loadavg")) if "loadavg" in parts else (None,) * 3
+def parse_linux(parts: Mapping[str, str]) -> Table:
+    # One record from several lines: a garbled line costs its fields (NULL), not the row.
+    skipped: list[str] = []
+    load: tuple[float | None, ...] = (None,) * 3
+    if "loadavg" in parts:
+        try:
+            load = parse_loadavg(parts["loadavg"])
+        except ParseError:
+            skipped.append(parts["loadavg"].strip())
     times: dict[str, float] = {}
     hz = 100
     if "clk_tck" in parts and parts["clk_tck"].strip():
@@ -72,26 +96,40 @@ def parse_linux(parts: Mapping[str, str]) -> list[Cpu]:
         if hz <= 0:
             raise ParseError("CLK_TCK must be positive", parts["clk_tck"])
     online = 0
+    aggregate = False
     for line in parts.get("stat", "").splitlines():
         words = line.split()
         if not words or not words[0].startswith("cpu"):
             continue
         if words[0] == "cpu":
-            for name, value in zip(_LINUX_STAT_FIELDS, words[1:], strict=False):
-                times[name] = to_int(value, f"cpu {name}", line) / hz
+            aggregate = True
+            try:
+                found = {name: to_int(value, f"cpu {name}", line) / hz
+                         for name, value in zip(_LINUX_STAT_FIELDS, words[1:], strict=False)}
+            except ParseError:
+                skipped.append(line)
+                continue
+            if len(words) < 5:  # user nice system idle at the least (Linux 2.4 on)
+                skipped.append(line)
+                continue
+            times.update(found)
         elif words[0][3:].isdecimal():
             online += 1
-    if "stat" in parts and not times:
+    if "stat" in parts and not aggregate:
         raise ParseError("no aggregate 'cpu' line in /proc/stat")
     ncpu = online or None
     if parts.get("ncpu", "").strip():
-        ncpu = to_int(parts["ncpu"].strip(), "CPU count")
+        try:
+            ncpu = to_int(parts["ncpu"].strip(), "CPU count")
+        except ParseError:
+            skipped.append(parts["ncpu"].strip())
     if not times and load[0] is None:
-        raise ParseError("neither /proc/loadavg nor /proc/stat was read")
-    return [Cpu(
+        raise ParseError("neither /proc/loadavg nor /proc/stat was read",
+                         skipped[0] if skipped else None)
+    return partial(Cpu, [Cpu(
         ncpu=ncpu, load_1m=load[0], load_5m=load[1], load_15m=load[2],
         **{f"{k}_seconds": times.get(k) for k in _LINUX_STAT_FIELDS}, spin_seconds=None,
-    )]
+    )], skipped, understood=online + bool(times) + (load[0] is not None))
 
 
 # kern.cp_time order by count of states (sys/sched.h, sys/resource.h).
@@ -108,6 +146,8 @@ def _bsd_times(values: Mapping[str, str]) -> dict[str, float | None]:
     if "kern.cp_time" not in values:
         return times
     raw = values["kern.cp_time"]
+    if not raw.replace(",", " ").replace(" ", "").isdecimal():
+        raise ParseError("kern.cp_time holds more than tick counts", raw)
     words = raw.replace(",", " ").split()
     states = _BSD_CP_STATES.get(len(words))
     if states is None:
@@ -126,21 +166,45 @@ def _bsd_times(values: Mapping[str, str]) -> dict[str, float | None]:
 
 def parse_bsd(parts: Mapping[str, str]) -> list[Cpu]:
     """FreeBSD, OpenBSD and macOS: one ``sysctl`` with names (a ``sysctl -a`` dump works)."""
-    values = parse_sysctl(only_part(parts, "sysctl"))
+    skipped: list[str] = []
+    errors: list[ParseError] = []
+    values = parse_sysctl(only_part(parts, "sysctl"), skipped)
+    # One OID per field: a garbled value costs that field (NULL), not the row.
     load: tuple[float | None, ...] = (None,) * 3
     if "vm.loadavg" in values:
-        load = parse_bsd_loadavg(values["vm.loadavg"])
+        load = lenient(skipped, lambda: parse_bsd_loadavg(values["vm.loadavg"]), "vm.loadavg",
+                       values["vm.loadavg"], errors) or load
     ncpu = None
     # Online CPUs first: OpenBSD's hw.ncpu counts CPUs it did not start (SMT off).
     for oid in ("hw.ncpuonline", "hw.activecpu", "hw.ncpu"):
         if oid in values:
-            ncpu = to_int(values[oid], oid, values[oid])
+            ncpu = lenient(skipped, lambda oid=oid: to_int(values[oid], oid, values[oid]), oid,
+                           values[oid], errors)
             break
-    times = _bsd_times(values)
+    times = lenient(skipped, lambda: _bsd_times(values), "kern.cp_time",
+                    values.get("kern.cp_time", ""), errors) or dict.fromkeys(_BSD_TIME_FIELDS)
     if load[0] is None and times["user"] is None and ncpu is None:
-        raise ParseError("sysctl printed none of vm.loadavg, kern.cp_time, hw.ncpu")
-    return [Cpu(ncpu=ncpu, load_1m=load[0], load_5m=load[1], load_15m=load[2],
-                **{f"{k}_seconds": v for k, v in times.items()})]
+        if errors:
+            raise errors[0]
+        raise ParseError("sysctl printed none of vm.loadavg, kern.cp_time, hw.ncpu",
+                         skipped[0] if skipped else None)
+    return partial(Cpu, [Cpu(ncpu=ncpu, load_1m=load[0], load_5m=load[1], load_15m=load[2],
+                             **{f"{k}_seconds": v for k, v in times.items()})],
+                   skipped, understood=len(values))
+
+
+# NetBSD names its five states, in the order of the others' five:
+# "kern.cp_time: user = 1306, nice = 0, sys = 20708, intr = 3886, idle = 2221637"
+_NETBSD_CP_TIME = re.compile(r"^kern\.cp_time: user = (\d+), nice = (\d+), sys = (\d+), "
+                             r"intr = (\d+), idle = (\d+)[ \t]*$", re.MULTILINE)
+
+
+def parse_netbsd(parts: Mapping[str, str]) -> Table:
+    """NetBSD: the BSD parser, once kern.cp_time's named states are plain tick counts
+    (an unexpected spelling is left as it is, for parse_bsd to refuse)."""
+    text = _NETBSD_CP_TIME.sub(lambda m: "kern.cp_time: " + " ".join(m.groups()),
+                               only_part(parts, "sysctl"))
+    return parse_bsd({**parts, "sysctl": text})
 
 
 # Percentages of CPU time between consecutive polls, from the cpu_rates view.
@@ -175,8 +239,11 @@ PROBE = Probe(
             Part("sysctl", "sysctl vm.loadavg kern.cp_time kern.clockrate hw.ncpuonline"),
         ),
         OS.MACOS: (Part("sysctl", "sysctl vm.loadavg hw.activecpu"),),
+        OS.NETBSD: (
+            Part("sysctl", "sysctl vm.loadavg kern.cp_time kern.clockrate hw.ncpuonline"),
+        ),
     },
     parsers={OS.LINUX: parse_linux, OS.FREEBSD: parse_bsd, OS.OPENBSD: parse_bsd,
-             OS.MACOS: parse_bsd},
+             OS.MACOS: parse_bsd, OS.NETBSD: parse_netbsd},
     views={"cpu_usage": CPU_USAGE},
 )

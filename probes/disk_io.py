@@ -16,6 +16,9 @@ OpenBSD ``iostat -dI <every disk of hw.disknames>`` and macOS ``iostat -dI -n 10
              26.57 84153 2183.59  0.00 0 0.00
         MB has two decimals, so bytes are exact to 10 KiB only. OpenBSD's iostat prints
         MB as 0 for a disk with no recorded busy time.
+NetBSD  ``iostat -dI <every disk of hw.disknames>``: OpenBSD's layout and caveats; MB has
+        3 significant decimals at most ("2183", "21.84"), so big totals are exact to 1 MiB.
+        (Its ``-Ix`` splits reads from writes, but its columns changed across releases.)
 Loop and ram devices are kept: one row each is cheap and a dropped device is a question.
 """
 
@@ -24,7 +27,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from onion.probes.base import OS, ParseError, Part, Probe, col, only_part, to_float, to_int
+from onion.probes.base import (
+    OS,
+    ParseError,
+    Part,
+    Probe,
+    Table,
+    col,
+    only_part,
+    partial,
+    to_float,
+    to_int,
+)
 
 
 def _counter(doc: str = "", unit: str = "") -> object:
@@ -61,21 +75,25 @@ _KIB = 1024
 _MIB = 1024 * 1024
 
 
-def parse_linux(parts: Mapping[str, str]) -> list[DiskIo]:
+def parse_linux(parts: Mapping[str, str]) -> Table:
     out = []
+    skipped: list[str] = []  # an odd line costs that device only
     for line in only_part(parts, "diskstats").splitlines():
         words = line.split()
         if not words:
             continue
         if len(words) not in (7, 14, 18, 20):
-            raise ParseError("not sure how to interpret diskstats line", line)
+            skipped.append(line)
+            continue
         device = words[2]
         try:
-            n = list(map(int, words[3:]))  # one C loop; the careful path names the word
+            n = list(map(int, words[3:]))  # one C loop
         except ValueError:
-            n = [to_int(w, device, line) for w in words[3:]]
+            skipped.append(line)
+            continue
         if min(n) < 0:
-            raise ParseError("negative counter", line)
+            skipped.append(line)
+            continue
         if len(words) == 7:  # old-kernel partition: reads, sectors read, writes, written
             out.append(DiskIo(device=device, reads_completed=n[0], read_bytes=n[1] * _SECTOR,
                               writes_completed=n[2], written_bytes=n[3] * _SECTOR))
@@ -91,7 +109,7 @@ def parse_linux(parts: Mapping[str, str]) -> list[DiskIo]:
             read_time_ms=n[3], writes_completed=n[4], writes_merged=n[5],
             written_bytes=n[6] * _SECTOR, write_time_ms=n[7], in_flight=n[8], io_time_ms=n[9],
             weighted_io_time_ms=n[10], **extra))
-    return out
+    return partial(DiskIo, out, skipped)
 
 
 _FREEBSD_HEADER = ["device", "r/i", "w/i", "kr/i", "kw/i", "qlen", "tsvc_t/i", "sb/i"]
@@ -104,8 +122,9 @@ def _total(text: str, what: str, line: str, scale: float = 1) -> int:
     return round(value * scale)
 
 
-def parse_freebsd(parts: Mapping[str, str]) -> list[DiskIo]:
+def parse_freebsd(parts: Mapping[str, str]) -> Table:
     out = []
+    skipped: list[str] = []
     header = False
     for line in only_part(parts, "iostat").splitlines():
         words = line.split()
@@ -116,27 +135,34 @@ def parse_freebsd(parts: Mapping[str, str]) -> list[DiskIo]:
                 raise ParseError("not the iostat -Ix header", line)
             header = True
             continue
+        if not header:
+            raise ParseError("iostat -Ix printed a device line before its header", line)
         # With -x, tty/cpu columns would follow on the first device line only; -d drops them.
-        if not header or len(words) != 8:
-            raise ParseError("not sure how to interpret iostat -Ix line", line)
-        dev = words[0]
-        qlen = to_int(words[5], "qlen", line)
-        out.append(DiskIo(
-            device=dev, reads_completed=_total(words[1], "r/i", line),
-            writes_completed=_total(words[2], "w/i", line),
-            read_bytes=_total(words[3], "kr/i", line, _KIB),
-            written_bytes=_total(words[4], "kw/i", line, _KIB),
-            in_flight=qlen if qlen >= 0 else None,
-            weighted_io_time_ms=_total(words[6], "tsvc_t/i", line, 1000),
-            io_time_ms=_total(words[7], "sb/i", line, 1000)))
-    return out
+        try:
+            if len(words) != 8:
+                raise ParseError("not sure how to interpret iostat -Ix line", line)
+            qlen = to_int(words[5], "qlen", line)
+            out.append(DiskIo(
+                device=words[0], reads_completed=_total(words[1], "r/i", line),
+                writes_completed=_total(words[2], "w/i", line),
+                read_bytes=_total(words[3], "kr/i", line, _KIB),
+                written_bytes=_total(words[4], "kw/i", line, _KIB),
+                in_flight=qlen if qlen >= 0 else None,
+                weighted_io_time_ms=_total(words[6], "tsvc_t/i", line, 1000),
+                io_time_ms=_total(words[7], "sb/i", line, 1000)))
+        except ParseError:
+            skipped.append(line)  # costs that device only
+    return partial(DiskIo, out, skipped)
 
 
-def parse_totals(parts: Mapping[str, str]) -> list[DiskIo]:
-    """``iostat -dI`` of OpenBSD and macOS: disk names, a unit line, one line of totals."""
+def parse_totals(parts: Mapping[str, str]) -> Table:
+    """``iostat -dI`` of OpenBSD and macOS: disk names, a unit line, one line of totals.
+
+    Every disk shares the one line of values: a value not understood costs its disk (the
+    line is quoted), the column count is the shape and must match."""
     lines = [ln for ln in only_part(parts, "iostat").splitlines() if ln.strip()]
     if not lines:
-        return []
+        return partial(DiskIo, [], [])
     if len(lines) != 3:
         raise ParseError(f"iostat -dI: expected 3 lines, got {len(lines)}", lines[0])
     names, units, values = (ln.split() for ln in lines)
@@ -144,15 +170,28 @@ def parse_totals(parts: Mapping[str, str]) -> list[DiskIo]:
         raise ParseError("not the iostat -dI unit line", lines[1])
     if len(values) != 3 * len(names):
         raise ParseError(f"expected {3 * len(names)} values", lines[2])
-    return [DiskIo(device=name,
-                   transfers=_total(values[3 * i + 1], f"{name} xfr", lines[2]),
-                   transferred_bytes=_total(values[3 * i + 2], f"{name} MB", lines[2], _MIB))
-            for i, name in enumerate(names)]
+    out, skipped = [], []
+    for i, name in enumerate(names):
+        try:
+            to_float(values[3 * i], f"{name} KB/t", lines[2])
+            out.append(DiskIo(
+                device=name, transfers=_total(values[3 * i + 1], f"{name} xfr", lines[2]),
+                transferred_bytes=_total(values[3 * i + 2], f"{name} MB", lines[2], _MIB)))
+        except ParseError:
+            skipped.append(lines[2])
+    return partial(DiskIo, out, skipped)
 
 
 # iostat picks 4 disks unless named: name them all (hw.disknames is "sd0:uid,cd0:,...").
 OPENBSD_SH = """\
 disks=$(sysctl -n hw.disknames | tr ',' '\\n' | sed 's/:.*//')
+[ -n "$disks" ] || _na "no disks in hw.disknames"
+iostat -dI $disks
+"""
+
+# NetBSD's hw.disknames is space-separated ("wd0 cd0 dk0"); iostat -d shows 4 unless named.
+NETBSD_SH = """\
+disks=$(sysctl -n hw.disknames)
 [ -n "$disks" ] || _na "no disks in hw.disknames"
 iostat -dI $disks
 """
@@ -164,9 +203,11 @@ PROBE = Probe(
     parts={
         OS.LINUX: (Part("diskstats", file="/proc/diskstats"),),
         OS.FREEBSD: (Part("iostat", sh="iostat -Ixd -n 1000"),),
-        OS.OPENBSD: (Part("iostat", sh=OPENBSD_SH),),
+        OS.OPENBSD: (Part("iostat", sh=OPENBSD_SH,
+                          doc="`sysctl -n hw.disknames`, `iostat -dI` of every disk"),),
         OS.MACOS: (Part("iostat", sh="iostat -dI -n 1000"),),
+        OS.NETBSD: (Part("iostat", sh=NETBSD_SH),),
     },
     parsers={OS.LINUX: parse_linux, OS.FREEBSD: parse_freebsd, OS.OPENBSD: parse_totals,
-             OS.MACOS: parse_totals},
+             OS.MACOS: parse_totals, OS.NETBSD: parse_totals},
 )

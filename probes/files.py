@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from onion.core.errors import ConfigError
-from onion.probes.base import OS, ParseError, Part, Probe, col, only_part, to_int
+from onion.probes.base import OS, ParseError, Part, Probe, Table, col, only_part, partial, to_int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,6 +64,10 @@ _TOOLS = {
     OS.OPENBSD: ("stat -L -f 'S %Op %z %m %u %g %Su:%Sg' --", "sha256 -q", "sha256 -q --"),
     OS.MACOS: ("stat -L -f 'S %Op %z %m %u %g %Su:%Sg' --", "shasum -a 256",
                "shasum -a 256 --"),
+    # NetBSD has no sha256(1): cksum -a, whose -n puts the digest first (stdin too),
+    # not "SHA256 (file) = digest".
+    OS.NETBSD: ("stat -L -f 'S %Op %z %m %u %g %Su:%Sg' --", "cksum -a SHA256 -n",
+                "cksum -a SHA256 -n --"),
 }
 
 
@@ -148,54 +152,75 @@ _HEX = re.compile(r"(?:[0-9a-f]{2})+")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
-def _parse(text: str, mode_base: int) -> list[WatchedFile]:
+def _parse(text: str, mode_base: int) -> Table:
     records: list[dict[str, Any]] = []
+    skipped: list[str] = []
+    # A line not understood costs its path's record, whole: a row with NULLs would read as
+    # "deleted" in file_changes. Lines after a garbled P line belong to no known path.
     for line in text.splitlines():
         if not line:
             continue
         tag, _, rest = line.partition(" ")
         if tag == "P":
-            if not _HEX.fullmatch(rest):
-                raise ParseError("path is not hex-encoded", line)
-            records.append({"path": bytes.fromhex(rest).decode("utf-8", "replace")})
+            if _HEX.fullmatch(rest):
+                records.append({"path": bytes.fromhex(rest).decode("utf-8", "replace")})
+            else:
+                skipped.append(line)
+                records.append({_LOST: True})
             continue
         if not records:
-            raise ParseError("output before the first path", line)
+            skipped.append(line)
+            continue
         rec = records[-1]
-        if tag == "S" and "exists" not in rec:
-            words = rest.split(" ", 5)
-            if len(words) != 6 or ":" not in words[5]:
-                raise ParseError("not sure how to interpret stat line", line)
-            try:
-                raw_mode = int(words[0], mode_base)
-            except ValueError:
-                raise ParseError("not a file mode", line) from None
-            mtime = to_int(words[2], "mtime", line)
-            user, _, group = words[5].rpartition(":")
-            rec.update(
-                exists=True, type=_TYPES.get(st.S_IFMT(raw_mode), "other"),
-                size_bytes=to_int(words[1], "size", line),
-                mtime=dt.datetime.fromtimestamp(mtime, tz=dt.UTC).replace(tzinfo=None),
-                mode=f"{st.S_IMODE(raw_mode):04o}", uid=to_int(words[3], "uid", line),
-                gid=to_int(words[4], "gid", line), user_name=user, group_name=group)
-        elif tag == "H" and rec.get("exists") and "sha256" not in rec:
-            if not _SHA256.fullmatch(rest):
-                raise ParseError("not a sha256", line)
-            rec["sha256"] = rest
-        elif tag == "E" and "error" not in rec:
-            rec["error"] = rest
-            if "exists" not in rec:
-                rec["exists"] = False if rest == _NOT_FOUND else None
-        else:
-            raise ParseError("not sure how to interpret line", line)
-    return [WatchedFile(**rec) for rec in records]
+        if _LOST in rec:
+            continue
+        try:
+            _line(rec, tag, rest, line, mode_base)
+        except (ParseError, ValueError, OverflowError, OSError):  # OSError: a huge mtime
+            skipped.append(line)
+            rec[_LOST] = True
+    return partial(WatchedFile, [WatchedFile(**rec) for rec in records if _LOST not in rec],
+                   skipped)
 
 
-def parse_linux(parts: Mapping[str, str]) -> list[WatchedFile]:
+_LOST = "_lost"  # marks a record left out
+
+
+def _line(rec: dict[str, Any], tag: str, rest: str, line: str, mode_base: int) -> None:
+    """One S, H or E line of a path's block, into its record."""
+    if tag == "S" and "exists" not in rec:
+        words = rest.split(" ", 5)
+        if len(words) != 6 or ":" not in words[5]:
+            raise ParseError("not sure how to interpret stat line", line)
+        try:
+            raw_mode = int(words[0], mode_base)
+        except ValueError:
+            raise ParseError("not a file mode", line) from None
+        mtime = to_int(words[2], "mtime", line)
+        user, _, group = words[5].rpartition(":")
+        rec.update(
+            exists=True, type=_TYPES.get(st.S_IFMT(raw_mode), "other"),
+            size_bytes=to_int(words[1], "size", line),
+            mtime=dt.datetime.fromtimestamp(mtime, tz=dt.UTC).replace(tzinfo=None),
+            mode=f"{st.S_IMODE(raw_mode):04o}", uid=to_int(words[3], "uid", line),
+            gid=to_int(words[4], "gid", line), user_name=user, group_name=group)
+    elif tag == "H" and rec.get("exists") and "sha256" not in rec:
+        if not _SHA256.fullmatch(rest):
+            raise ParseError("not a sha256", line)
+        rec["sha256"] = rest
+    elif tag == "E" and "error" not in rec:
+        rec["error"] = rest
+        if "exists" not in rec:
+            rec["exists"] = False if rest == _NOT_FOUND else None
+    else:
+        raise ParseError("not sure how to interpret line", line)
+
+
+def parse_linux(parts: Mapping[str, str]) -> Table:
     return _parse(only_part(parts, "stat"), 16)
 
 
-def parse_bsd(parts: Mapping[str, str]) -> list[WatchedFile]:
+def parse_bsd(parts: Mapping[str, str]) -> Table:
     return _parse(only_part(parts, "stat"), 8)
 
 
@@ -240,6 +265,6 @@ PROBE = Probe(
     description="watched files: existence, size, mtime, owner, mode, sha256",
     parts={os: _part(os) for os in _TOOLS},
     parsers={OS.LINUX: parse_linux, OS.FREEBSD: parse_bsd, OS.OPENBSD: parse_bsd,
-             OS.MACOS: parse_bsd},
+             OS.MACOS: parse_bsd, OS.NETBSD: parse_bsd},
     views={"file_changes": FILE_CHANGES},
 )

@@ -10,15 +10,23 @@ BSD and macOS layouts share it::
     macOS -ki      Filesystem 1024-blocks  Used Available Capacity iused ifree %iused Mounted on
     OpenBSD -ki    Filesystem 1K-blocks    Used Avail Capacity iused ifree %iused Mounted on
     OpenBSD -P     Filesystem 512-blocks   Used Available Capacity Mounted on       (no -k)
+    NetBSD -ki     Filesystem 1K-blocks Used Avail %Cap iUsed iAvail %iCap Mounted on
+                   (read by position: see parse_netbsd)
 
 The mount point is the last column and keeps its spaces; the device is the first and may
 have spaces too (FUSE), so a row is matched as: device, then the typed middle columns
 (numbers, ``-`` where a file system has no inodes, ``NN%``), then the mount point.
 GNU df without -P puts a long device alone on its own line; such a line is joined with
-the next. macOS and OpenBSD df cannot print the type, so ``mount`` supplies it there::
+the next. macOS, OpenBSD and NetBSD df cannot print the type, so ``mount`` supplies it there::
 
     macOS    /dev/disk1s1 on / (apfs, local, journaled)
     OpenBSD  /dev/sd0a on / type ffs (local)
+    NetBSD   /dev/wd0a on / type ffs (log, local)
+
+A mount line without a type (OS X before 10.5 printed options only: "(local, journaled)")
+gives a NULL type, never its first option. APFS has no inode table: the 2^63-1 inodes
+macOS df prints for it mean "unlimited", so its inode total and free are NULL. A df row
+or mount line not understood is left out and quoted (the probe is ``partial``).
 """
 
 from __future__ import annotations
@@ -27,7 +35,17 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from onion.probes.base import OS, ParseError, Part, Probe, Unavailable, col, to_int
+from onion.probes.base import (
+    OS,
+    ParseError,
+    Part,
+    Probe,
+    Table,
+    Unavailable,
+    col,
+    partial,
+    to_int,
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -87,12 +105,20 @@ def _num(text: str, what: str, line: str) -> int | None:
     return None if text == "-" else to_int(text, what, line)
 
 
-def parse_df(text: str, types: Mapping[str, str] | None = None) -> list[Filesystem]:
+# APFS has no inode table: macOS df prints ifree as 2^63-1 less iused, a placeholder
+# for "unlimited" that is no count (``6 9223372036854775801``).
+_UNLIMITED = (1 << 63) - 1
+
+
+def parse_df(text: str, types: Mapping[str, str | None] | None = None,
+             skipped: list[str] | None = None) -> Table:
+    """df output (header-driven); ``types`` from ``mount``, and the lines it skipped."""
     lines = [ln.rstrip("\n") for ln in text.splitlines() if ln.strip()]
     if not lines:
         raise ParseError("df printed nothing, not even its header")
     fields, row, block = _header(lines[0])
     records = []
+    odd = [] if skipped is None else skipped  # one odd row costs that row only
     pending = ""  # a device name GNU df printed alone on its line
     for line in lines[1:]:
         line = pending + line if pending else line
@@ -101,7 +127,9 @@ def parse_df(text: str, types: Mapping[str, str] | None = None) -> list[Filesyst
             if not pending and len(line.split()) == 1:
                 pending = line.strip() + " "
                 continue
-            raise ParseError("not sure how to interpret this df line", line)
+            odd.append(line)
+            pending = ""
+            continue
         pending = ""
         values = dict(zip(fields, m.groups()[1:-1], strict=True))
         blocks = {k: _num(values[k], k, line) for k in ("size", "used", "avail") if k in values}
@@ -110,6 +138,8 @@ def parse_df(text: str, types: Mapping[str, str] | None = None) -> list[Filesyst
         if inodes.get("inodes_total") is None and None not in (
                 inodes.get("inodes_used"), inodes.get("inodes_free")):
             inodes["inodes_total"] = inodes["inodes_used"] + inodes["inodes_free"]
+            if inodes["inodes_total"] == _UNLIMITED:
+                inodes["inodes_total"] = inodes["inodes_free"] = None
         pct = values.get("used_pct")
         mount = m.groups()[-1].rstrip()
         fstype = values.get("fstype") or (types or {}).get(mount)
@@ -122,24 +152,43 @@ def parse_df(text: str, types: Mapping[str, str] | None = None) -> list[Filesyst
             inodes_total=inodes.get("inodes_total"), inodes_used=inodes.get("inodes_used"),
             inodes_free=inodes.get("inodes_free")))
     if pending:
-        raise ParseError("df output ends with a device and no numbers", pending.strip())
-    return records
+        odd.append(pending.strip())  # a device and no numbers: the output was cut there
+    return partial(Filesystem, records, odd)
 
 
 _MOUNT_MACOS = re.compile(r"(.+?) on (.+) \(([^,()]+)(?:, [^()]*)?\)")
 _MOUNT_OPENBSD = re.compile(r"(.+?) on (.+) type (\S+) \([^()]*\)")
 
 
-def mount_types(text: str, pattern: re.Pattern[str]) -> dict[str, str]:
-    """mount point -> file system type, from ``mount`` output."""
-    types = {}
+# Words of macOS's option list that are no file system type: OS X releases before 10.5
+# printed options only ("/dev/disk0s3 on / (local, journaled)"), and so may a mount made
+# by a tool that sets no type name. These are mount(8)'s option names.
+_MOUNT_OPTIONS = {
+    "local", "journaled", "read-only", "nodev", "noexec", "nosuid", "union", "synchronous",
+    "asynchronous", "automounted", "nobrowse", "noatime", "multilabel", "defwrite",
+    "protect", "quarantine", "dovolfs", "sealed", "noowners", "soft-updates",
+    "NFS exported", "with quotas",
+}
+
+
+def mount_types(text: str, pattern: re.Pattern[str],
+                skipped: list[str] | None = None) -> dict[str, str | None]:
+    """mount point -> file system type (None where the line names none), from ``mount``.
+
+    A line not understood is a ParseError, or is added to ``skipped``."""
+    types: dict[str, str | None] = {}
     for line in text.splitlines():
         if not line.strip():
             continue
         m = pattern.fullmatch(line.rstrip())
         if m is None:
-            raise ParseError("not sure how to interpret this mount line", line)
-        types[m[2]] = m[3]
+            if skipped is None:
+                raise ParseError("not sure how to interpret this mount line", line)
+            skipped.append(line)
+            continue
+        first = m[3].strip()
+        types[m[2]] = None if first in _MOUNT_OPTIONS or first.startswith("mounted by ") \
+            else first
     return types
 
 
@@ -149,22 +198,72 @@ def _df(parts: Mapping[str, str]) -> str:
     return parts["df"]
 
 
-def parse_linux(parts: Mapping[str, str]) -> list[Filesystem]:
+def parse_linux(parts: Mapping[str, str]) -> Table:
     return parse_df(_df(parts))
 
 
-def parse_freebsd(parts: Mapping[str, str]) -> list[Filesystem]:
+def parse_freebsd(parts: Mapping[str, str]) -> Table:
     return parse_df(_df(parts))
 
 
-def parse_macos(parts: Mapping[str, str]) -> list[Filesystem]:
-    types = mount_types(parts["mount"], _MOUNT_MACOS) if "mount" in parts else None
-    return parse_df(_df(parts), types)
+def parse_macos(parts: Mapping[str, str]) -> Table:
+    skipped: list[str] = []
+    types = mount_types(parts["mount"], _MOUNT_MACOS, skipped) if "mount" in parts else None
+    return parse_df(_df(parts), types, skipped)
 
 
-def parse_openbsd(parts: Mapping[str, str]) -> list[Filesystem]:
-    types = mount_types(parts["mount"], _MOUNT_OPENBSD) if "mount" in parts else None
-    return parse_df(_df(parts), types)
+def parse_openbsd(parts: Mapping[str, str]) -> Table:
+    skipped: list[str] = []
+    types = mount_types(parts["mount"], _MOUNT_OPENBSD, skipped) if "mount" in parts else None
+    return parse_df(_df(parts), types, skipped)
+
+
+_NETBSD_HEAD = ["Filesystem", "1K-blocks", "Used", "Avail", "%Cap", "iUsed", "iAvail", "%iCap",
+                "Mounted", "on"]
+
+
+def parse_netbsd(parts: Mapping[str, str]) -> Table:
+    """NetBSD ``df -ki``: the device is padded to the longest one's width and the size
+    printed ``%10d`` right after it, so a size of ten digits (1 TB and more) touches a
+    long device name. The size column ends where the header's "1K-blocks" ends, which
+    cuts the device off by position (its spaces kept) however the numbers run::
+
+        Filesystem      1K-blocks\t      Used\tAvail %Cap\t  iUsed\t iAvail %iCap Mounted on
+        /dev/wd0a        30497726    4104310   24868530  14%   187339  3644179   5% /
+        nas:/vol/backup8589934592 1234567890 7355366702  14%  2210331 266225189   1% /mnt/backup
+
+    Avail is negative when root's reserve is in use: nothing is left to users then (0).
+    POSIX output (``df -Pk``) goes to the shared header-driven reader.
+    """
+    types = mount_types(parts["mount"], _MOUNT_OPENBSD) if "mount" in parts else {}
+    text = _df(parts)
+    lines = [ln.rstrip("\n") for ln in text.splitlines() if ln.strip()]
+    if lines and "Capacity" in lines[0].split():
+        return Table.of(Filesystem, parse_df(text, types))
+    if not lines or lines[0].split() != _NETBSD_HEAD:
+        raise ParseError("not the header of NetBSD's df -ki", lines[0] if lines else None)
+    cut = lines[0].index("1K-blocks") + len("1K-blocks") - 10
+    records, skipped = [], []
+    for line in lines[1:]:
+        device, rest = line[:cut].rstrip(), line[cut:].split(None, 7)
+        if (not device or device[0].isspace() or len(rest) != 8
+                or not (rest[3].endswith("%") and rest[6].endswith("%"))):
+            skipped.append(line)  # one odd row costs that row
+            continue
+        size, used, avail, iused, ifree = (to_int(w, "df column", line) for w in
+                                           (*rest[:3], *rest[4:6]))
+        if min(size, used, iused, ifree) < 0:
+            skipped.append(line)
+            continue
+        mount = rest[7].rstrip()
+        records.append(Filesystem(
+            mount=mount, device=device, fstype=types.get(mount), size_bytes=size * 1024,
+            used_bytes=used * 1024, avail_bytes=max(avail, 0) * 1024,
+            used_pct=float(to_int(rest[3][:-1], "%Cap", line)), inodes_total=iused + ifree,
+            inodes_used=iused, inodes_free=ifree))
+    table = Table.of(Filesystem, records)
+    table.skipped = skipped
+    return table
 
 
 # GNU df gives everything in one pass with --output (coreutils 8.21+); older GNU and
@@ -181,7 +280,8 @@ PROBE = Probe(
         OS.FREEBSD: (Part("df", sh="df -kiT", guard=True),),
         OS.OPENBSD: (Part("df", sh="df -ki", guard=True), Part("mount", sh="mount")),
         OS.MACOS: (Part("df", sh="df -ki", guard=True), Part("mount", sh="mount")),
+        OS.NETBSD: (Part("df", sh="df -ki", guard=True), Part("mount", sh="mount")),
     },
     parsers={OS.LINUX: parse_linux, OS.FREEBSD: parse_freebsd, OS.OPENBSD: parse_openbsd,
-             OS.MACOS: parse_macos},
+             OS.MACOS: parse_macos, OS.NETBSD: parse_netbsd},
 )

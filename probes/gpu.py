@@ -75,6 +75,7 @@ from onion.probes.base import (
     col,
     columns_of,
     only_part,
+    partial,
     to_float,
     to_int,
 )
@@ -202,14 +203,14 @@ def csv_header(line: str) -> list[tuple[str, str]]:
     return out
 
 
-def parse_nvidia_smi(parts: Mapping[str, str]) -> list[Gpu]:
+def parse_nvidia_smi(parts: Mapping[str, str]) -> Table:
     text = only_part(parts, "query_gpu")
     lines = [ln for ln in text.splitlines() if ln.strip()]
     for ln in lines:
         if any(msg in ln for msg in NVIDIA_FAILURES):
             raise Unavailable(ln.strip())
     if not lines:
-        return []  # nvidia-smi ran and listed no GPU
+        return partial(Gpu, [], [])  # nvidia-smi ran and listed no GPU
     if lines[0].startswith(("index", "name", "uuid", "timestamp")):
         header, rows = csv_header(lines[0]), lines[1:]
     else:
@@ -217,17 +218,26 @@ def parse_nvidia_smi(parts: Mapping[str, str]) -> list[Gpu]:
     names = [n for n, _ in header]
     if "uuid" not in names:
         raise ParseError("nvidia-smi output has no uuid column", lines[0])
-    gpus = []
+    gpus, skipped = [], []
     for ordinal, line in enumerate(rows):
         cells = next(csv.reader([line], skipinitialspace=True))
-        values: dict[str, object] = csv_values(cells, header, _FIELDS, line)
-        # nvidia-smi lists GPUs in index order; a capture without the index column
-        # (not our query) gets its position.
-        values.setdefault("index", ordinal)
-        if values["index"] is None or values.get("uuid") is None:
-            raise ParseError("GPU without index or uuid", line)
+        try:
+            values: dict[str, object] = csv_values(cells, header, _FIELDS, line)
+            # nvidia-smi lists GPUs in index order; a capture without the index column
+            # (not our query) gets its position.
+            values.setdefault("index", ordinal)
+            if values["index"] is None or values.get("uuid") is None:
+                raise ParseError("GPU without index or uuid", line)
+        except ParseError:
+            skipped.append(line)  # a row cut short or a value not understood: that GPU
+            continue
         gpus.append(Gpu(**values))  # type: ignore[arg-type]
-    return gpus
+    return partial(Gpu, gpus, skipped)
+
+
+def _nvidia_rows(sections: Mapping[str, str]) -> tuple[list[Gpu], list[str]]:
+    table = parse_nvidia_smi({"query_gpu": sections[""]})
+    return list(table), table.skipped
 
 
 # -- AMD: amd-smi (ROCm 6+), else rocm-smi ----------------------------------------------
@@ -684,9 +694,8 @@ def parse_linux(parts: Mapping[str, str]) -> Sequence[Gpu]:
     sections = split_sections(only_part(parts, "query_gpu"), _MARKS)
     if len(sections) == 1:
         return parse_nvidia_smi(parts)  # no ROCm tool: exactly the NVIDIA-only behaviour
-    gpus, skipped = both_vendors(
-        sections, lambda sec: (list(parse_nvidia_smi({"query_gpu": sec[""]})), []),
-        parse_amd, _MARKS, empty_nvidia_is_none=True)
+    gpus, skipped = both_vendors(sections, _nvidia_rows, parse_amd, _MARKS,
+                                 empty_nvidia_is_none=True)
     table = Table.of(Gpu, gpus)
     table.skipped = skipped
     return table
@@ -706,5 +715,6 @@ PROBE = Probe(
         OS.MACOS: "NVIDIA ships no driver or nvidia-smi for macOS after 10.13, and ROCm "
                   "has no macOS release",
         OS.OPENBSD: "OpenBSD has no NVIDIA driver and no nvidia-smi, and no ROCm",
+        OS.NETBSD: "NetBSD has no NVIDIA driver and no nvidia-smi, and no ROCm",
     },
 )

@@ -501,6 +501,7 @@ PROBE = Probe(
         OS.MACOS: "NVIDIA ships no driver or nvidia-smi for macOS after 10.13, and ROCm "
                   "has no macOS release",
         OS.OPENBSD: "OpenBSD has no NVIDIA driver and no nvidia-smi, and no ROCm",
+        OS.NETBSD: "NetBSD has no NVIDIA driver and no nvidia-smi, and no ROCm",
     },
     views={"gpu_usage_by_user": GPU_USAGE_BY_USER},
 )

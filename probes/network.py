@@ -30,6 +30,12 @@ OpenBSD  netstat -i -n and netstat -i -b -n (-b there replaces the packet column
     Name    Mtu   Network     Address              Ibytes     Obytes
     em0     1500  <Link>      00:0c:29:1a:4e:3b  372538087  198573339
 
+NetBSD   netstat -i -n -d -v and netstat -i -b -n -v, OpenBSD's two tables with -d's
+         "Idrops" (after Ierrs) and "Odrops" (last); -v prints names in full::
+
+    Name  Mtu   Network       Address              Ipkts Ierrs Idrops    Opkts Oerrs Colls Odrops
+    wm0   1500  <Link>        52:54:00:12:34:56   189449     0      0   211310     0     0      0
+
 netstat prints one row per address with the interface's counters repeated; only the
 ``<Link...>`` row is taken. A trailing ``*`` on the name means the interface is down.
 """
@@ -40,7 +46,18 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from onion.probes.base import OS, ParseError, Part, Probe, Unavailable, col, only_part, to_int
+from onion.probes.base import (
+    OS,
+    ParseError,
+    Part,
+    Probe,
+    Table,
+    Unavailable,
+    col,
+    only_part,
+    partial,
+    to_int,
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -84,40 +101,49 @@ def _linux_header(line: str) -> list[str | None]:
     return fields
 
 
-def _linux_up(text: str) -> dict[str, bool]:
-    """``grep . */flags`` in /sys/class/net: ``ens33/flags:0x1003``."""
+def _linux_up(text: str, skipped: list[str]) -> dict[str, bool]:
+    """``grep . */flags`` in /sys/class/net: ``ens33/flags:0x1003``; a line not
+    understood is skipped (that interface's ``up`` is NULL)."""
     up = {}
     for line in text.splitlines():
         name, sep, value = line.partition("/flags:")
-        if not sep or not name:
-            raise ParseError("not sure how to interpret interface flags", line)
         try:
             flags = int(value.strip(), 16)
         except ValueError:
-            raise ParseError("interface flags are not hexadecimal", line) from None
+            flags = -1
+        if not sep or not name or flags < 0:
+            skipped.append(line)
+            continue
         up[name] = bool(flags & 0x1)
     return up
 
 
-def parse_linux(parts: Mapping[str, str]) -> list[Interface]:
+def parse_linux(parts: Mapping[str, str]) -> Table:
     lines = only_part(parts, "dev").splitlines()
     if len(lines) < 2 or not lines[0].startswith("Inter-|"):
         raise ParseError("/proc/net/dev does not start with its header",
                          lines[0] if lines else "")
     fields = _linux_header(lines[1])
-    up = _linux_up(parts["flags"]) if "flags" in parts else {}
+    skipped: list[str] = []  # one odd line costs that interface only
+    up = _linux_up(parts["flags"], skipped) if "flags" in parts else {}
     out = []
+    seen = set()
     for line in lines[2:]:
         if not line.strip():
             continue
         name, sep, rest = line.partition(":")
         name = name.strip()
         words = rest.split()
-        if not sep or not name or len(words) != len(fields):
-            raise ParseError("not sure how to interpret /proc/net/dev line", line)
-        values = {f: to_int(w, f, line) for f, w in zip(fields, words, strict=True) if f}
-        out.append(Interface(interface=name, up=up.get(name), **_fill(values)))
-    return _unique(out)
+        try:
+            if not sep or not name or len(words) != len(fields) or name in seen:
+                raise ParseError("not sure how to interpret /proc/net/dev line", line)
+            values = {f: to_int(w, f, line) for f, w in zip(fields, words, strict=True) if f}
+            out.append(Interface(interface=name, up=up.get(name), **_fill(values)))
+        except ParseError:
+            skipped.append(line)
+            continue
+        seen.add(name)
+    return partial(Interface, out, skipped)
 
 
 def _fill(values: Mapping[str, int]) -> dict[str, int | None]:
@@ -143,12 +169,17 @@ _BSD_COLUMNS = {
     "Ibytes": "rx_bytes", "Opkts": "tx_packets", "Oerrs": "tx_errors", "Ofail": "tx_errors",
     "Obytes": "tx_bytes", "Coll": "collisions", "Colls": "collisions", "Drop": "tx_dropped",
     "Time": None,
+    # NetBSD -d: input queue drops after Ierrs, output queue drops last.
+    "Idrops": "rx_dropped", "Odrops": "tx_dropped",
 }
 _LINK = re.compile(r"^<Link(#\d+)?>$")
 
 
-def _netstat(text: str, cuts_names: bool) -> dict[str, Interface]:
-    """One ``netstat -i`` table: the ``<Link>`` row of each interface."""
+def _netstat(text: str, cuts_names: bool,
+             skipped: list[str] | None = None) -> dict[str, Interface]:
+    """One ``netstat -i`` table: the ``<Link>`` row of each interface.
+
+    A row not understood is a ParseError, or is added to ``skipped``."""
     lines = [line for line in text.splitlines() if line.strip()]
     if not lines:
         raise ParseError("netstat -i printed nothing")
@@ -166,43 +197,58 @@ def _netstat(text: str, cuts_names: bool) -> dict[str, Interface]:
     rows: dict[str, Interface] = {}
     cut: dict[str, str] = {}  # names that filled their column -> link index
     for line in lines[1:]:
-        words = line.split()
-        if len(words) < 3 + len(fields):
-            raise ParseError("netstat -i line has too few columns", line)
-        if not _LINK.match(words[2]):
-            continue  # an address row: same counters again
-        tail = words[len(words) - len(fields):]
-        if len(words) - len(fields) not in (3, 4):  # name, mtu, <Link#n>, [address]
-            raise ParseError("not sure how to interpret netstat -i line", line)
-        printed = words[0]
-        name = printed.removesuffix("*")
-        up: bool | None = name == printed
-        if up and cut_at > 0 and len(printed) >= cut_at:
-            up = None  # the name filled its column: a '*' may have been cut off
-        values = {}
-        for f, w in zip(fields, tail, strict=True):
-            if f is not None:
-                values[f] = to_int(w, f, line)
-        row = Interface(interface=name, up=up, **_fill(values))
-        if name in rows or name in cut:
-            if not (cut_at > 0 and len(printed) >= cut_at and words[2] != "<Link>"):
-                raise ParseError(f"interface {name!r} appears twice", line)
-            # Two names cut to the same text (vmnet1, vmnet8 -> "vmnet"): the link
-            # index (<Link#19>), stable while the interface exists, tells them apart.
-            if name in rows:
-                first = rows.pop(name)
-                rows[f"{name}#{cut[name]}"] = replace(first, interface=f"{name}#{cut[name]}")
-            name = f"{name}#{words[2][6:-1]}"
-            row = replace(row, interface=name)
-        elif cut_at > 0 and len(printed) >= cut_at:
-            cut[name] = words[2][6:-1]
-        rows[name] = row
+        try:
+            _netstat_row(line, fields, cut_at, rows, cut)
+        except ParseError:
+            if skipped is None:
+                raise
+            skipped.append(line)  # a row with a column missing costs that interface
     return rows
 
 
-def parse_bsd(parts: Mapping[str, str], cuts_names: bool = False) -> list[Interface]:
+def _netstat_row(line: str, fields: list[str | None], cut_at: int,
+                 rows: dict[str, Interface], cut: dict[str, str]) -> None:
+    """One row of ``netstat -i`` into ``rows`` (``<Link>`` rows only)."""
+    words = line.split()
+    if len(words) >= 3 and not _LINK.match(words[2]):
+        if any(_LINK.match(w) for w in words[:2]):  # a <Link> row with Mtu or name lost
+            raise ParseError("netstat -i line has too few columns", line)
+        return  # an address row: same counters again
+    if len(words) < 3 + len(fields):
+        raise ParseError("netstat -i line has too few columns", line)
+    tail = words[len(words) - len(fields):]
+    if len(words) - len(fields) not in (3, 4):  # name, mtu, <Link#n>, [address]
+        raise ParseError("not sure how to interpret netstat -i line", line)
+    printed = words[0]
+    name = printed.removesuffix("*")
+    up: bool | None = name == printed
+    if up and cut_at > 0 and len(printed) >= cut_at:
+        up = None  # the name filled its column: a '*' may have been cut off
+    values = {}
+    for f, w in zip(fields, tail, strict=True):
+        if f is not None:
+            values[f] = to_int(w, f, line)
+    row = Interface(interface=name, up=up, **_fill(values))
+    if name in rows or name in cut:
+        if not (cut_at > 0 and len(printed) >= cut_at and words[2] != "<Link>"):
+            raise ParseError(f"interface {name!r} appears twice", line)
+        # Two names cut to the same text (vmnet1, vmnet8 -> "vmnet"): the link
+        # index (<Link#19>), stable while the interface exists, tells them apart.
+        if name in rows:
+            first = rows.pop(name)
+            rows[f"{name}#{cut[name]}"] = replace(first, interface=f"{name}#{cut[name]}")
+        name = f"{name}#{words[2][6:-1]}"
+        row = replace(row, interface=name)
+    elif cut_at > 0 and len(printed) >= cut_at:
+        cut[name] = words[2][6:-1]
+    rows[name] = row
+
+
+def parse_bsd(parts: Mapping[str, str], cuts_names: bool = False) -> Table:
     """FreeBSD: one table; OpenBSD: packets and bytes tables, merged by name."""
-    tables = [_netstat(parts[p], cuts_names) for p in ("netstat", "netstat_bytes") if p in parts]
+    skipped: list[str] = []
+    tables = [_netstat(parts[p], cuts_names, skipped) for p in ("netstat", "netstat_bytes")
+              if p in parts]
     if not tables:
         raise Unavailable("no output from netstat")
     merged = tables[0]
@@ -214,10 +260,10 @@ def parse_bsd(parts: Mapping[str, str], cuts_names: bool = False) -> list[Interf
                 continue
             more = {c: getattr(row, c) for c in _COUNTERS if getattr(row, c) is not None}
             merged[name] = replace(base, **more)
-    return list(merged.values())
+    return partial(Interface, list(merged.values()), skipped)
 
 
-def parse_macos(parts: Mapping[str, str]) -> list[Interface]:
+def parse_macos(parts: Mapping[str, str]) -> Table:
     """macOS netstat cuts long names to its column width (see the module docstring)."""
     return parse_bsd(parts, cuts_names=True)
 
@@ -237,7 +283,13 @@ PROBE = Probe(
             Part("netstat_bytes", sh="netstat -i -b -n"),
         ),
         OS.MACOS: (Part("netstat", sh="netstat -i -b -d -n"),),
+        # -v: names in full (NetBSD cuts them to 5 characters otherwise, and its "<Link>"
+        # has no index to tell two cut names apart).
+        OS.NETBSD: (
+            Part("netstat", sh="netstat -i -n -d -v"),
+            Part("netstat_bytes", sh="netstat -i -b -n -v"),
+        ),
     },
     parsers={OS.LINUX: parse_linux, OS.FREEBSD: parse_bsd, OS.OPENBSD: parse_bsd,
-             OS.MACOS: parse_macos},
+             OS.MACOS: parse_macos, OS.NETBSD: parse_bsd},
 )

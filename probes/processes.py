@@ -2,8 +2,11 @@
 
 The parser is driven by the header, so it reads our own ``-o`` lists and the common
 fixed formats (``ps axu``, ``ps -ef``, ``ps -A -o …``) alike; a header word it does not
-know raises ParseError. Every column but the last is one whitespace-free word; the
-last column is the command line (args), kept intact with its spaces::
+know raises ParseError; a row it cannot read (cut by the kernel, a value garbled) is left
+out and quoted, and the probe is ``partial``. Every column but the last is one
+whitespace-free word; the last column is the command line (args), kept intact with its
+spaces. GNU ``ps -ef`` prints user names in its UID column (a number only for a uid
+without a name), macOS's ``ps -ef`` the number: a name there is the user::
 
     Linux (procps)
       PID  PPID UID USER STAT %CPU %MEM   RSS    VSZ  ELAPSED     TIME COMMAND         ARGS
@@ -11,7 +14,7 @@ last column is the command line (args), kept intact with its spaces::
         2     0   0 root S     0.0  0.0     0      0 12:09:01 00:00:00 kthreadd        [kthreadd]
     BusyBox (fallback, no %CPU/STAT/comm; VSZ may carry a unit: "98.1m")
       PID  PPID USER     RSS  VSZ ELAPSED TIME COMMAND
-    FreeBSD/OpenBSD/macOS
+    FreeBSD/OpenBSD/NetBSD/macOS
       PID PPID UID USER STAT %CPU %MEM  RSS   VSZ    ELAPSED    TIME UCOMM            ARGS
       211    1   0 root Ss    0.0  0.1 9852 21312 2-03:04:05 0:01.27 sshd             /usr/sbin/sshd
 
@@ -217,9 +220,22 @@ def _parse(text: str, locate: Locate) -> list[Process]:
         comms, argv = [comms[i] for i in keep], [argv[i] for i in keep]
         n = len(keep)
     columns: dict[str, list[object]] = {}
+    garbled: set[int] = set()  # rows with a value not understood: each costs that row
     for i, field in enumerate(words):
         if field is not None:
-            columns[field] = _column(field, [found[i] for found in split], body)
+            texts = [found[i] for found in split]
+            columns[field] = _column(field, texts, body, garbled)
+            if field == "uid" and "user" not in words:
+                # GNU ps -ef prints the user's name in its UID column (the number only for
+                # a uid without a name); BSD and macOS print the number.
+                columns["user"] = [None if t.isdecimal() or t == "-" else _user(t)
+                                   for t in texts]
+    if garbled:
+        keep = [i for i in range(n) if i not in garbled]
+        skipped += [body[i] for i in sorted(garbled)]
+        columns = {k: [v[i] for i in keep] for k, v in columns.items()}
+        comms, argv = [comms[i] for i in keep], [argv[i] for i in keep]
+        n = len(keep)
     columns["comm"], columns["args"] = comms, argv
     table = Table(Process, {name: columns.get(name) or [None] * n  # a column ps did not print
                             for name in Process.__dataclass_fields__})
@@ -239,15 +255,31 @@ def _cut(line: str, rest: str, locate: Locate | None, comm_at: int,
     return line[end:start].strip() or None, line[start:].rstrip() or None
 
 
-def _column(field: str, texts: list[str], lines: list[str]) -> list[object]:
+def _column(field: str, texts: list[str], lines: list[str], garbled: set[int]) -> list[object]:
+    """One column's values; the rows whose value is not understood go to ``garbled``."""
     fast = _FAST.get(field)
     if fast is not None:
         try:
             return fast(texts)
         except ValueError:
-            pass  # a '-', a duration, a unit: the careful path says which line is wrong
+            pass  # a '-', a duration, a unit: the careful path finds the odd rows
     convert = _CONVERTERS.get(field, _keep)
-    return [None if t == "-" else convert(t, line) for t, line in zip(texts, lines, strict=True)]
+    try:  # every row right: one comprehension (BSD durations all take this path)
+        return [None if t == "-" else convert(t, line)
+                for t, line in zip(texts, lines, strict=True)]
+    except ParseError:
+        pass
+    out: list[object] = []
+    for i, (t, line) in enumerate(zip(texts, lines, strict=True)):
+        if t == "-":
+            out.append(None)
+            continue
+        try:
+            out.append(convert(t, line))
+        except ParseError:
+            garbled.add(i)
+            out.append(None)
+    return out
 
 
 def _sane_elapsed(seconds: int) -> int | None:
@@ -309,7 +341,8 @@ PROBE = Probe(
         OS.FREEBSD: (Part("ps", sh=_BSD),),
         OS.OPENBSD: (Part("ps", sh=_BSD),),
         OS.MACOS: (Part("ps", sh=_BSD),),
+        OS.NETBSD: (Part("ps", sh=_BSD),),
     },
     parsers={OS.LINUX: parse_linux, OS.FREEBSD: parse_bsd, OS.OPENBSD: parse_bsd,
-             OS.MACOS: parse_bsd},
+             OS.MACOS: parse_bsd, OS.NETBSD: parse_bsd},
 )

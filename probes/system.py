@@ -9,6 +9,8 @@ Linux     /etc/os-release (or /usr/lib/os-release)  'PRETTY_NAME="Debian GNU/Lin
 FreeBSD   sysctl -n kern.boottime  "{ sec = 1594339054, usec = 740932 } Thu Jul  9 16:57:34 2020"
           /etc/os-release (FreeBSD 13 and later)
 OpenBSD   sysctl -n kern.boottime  "1594339054"
+NetBSD    sysctl -n kern.boottime  "1594339054" (without -n, a ctime() date)
+          uname -v is kern.version with its newline and tab made spaces
 macOS     sysctl -n kern.boottime  (as FreeBSD)
           sw_vers        "ProductName:\tmacOS" / "ProductVersion:\t14.4.1"
 
@@ -21,16 +23,30 @@ from __future__ import annotations
 import datetime as dt
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 from onion.probes._sysctl import epoch_to_utc, parse_boottime, parse_sysctl
-from onion.probes.base import OS, ParseError, Part, Probe, col, only_part, to_float, to_int
+from onion.probes.base import (
+    OS,
+    ParseError,
+    Part,
+    Probe,
+    Table,
+    col,
+    only_part,
+    partial,
+    to_float,
+    to_int,
+)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class System:
-    os: str = col("VARCHAR", doc="linux, freebsd, openbsd or macos")
+    os: str = col("VARCHAR", doc="linux, freebsd, openbsd, netbsd or macos")
     kernel_name: str = col("VARCHAR", doc="uname -s")
     kernel_release: str = col("VARCHAR", doc="uname -r")
     kernel_version: str | None = col("VARCHAR", doc="uname -v")
@@ -65,8 +81,10 @@ def parse_uname(text: str) -> tuple[str, str, str, str | None, str]:
 _PLAIN = re.compile(r'"[^"\\$`\']*"|[^\s"\\$`\']*')
 
 
-def parse_os_release(text: str) -> dict[str, str]:
-    """os-release(5): ``KEY=value`` lines, values shell-quoted; ``#`` comments."""
+def parse_os_release(text: str, skipped: list[str] | None = None) -> dict[str, str]:
+    """os-release(5): ``KEY=value`` lines, values shell-quoted; ``#`` comments.
+
+    A line not understood is a ParseError, or is added to ``skipped``."""
     values = {}
     for line in text.splitlines():
         stripped = line.strip()
@@ -74,36 +92,62 @@ def parse_os_release(text: str) -> dict[str, str]:
             continue
         key, sep, raw = stripped.partition("=")
         if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
-            raise ParseError("not sure how to interpret os-release line", line)
+            if skipped is None:
+                raise ParseError("not sure how to interpret os-release line", line)
+            skipped.append(line)
+            continue
         if _PLAIN.fullmatch(raw):  # the usual "value" or value: no shell quoting to undo
             values[key] = raw[1:-1] if raw[:1] == '"' else raw
             continue
         try:
             words = shlex.split(raw, comments=False, posix=True)
         except ValueError:
-            raise ParseError("unbalanced quotes in os-release", line) from None
+            if skipped is None:
+                raise ParseError("unbalanced quotes in os-release", line) from None
+            skipped.append(line)
+            continue
         values[key] = " ".join(words)
     return values
 
 
-def _distro(parts: Mapping[str, str]) -> tuple[str | None, str | None, str | None]:
+def _soft(skipped: list[str] | None, read: Callable[[], T], line: str) -> T | None:
+    """``read()``; where it raises ParseError, None and ``line`` skipped (when skipping)."""
+    try:
+        return read()
+    except ParseError:
+        if skipped is None:
+            raise
+        skipped.append(line)
+        return None
+
+
+def _partial(parts: Mapping[str, str], record: System, skipped: list[str]) -> Table:
+    # One row from many lines: a garbled line costs its field (NULL). The row is lost
+    # only where more lines are garbled than read.
+    read = sum(1 for text in parts.values() for line in text.splitlines() if line.strip())
+    return partial(System, [record], skipped, understood=read - len(skipped))
+
+
+def _distro(parts: Mapping[str, str],
+            skipped: list[str] | None = None) -> tuple[str | None, str | None, str | None]:
     # os-release(5): /etc/os-release wins; /usr/lib/os-release is the vendor fallback.
     for name in ("os_release", "os_release_lib"):
         if parts.get(name, "").strip():
-            info = parse_os_release(parts[name])
+            info = parse_os_release(parts[name], skipped)
             return (info.get("ID") or None, info.get("NAME") or None,
                     info.get("VERSION_ID") or None)
     return None, None, None
 
 
-def _linux_boot(text: str) -> dt.datetime | None:
+def _linux_boot(text: str, skipped: list[str]) -> dt.datetime | None:
     found = [line for line in text.splitlines() if line.startswith("btime ")]
     if not found:
         return None
     if len(found) > 1:
-        raise ParseError("/proc/stat has more than one btime line", found[1])
-    seconds = to_int(found[0].split()[1], "btime", found[0])
-    return epoch_to_utc(seconds, 0, found[0])
+        skipped.extend(found)  # which one is right is unknown
+        return None
+    return _soft(skipped, lambda: epoch_to_utc(
+        to_int(found[0].split()[1], "btime", found[0]), 0, found[0]), found[0])
 
 
 def _record(os: OS, parts: Mapping[str, str], **extra: object) -> System:
@@ -112,26 +156,41 @@ def _record(os: OS, parts: Mapping[str, str], **extra: object) -> System:
                   kernel_version=version, machine=machine, hostname=node, **extra)  # type: ignore[arg-type]
 
 
-def parse_linux(parts: Mapping[str, str]) -> list[System]:
+def _uptime(text: str) -> float:
+    words = text.split()
+    if len(words) != 2:
+        raise ParseError("/proc/uptime should hold two numbers", text)
+    uptime = to_float(words[0], "uptime", text)
+    if uptime < 0:
+        raise ParseError("negative uptime", text)
+    return uptime
+
+
+def parse_linux(parts: Mapping[str, str]) -> Table:
+    skipped: list[str] = []
     uptime = None
     if parts.get("uptime", "").strip():
-        words = parts["uptime"].split()
-        if len(words) != 2:
-            raise ParseError("/proc/uptime should hold two numbers", parts["uptime"])
-        uptime = to_float(words[0], "uptime", parts["uptime"])
-        if uptime < 0:
-            raise ParseError("negative uptime", parts["uptime"])
-    boot = _linux_boot(parts["stat"]) if "stat" in parts else None
-    distro_id, distro_name, distro_version = _distro(parts)
-    return [_record(OS.LINUX, parts, distro_id=distro_id, distro_name=distro_name,
-                    distro_version=distro_version, boot_time=boot, uptime_seconds=uptime)]
+        uptime = _soft(skipped, lambda: _uptime(parts["uptime"]), parts["uptime"].strip())
+    boot = _linux_boot(parts["stat"], skipped) if "stat" in parts else None
+    distro_id, distro_name, distro_version = _distro(parts, skipped)
+    # /proc/stat is read for btime alone: its other lines are not ours to count.
+    counted = {k: v for k, v in parts.items() if k != "stat"}
+    return _partial(counted, _record(
+        OS.LINUX, parts, distro_id=distro_id, distro_name=distro_name,
+        distro_version=distro_version, boot_time=boot, uptime_seconds=uptime), skipped)
 
 
-def _bsd_boot(parts: Mapping[str, str]) -> dt.datetime | None:
-    """``sysctl -n kern.boottime``; a ``kern.boottime: ...`` line (or dump) is read too."""
+def _bsd_boot(parts: Mapping[str, str], skipped: list[str] | None = None) -> dt.datetime | None:
+    """``sysctl -n kern.boottime``; a ``kern.boottime: ...`` line (or dump) is read too.
+
+    Not understood: a ParseError, or None with the text added to ``skipped``."""
     text = parts.get("boottime", "").strip()
     if not text:
         return None
+    return _soft(skipped, lambda: _boottime(text), text)
+
+
+def _boottime(text: str) -> dt.datetime:
     if text.startswith("{") or text.isdecimal():
         return parse_boottime(text)
     values = parse_sysctl(text)
@@ -140,20 +199,32 @@ def _bsd_boot(parts: Mapping[str, str]) -> dt.datetime | None:
     return parse_boottime(values["kern.boottime"])
 
 
-def parse_freebsd(parts: Mapping[str, str]) -> list[System]:
-    distro_id, distro_name, distro_version = _distro(parts)
-    return [_record(OS.FREEBSD, parts, distro_id=distro_id, distro_name=distro_name,
-                    distro_version=distro_version, boot_time=_bsd_boot(parts),
-                    uptime_seconds=None)]
+def parse_freebsd(parts: Mapping[str, str]) -> Table:
+    skipped: list[str] = []
+    distro_id, distro_name, distro_version = _distro(parts, skipped)
+    return _partial(parts, _record(
+        OS.FREEBSD, parts, distro_id=distro_id, distro_name=distro_name,
+        distro_version=distro_version, boot_time=_bsd_boot(parts, skipped),
+        uptime_seconds=None), skipped)
 
 
-def parse_openbsd(parts: Mapping[str, str]) -> list[System]:
+def parse_openbsd(parts: Mapping[str, str]) -> Table:
     # OpenBSD has no os-release: the kernel release is the system's release.
-    return [_record(OS.OPENBSD, parts, distro_id=None, distro_name=None, distro_version=None,
-                    boot_time=_bsd_boot(parts), uptime_seconds=None)]
+    skipped: list[str] = []
+    return _partial(parts, _record(
+        OS.OPENBSD, parts, distro_id=None, distro_name=None, distro_version=None,
+        boot_time=_bsd_boot(parts, skipped), uptime_seconds=None), skipped)
 
 
-def _sw_vers(text: str) -> dict[str, str]:
+def parse_netbsd(parts: Mapping[str, str]) -> Table:
+    # NetBSD has no os-release either: the kernel release is the system's release.
+    skipped: list[str] = []
+    return _partial(parts, _record(
+        OS.NETBSD, parts, distro_id=None, distro_name=None, distro_version=None,
+        boot_time=_bsd_boot(parts, skipped), uptime_seconds=None), skipped)
+
+
+def _sw_vers(text: str, skipped: list[str]) -> dict[str, str]:
     """``ProductName:\\tmacOS`` lines (``Mac OS X`` before 10.12)."""
     values = {}
     for line in text.splitlines():
@@ -161,17 +232,20 @@ def _sw_vers(text: str) -> dict[str, str]:
             continue
         key, sep, value = line.partition(":")
         if not sep or not key.strip().isalnum():
-            raise ParseError("not sure how to interpret sw_vers line", line)
+            skipped.append(line)
+            continue
         values[key.strip()] = value.strip()
     return values
 
 
-def parse_macos(parts: Mapping[str, str]) -> list[System]:
-    vers = _sw_vers(parts["sw_vers"]) if "sw_vers" in parts else {}
-    return [_record(OS.MACOS, parts, distro_id="macos" if vers else None,
-                    distro_name=vers.get("ProductName") or None,
-                    distro_version=vers.get("ProductVersion") or None,
-                    boot_time=_bsd_boot(parts), uptime_seconds=None)]
+def parse_macos(parts: Mapping[str, str]) -> Table:
+    skipped: list[str] = []
+    vers = _sw_vers(parts["sw_vers"], skipped) if "sw_vers" in parts else {}
+    return _partial(parts, _record(
+        OS.MACOS, parts, distro_id="macos" if vers else None,
+        distro_name=vers.get("ProductName") or None,
+        distro_version=vers.get("ProductVersion") or None,
+        boot_time=_bsd_boot(parts, skipped), uptime_seconds=None), skipped)
 
 
 _UNAME_PART = Part("uname", sh="uname -snrvm")
@@ -192,7 +266,8 @@ PROBE = Probe(
         OS.FREEBSD: (_UNAME_PART, _BOOTTIME_PART, Part("os_release", file="/etc/os-release")),
         OS.OPENBSD: (_UNAME_PART, _BOOTTIME_PART),
         OS.MACOS: (_UNAME_PART, _BOOTTIME_PART, Part("sw_vers", sh="sw_vers")),
+        OS.NETBSD: (_UNAME_PART, _BOOTTIME_PART),
     },
     parsers={OS.LINUX: parse_linux, OS.FREEBSD: parse_freebsd, OS.OPENBSD: parse_openbsd,
-             OS.MACOS: parse_macos},
+             OS.MACOS: parse_macos, OS.NETBSD: parse_netbsd},
 )

@@ -1,4 +1,4 @@
-"""End to end against SSH servers that answer as FreeBSD, OpenBSD and macOS hosts."""
+"""End to end against SSH servers that answer as FreeBSD, OpenBSD, NetBSD and macOS hosts."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from onion.probes import registry
 from onion.probes.base import OS
 from tests.replay_server import ReplayHost, fixture_parts
 
-OSES = [OS.FREEBSD, OS.OPENBSD, OS.MACOS]
+OSES = [OS.FREEBSD, OS.OPENBSD, OS.MACOS, OS.NETBSD]
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +66,9 @@ def test_poll_bsd_and_macos_hosts(hosts, tmp_path):
     reasons = con.execute("SELECT reason FROM probe_results WHERE host = 'openbsd-box' "
                           "AND probe = 'modules'").fetchone()[0]
     assert "loadable" in reasons
+    assert ("netbsd-box:gpu",) in unsupported
+    assert ("netbsd-box:gpu_processes",) in unsupported
+    assert ("netbsd-box:modules",) not in unsupported  # NetBSD loads modules (modstat)
 
 
 def test_every_supported_probe_has_a_replay_fixture():

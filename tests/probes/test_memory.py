@@ -18,9 +18,11 @@ def test_old_kernel_without_memavailable() -> None:
     assert row.used_bytes == 650 * 1024
 
 
-def test_meminfo_garbage_line_is_refused() -> None:
-    with pytest.raises(ProbeError, match="not sure"):
-        memory.parse_linux({"meminfo": "MemTotal: 1000 kB\nMemFree 12\n"})
+def test_meminfo_garbage_line_costs_that_field() -> None:
+    rows = memory.parse_linux({"meminfo": "MemTotal: 1000 kB\nMemFree 12\n"})
+    assert rows.skipped == ["MemFree 12"] and rows[0].free_bytes is None
+    with pytest.raises(ProbeError, match="MemTotal"):  # the one mandatory value
+        memory.parse_linux({"meminfo": "MemTotal 1000 kB\nMemFree: 12 kB\n"})
 
 
 def test_swapusage_with_decimal_comma_and_gigabytes() -> None:
@@ -33,7 +35,7 @@ def test_swapinfo_total_line_wins() -> None:
             "/dev/ada0p3          1024      512      512    50%\n"
             "/dev/md99            1024        0     1024     0%\n"
             "Total                2048      512     1536    25%\n")
-    assert memory._swapinfo(text) == (2048 * 1024, 512 * 1024)
+    assert memory._swapinfo(text, []) == (2048 * 1024, 512 * 1024)
 
 
 def test_vm_stat_page_size_from_header() -> None:

@@ -30,9 +30,11 @@ def test_unknown_proc_net_dev_column_is_refused() -> None:
         network.parse_linux({"dev": text})
 
 
-def test_short_row_is_refused() -> None:
-    with pytest.raises(ProbeError, match="not sure"):
-        network.parse_linux({"dev": HEAD + "  eth0: 1 2 3\n"})
+def test_short_row_costs_that_row() -> None:
+    rows = network.parse_linux({"dev": HEAD + "  eth0: 1 2 3\n" + "lo: " + "0 " * 16 + "\n"})
+    assert [r.interface for r in rows] == ["lo"] and rows.skipped == ["  eth0: 1 2 3"]
+    with pytest.raises(ProbeError, match="not understood"):  # nothing else: the probe's loss
+        network.PROBE.parse(OS.LINUX, {"dev": HEAD + "  eth0: 1 2 3\n"})
 
 
 def test_openbsd_merges_packets_and_bytes() -> None:
@@ -51,12 +53,14 @@ def test_unknown_netstat_column_is_refused() -> None:
         network.parse_bsd({"netstat": text})
 
 
-def test_duplicate_uncut_name_is_refused() -> None:
+def test_duplicate_uncut_name_costs_the_second_row() -> None:
     text = ("Name    Mtu Network       Address           Ipkts Ierrs Idrop    Opkts Oerrs  Coll\n"
             "em0    1500 <Link#1>      00:0c:29:1a:4e:3b    1     0     0        1     0     0\n"
             "em0    1500 <Link#2>      00:0c:29:1a:4e:3c    1     0     0        1     0     0\n")
+    rows = network.parse_bsd({"netstat": text})
+    assert len(rows) == 1 and rows.skipped == [text.splitlines()[2]]
     with pytest.raises(ProbeError, match="twice"):
-        network.parse_bsd({"netstat": text})
+        network._netstat(text, cuts_names=False)  # strict where no skipped list is given
 
 
 def test_missing_netstat_is_unavailable() -> None:

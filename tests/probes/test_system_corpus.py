@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from onion.probes import system
-from onion.probes.base import ParseError
+from onion.probes.base import OS, ParseError
 from tests.conftest import corpus_params
 
 UNAME = "Linux web1 6.1.0-13-amd64 #1 SMP PREEMPT_DYNAMIC Debian 6.1.55-1 x86_64\n"
@@ -42,6 +42,18 @@ def test_bsd_uname_a(rel: str, corpus: Path) -> None:
         assert " ".join((version or "").split()) == jc["kernel_version"]
 
 
+@pytest.mark.parametrize("path", corpus_params("netbsd*/sysctl-n-kern.version*.out"))
+def test_netbsd_kern_version_is_uname_v(path: Path) -> None:
+    """NetBSD's uname -v is kern.version with each newline and tab made a space."""
+    version = path.read_text()
+    line = f"NetBSD nb 8.2 {version.replace(chr(10), ' ').replace(chr(9), ' ')} amd64\n"
+    (row,) = system.parse_netbsd({"uname": line})
+    assert (row.os, row.kernel_name, row.kernel_release, row.machine) == (
+        "netbsd", "NetBSD", "8.2", "amd64")
+    assert row.kernel_version == version.replace("\n", " ").replace("\t", " ").strip()
+    assert row.kernel_version.startswith("NetBSD 8.2 (GENERIC)")
+
+
 @pytest.mark.parametrize("path", corpus_params("*/proc-uptime*.out"))
 def test_proc_uptime(path: Path) -> None:
     (row,) = system.parse_linux({"uname": UNAME, "uptime": path.read_text()})
@@ -54,8 +66,8 @@ def test_proc_uptime(path: Path) -> None:
 def test_proc_stat_btime(path: Path, corpus: Path) -> None:
     rel = str(path.relative_to(corpus))
     if rel in NOT_HANDLED:
-        with pytest.raises(ParseError):
-            system.parse_linux({"uname": UNAME, "stat": path.read_text()})
+        with pytest.raises(ParseError):  # more lines skipped than read: the probe's loss
+            system.PROBE.parse(OS.LINUX, {"uname": UNAME, "stat": path.read_text()})
         return
     (row,) = system.parse_linux({"uname": UNAME, "stat": path.read_text()})
     btime = next(int(x.split()[1]) for x in path.read_text().splitlines()
