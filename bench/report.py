@@ -1,18 +1,23 @@
-"""Render time and size of each report page for a big fleet.
+"""The whole report folder for a big fleet: time and size, the SQL's share, each page.
 
-    python bench/report.py [--hosts 200] [--days 7] [--step 300] [--db FILE] [--keep]
+    python bench/report.py [--hosts 200] [--days 7] [--step 300] [--db FILE] [--out DIR]
+                           [--profile]
 
 Generates hosts × days of polls every ``step`` seconds with SQL (tests/reports/fleet_data)
-into a DuckDB file, then renders the overview, the alerts and changes pages and every
-host page, printing the time and size of each. Goals (issue 5): the overview under 1 s
-and 500 KB, a host page under 0.3 s.
+into a DuckDB file (kept with --db, reused when it exists), then writes every page of the
+report into a folder as ``onion report`` does and prints the folder's time and size,
+with the time spent in SQL (queries and fetching) beside it, against the goals of
+issue 16: at most 5 s and 8 MiB for 200 hosts × 7 days. A second run with no new poll
+must write no page. ``--profile`` prints the 25 costliest functions of the first run
+(cProfile, cumulative).
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import datetime as dt
-import statistics
+import pstats
 import sys
 import tempfile
 import time
@@ -23,8 +28,17 @@ import duckdb
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from onion.reports import render
+from onion.reports.sql import Timed
 from onion.storage import duck as store
 from tests.reports import fleet_data
+
+GOAL_S, GOAL_MIB = 5.0, 8.0
+
+
+def _size(folder: Path) -> tuple[int, int, int]:
+    pages = list(folder.rglob("*.html"))
+    sizes = sorted(p.stat().st_size for p in pages if p.parent.name == render.HOST_DIR)
+    return sum(p.stat().st_size for p in pages), len(pages), sizes[len(sizes) // 2] if sizes else 0
 
 
 def main() -> None:
@@ -33,7 +47,8 @@ def main() -> None:
     ap.add_argument("--days", type=float, default=7)
     ap.add_argument("--step", type=int, default=300, help="seconds between polls")
     ap.add_argument("--db", type=Path, help="reuse (or create) this database file")
-    ap.add_argument("--out", type=Path, help="write the pages here too")
+    ap.add_argument("--out", type=Path, help="write the folder here (default: a temp folder)")
+    ap.add_argument("--profile", action="store_true", help="cProfile the first run")
     args = ap.parse_args()
     end = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     tmp = tempfile.TemporaryDirectory()
@@ -45,40 +60,40 @@ def main() -> None:
         print(f"generated {n} host polls ({args.hosts} hosts × {args.days:g} days every "
               f"{args.step} s) in {time.perf_counter() - t:.1f} s; "
               f"database {db.stat().st_size / 2**20:.0f} MiB")
+    out = args.out or Path(tmp.name) / "site"
+    out.mkdir(parents=True, exist_ok=True)
     with store.reading(db) as con:
         newest = con.execute("SELECT max(ts) FROM polls").fetchone()[0]
+        hosts = con.execute("SELECT count(*) FROM hosts").fetchone()[0]
+        now = newest + dt.timedelta(seconds=1)
+        since = dt.timedelta(days=args.days)
+        timed = Timed(con)
+        prof = cProfile.Profile() if args.profile else None
         t = time.perf_counter()
-        report = render.Report(con, now=newest + dt.timedelta(seconds=1))
-        rows = report.rows
-        print(f"fleet rows ({len(rows)} hosts): {time.perf_counter() - t:.3f} s "
-              "(part of the overview's time below)")
-        report = render.Report(con, now=newest + dt.timedelta(seconds=1))
-        host_times, host_sizes = [], []
-        print(f"{'page':40} {'seconds':>8} {'KiB':>8}")
-        for name, page in report.pages():
-            t = time.perf_counter()
-            html = page()
-            took = time.perf_counter() - t
-            size = len(html.encode())
-            if args.out:
-                (args.out / name).parent.mkdir(parents=True, exist_ok=True)
-                (args.out / name).write_text(html, encoding="utf-8")
-            if name.startswith(render.HOST_DIR + "/"):
-                host_times.append(took)
-                host_sizes.append(size)
-                if len(host_times) > 3:
-                    continue
-            print(f"{name:40} {took:8.3f} {size / 1024:8.1f}")
-        if host_times:
-            print(f"host pages: {len(host_times)}; seconds median "
-                  f"{statistics.median(host_times):.3f}, max {max(host_times):.3f}; KiB median "
-                  f"{statistics.median(host_sizes) / 1024:.1f}, max {max(host_sizes) / 1024:.1f}")
-    with tempfile.TemporaryDirectory() as out:
+        if prof:
+            prof.enable()
+        written = render.write_pages(timed, out, since=since, now=now, force=True)  # type: ignore[arg-type]
+        if prof:
+            prof.disable()
+        took = time.perf_counter() - t
+        total, pages, median = _size(out)
+        again = Timed(con)
         t = time.perf_counter()
-        render.write_report(db, Path(out), now=newest + dt.timedelta(seconds=1))
-        total = sum(p.stat().st_size for p in Path(out).rglob("*.html"))
-        print(f"write_report, every page to disk (threads): {time.perf_counter() - t:.1f} s, "
-              f"{total / 2**20:.1f} MiB")
+        rewritten = render.write_pages(again, out, since=since, now=now)  # type: ignore[arg-type]
+        took2 = time.perf_counter() - t
+    ok_t, ok_s = took <= GOAL_S, total / 2**20 <= GOAL_MIB
+    print(f"{hosts} hosts × {args.days:g} days: the whole folder ({len(written)} pages written, "
+          f"{pages} in the folder) in {took:.2f} s, of which SQL {timed.seconds:.2f} s "
+          f"({timed.queries} queries); {total / 2**20:.2f} MiB (host page median "
+          f"{median / 1024:.0f} KiB)")
+    print(f"  time {took:.2f} s ≤ {GOAL_S:g} s: {'PASS' if ok_t else 'MISS'}; "
+          f"size {total / 2**20:.2f} MiB ≤ {GOAL_MIB:g} MiB: {'PASS' if ok_s else 'MISS'}")
+    print(f"second run, no new poll: {len(rewritten)} pages written in {took2:.2f} s "
+          f"(SQL {again.seconds:.2f} s): {'PASS' if not rewritten else 'MISS'}")
+    if prof:
+        for took_q, query in sorted(timed.slowest, reverse=True)[:10]:
+            print(f"  {took_q:6.2f} s  {query}")
+        pstats.Stats(prof).sort_stats("cumulative").print_stats(25)
     tmp.cleanup()
 
 

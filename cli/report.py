@@ -21,11 +21,14 @@ from onion.storage import duck as store
               help="Hosts to show: globs, groups, ! to exclude, & to intersect.")
 @click.option("--templates", "templates", type=click.Path(file_okay=False, exists=True),
               help="Folder of templates that override the built-in ones (any of them).")
+@click.option("--force", is_flag=True,
+              help="Write every page (by default only those whose data changed).")
 def report(cfg: config_mod.Config, out_dir: str | None, since: str, limit: str | None,
-           templates: str | None) -> None:
+           templates: str | None, force: bool) -> None:
     """Write the HTML report: fleet overview, a page per host, alerts, changes.
 
     The folder is self-contained (no network fetch): open index.html, serve it, or mail it.
+    Pages whose data did not change since the last run are left as they are.
 
     Example: onion report --out /var/www/onion --since 2d
     """
@@ -45,5 +48,6 @@ def report(cfg: config_mod.Config, out_dir: str | None, since: str, limit: str |
         chosen = {h.name for h in limit_mod.select(known, limit)}
     out = Path(out_dir or cfg.report.out).expanduser()
     index = render.write_report(cfg.db_path, out, Path(templates) if templates else None,
-                                since=window, hosts=chosen)
+                                since=window, hosts=chosen,
+                                always_show=cfg.report.always_show, force=force)
     click.echo(f"report written to {index}")

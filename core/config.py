@@ -87,6 +87,7 @@ class PrivacySettings:
 @dataclass(slots=True)
 class ReportSettings:
     out: str = str(DATA_HOME / "report")
+    always_show: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -248,6 +249,10 @@ def _check(cfg: Config) -> None:
         raise ConfigError("[storage] hot_days must be at least 1 (today's rows stay hot)")
     _check_daemon(cfg.daemon)
     _check_central(cfg.central)
+    for item in cfg.report.always_show:
+        if not isinstance(item, str) or not item.strip():
+            raise ConfigError(f"[report] always_show lists names or globs (strings), "
+                              f"not {item!r}")
     for name, table in cfg.sinks.items():
         if not isinstance(table, dict) or not isinstance(table.get("type"), str):
             raise ConfigError(f"[sinks.{name}] needs a type (\"jsonl\", or a sink plugin's)")
@@ -398,6 +403,9 @@ max_batch_bytes = 67108864  # largest batch (compressed) a poller may send
 [report]
 out = "~/.local/share/onion/report"   # folder `onion report` writes (not relative to the
                                       # working directory: cron and you write the same one)
+always_show = []    # interfaces, disks and mount points charted on host pages even when
+                    # idle or a kernel/memory file system (those get one line otherwise);
+                    # names or globs, e.g. ["eth0", "ib*", "/dev/shm"]
 
 [privacy]
 # Process command lines are stored with values that look like secrets masked as ***:

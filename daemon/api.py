@@ -28,6 +28,7 @@ from aiohttp import web
 
 from onion.alerts import live
 from onion.alerts import tables as alert_tables
+from onion.core import duration
 from onion.core.errors import BadBatch, ConfigError, OnionError, QueryRefused, StorageError
 from onion.core.files import private_dir
 from onion.core.sqltext import ident
@@ -403,8 +404,14 @@ class ReportCache:
 CACHE: web.AppKey[ReportCache] = web.AppKey("report_cache")
 
 
-def _render_page(cur: Any, page: str, since: dt.timedelta) -> str | None:
-    rep = render.Report(cur, since)
+def _render_page(cur: Any, page: str, since: dt.timedelta,
+                 always_show: list[str] | None = None, refresh_s: float = 30.0) -> str | None:
+    # live: the page asks again now and then (a 304 while the ETag holds) and swaps in
+    # what changed; the written folder never does.
+    rep = render.Report(cur, since, always_show=always_show or (), live=True,
+                        refresh_s=refresh_s)
+    if page == "gpus.html":
+        return rep.gpus()
     if page == "index.html":
         return rep.overview()
     if page == "alerts.html":
@@ -427,15 +434,24 @@ async def report_page(request: web.Request) -> web.Response:
         raise web.HTTPBadRequest(text=str(exc)) from exc
     cache = request.app[CACHE]
     key = (page, since.total_seconds())
-    text = cache.get(d.db.generation, key)
+    generation = d.db.generation
+    # A page changes only when a round was stored (the generation, which starts again
+    # with the daemon): the live page's script asks with If-None-Match, a 304 until then.
+    started = d.started_at.replace(tzinfo=dt.UTC).timestamp()
+    etag = f'"{started:.0f}-{generation}-{since.total_seconds():.0f}"'
+    if etag in request.headers.get("If-None-Match", ""):
+        return web.Response(status=304, headers={"ETag": etag, "Cache-Control": "no-cache"})
+    text = cache.get(generation, key)
     if text is None:
-        text = await _read(d, lambda cur: _render_page(cur, page, since))
+        interval = duration.parse(d.cfg.daemon.interval, "[daemon] interval").total_seconds()
+        text = await _read(d, lambda cur: _render_page(
+            cur, page, since, list(d.cfg.report.always_show), min(max(interval, 5.0), 300.0)))
         if text is None:
             raise web.HTTPNotFound(text=f"no report page {page!r}")
         cache.put(key, text)
     return web.Response(text=text, content_type="text/html",
                         headers={"X-Content-Type-Options": "nosniff",
-                                 "Cache-Control": "no-cache"})
+                                 "Cache-Control": "no-cache", "ETag": etag})
 
 
 async def report_root(request: web.Request) -> web.Response:

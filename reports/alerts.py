@@ -67,7 +67,8 @@ class AlertData:
 
 
 def load(con: Con, start: dt.datetime, hosts: set[str] | None = None,
-         host: str | None = None, rels: set[str] | None = None) -> AlertData:
+         host: str | None = None, rels: set[str] | None = None,
+         limit: int | None = EVENT_LIMIT) -> AlertData:
     rels = relations(con) if rels is None else rels
     if "alerts" not in rels and "alert_events" not in rels:
         return AlertData(present=False)
@@ -99,5 +100,18 @@ def load(con: Con, start: dt.datetime, hosts: set[str] | None = None,
             params["host"] = host
         events = [r for r in dicts(con, f"SELECT * FROM alert_events{where}{order}", params)
                   if keep(r)]
-        data.events, data.events_more = events[:EVENT_LIMIT], max(0, len(events) - EVENT_LIMIT)
+        data.events = events[:limit]
+        data.events_more = max(0, len(events) - limit) if limit is not None else 0
     return data
+
+
+def for_host(data: AlertData, host: str) -> AlertData:
+    """One host's part of the fleet's alert data (loaded with ``limit=None``)."""
+    if not data.present:
+        return data
+    mine = [r for r in data.events if r.get("host") == host]
+    return AlertData(True, data.current_cols,
+                     [r for r in data.firing if r.get("host") == host],
+                     [r for r in data.other if r.get("host") == host],
+                     data.event_cols, mine[:EVENT_LIMIT], max(0, len(mine) - EVENT_LIMIT),
+                     data.state_col)

@@ -161,21 +161,43 @@ def _section(title: str, rows: list[dict[str, Any]], hosts: set[str] | None,
     return Section(title, rows[:LIMIT], max(0, len(rows) - LIMIT), groups=groups[:LIMIT])
 
 
+Raw = dict[str, list[dict[str, Any]] | None]     # section -> rows; None: not collected
+
+TITLES = {"reboots": ("Reboots", "Reboots"),
+          "modules": ("Kernel modules appeared or vanished", "Kernel modules"),
+          "files": ("Watched files changed", "Watched files"),
+          "filesystems": ("File systems mounted or gone", "File systems")}
+
+
+def raw(con: Con, start: dt.datetime, host: str | None = None,
+        rels: set[str] | None = None) -> Raw:
+    """Every change in the window (of one host, or all): one pass per section, which the
+    changes page and every host page then share."""
+    rels = relations(con) if rels is None else rels
+    return {
+        "reboots": reboots(con, start, host) if "system" in rels else None,
+        "modules": set_changes(con, "modules", "name", start, host)
+        if "modules" in rels else None,
+        "files": file_changes(con, start, host) if "files" in rels else None,
+        "filesystems": set_changes(con, "filesystems", "mount", start, host)
+        if "filesystems" in rels else None,
+    }
+
+
+def sections(found: Raw, hosts: set[str] | None = None,
+             host: str | None = None) -> dict[str, Section]:
+    out: dict[str, Section] = {}
+    for key, rows in found.items():
+        title, short = TITLES[key]
+        if rows is None:
+            out[key] = Section(short, available=False)
+            continue
+        if host is not None:
+            rows = [r for r in rows if r["host"] == host]
+        out[key] = _section(title, rows, hosts, key)
+    return out
+
+
 def load(con: Con, start: dt.datetime, hosts: set[str] | None = None,
          host: str | None = None, rels: set[str] | None = None) -> dict[str, Section]:
-    rels = relations(con) if rels is None else rels
-    out: dict[str, Section] = {}
-    out["reboots"] = _section("Reboots", reboots(con, start, host), hosts) \
-        if "system" in rels else Section("Reboots", available=False)
-    out["modules"] = _section("Kernel modules appeared or vanished",
-                              set_changes(con, "modules", "name", start, host), hosts,
-                              "modules") \
-        if "modules" in rels else Section("Kernel modules", available=False)
-    out["files"] = _section("Watched files changed", file_changes(con, start, host), hosts,
-                            "files") \
-        if "files" in rels else Section("Watched files", available=False)
-    out["filesystems"] = _section("File systems mounted or gone",
-                                  set_changes(con, "filesystems", "mount", start, host), hosts,
-                                  "filesystems") \
-        if "filesystems" in rels else Section("File systems", available=False)
-    return out
+    return sections(raw(con, start, host, rels), hosts)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import fnmatch
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,7 +14,8 @@ from onion.reports import alerts as alerts_mod
 from onion.reports import changes as changes_mod
 from onion.reports import series
 from onion.reports.fleet import FleetRow
-from onion.reports.sql import Con, dicts, relations
+from onion.reports.fleetdata import FleetData
+from onion.reports.sql import Con, relations
 from onion.reports.svg import Chart, Series
 
 TOP_PROCESSES = 15
@@ -53,7 +55,8 @@ class HostPage:
 def _chart(w: series.Window, failed: Sequence[float], title: str, unit: str,
            named: Sequence[tuple[str, series.Points]], **kw: Any) -> Chart:
     kept = [Series(label, pts) for label, pts in named if pts]
-    return Chart(title, unit, kept, w.t0, w.t1, w.gap_s, failed=failed, **kw)
+    return Chart(title, unit, kept, w.t0, w.t1, w.gap_s, failed=failed,
+                 last_poll=w.last_poll, **kw)
 
 
 def _busiest(data: dict[str, list[series.Points]], limit: int) -> tuple[list[str], int]:
@@ -62,12 +65,18 @@ def _busiest(data: dict[str, list[series.Points]], limit: int) -> tuple[list[str
     return ranked[:limit], max(0, len(ranked) - limit)
 
 
-def _active(data: dict[str, list[series.Points]]) -> tuple[dict[str, list[series.Points]],
-                                                           list[str]]:
+def shown_always(name: str, always: Sequence[str]) -> bool:
+    """Whether ``[report] always_show`` names this item (an exact name or a glob)."""
+    return any(name == p or fnmatch.fnmatchcase(name, p) for p in always)
+
+
+def _active(data: dict[str, list[series.Points]], always: Sequence[str] = ()
+            ) -> tuple[dict[str, list[series.Points]], list[str]]:
     """The items that moved in the window, and the idle ones (every value 0 or none: the
-    8 loop devices, ifb0, zram0 …), which get one line instead of a chart each."""
-    idle = sorted((k for k, pts in data.items() if not any(v for p in pts for _, v in p)),
-                  key=natural_key)
+    8 loop devices, ifb0, zram0 …), which get one line instead of a chart each, unless
+    ``[report] always_show`` names them."""
+    idle = sorted((k for k, pts in data.items() if not any(v for p in pts for _, v in p)
+                   and not shown_always(k, always)), key=natural_key)
     return {k: v for k, v in data.items() if k not in idle}, idle
 
 
@@ -82,37 +91,53 @@ def _idle_note(idle: list[str], what: str) -> str:
 PSEUDO_FS = {"tmpfs", "devtmpfs", "devfs", "proc", "sysfs", "cgroup", "cgroup2", "efivarfs",
              "securityfs", "debugfs", "tracefs", "pstore", "bpf", "configfs", "fusectl",
              "mqueue", "hugetlbfs", "fdescfs", "procfs", "linprocfs", "linsysfs", "ramfs"}
+CPU_BUSY = "(" + " + ".join(f"coalesce(d_{c}, 0)" for c in CPU_COUNTERS) + ")"
+CPU_OUTPUTS = (f"100 * (sum({CPU_BUSY}) - sum(d_idle_seconds)) / nullif(sum({CPU_BUSY}), 0)",
+               f"100 * sum(d_iowait_seconds) / nullif(sum({CPU_BUSY}), 0)",
+               f"100 * sum(d_system_seconds) / nullif(sum({CPU_BUSY}), 0)")
+MEM_PCT = ("avg(100 * (1 - coalesce(available_bytes, total_bytes - used_bytes)"
+           " / nullif(total_bytes, 0)))")
 
 
-def _cpu_memory(con: Con, w: series.Window, failed: list[float], rels: set[str]) -> ChartGroup:
+class _Src:
+    """One host's view of the fleet's batched series."""
+
+    def __init__(self, fd: FleetData, host: str) -> None:
+        self.b, self.host = fd.series, host
+
+    def gauges(self, table: str, exprs: Sequence[str], key: str | None = None,
+               where: str = "") -> dict[str, list[series.Points]]:
+        return self.b.gauges(table, exprs, key, where).get(self.host, {})
+
+    def rates(self, table: str, counters: Sequence[str], outputs: Sequence[str],
+              key: str | None = None) -> dict[str, list[series.Points]]:
+        return self.b.rates(table, counters, outputs, key).get(self.host, {})
+
+
+def _cpu_memory(src: _Src, w: series.Window, failed: list[float], rels: set[str]
+                ) -> ChartGroup:
     g = ChartGroup("CPU and memory", "cpu")
     if "cpu" in rels:
-        tot = "(" + " + ".join(f"coalesce(d_{c}, 0)" for c in CPU_COUNTERS) + ")"
-        use = series.rates(con, w, "cpu", CPU_COUNTERS, [
-            f"100 * (sum({tot}) - sum(d_idle_seconds)) / nullif(sum({tot}), 0)",
-            f"100 * sum(d_iowait_seconds) / nullif(sum({tot}), 0)",
-            f"100 * sum(d_system_seconds) / nullif(sum({tot}), 0)",
-        ]).get("", [[], [], []])
+        use = src.rates("cpu", CPU_COUNTERS, CPU_OUTPUTS).get("", [[], [], []])
         g.charts.append(_chart(w, failed, "CPU use", "%", [
             ("busy", use[0]), ("iowait", use[1]), ("system", use[2])], y_max=100))
-        load = series.gauges(con, w, "cpu", ["avg(load_1m)", "avg(load_5m)", "max(ncpu)"]
-                             ).get("", [[], [], []])
+        load = src.gauges("cpu", ["avg(load_1m)", "avg(load_5m)", "max(ncpu)"]
+                          ).get("", [[], [], []])
         g.charts.append(_chart(w, failed, "Load average", "", [
             ("1 min", load[0]), ("5 min", load[1]), ("CPUs", load[2])]))
     if "memory" in rels:
-        mem = series.gauges(con, w, "memory", [
-            "avg(100 * (1 - coalesce(available_bytes, total_bytes - used_bytes)"
-            " / nullif(total_bytes, 0)))",
-            "avg(100 * swap_used_bytes / nullif(swap_total_bytes, 0))"]).get("", [[], []])
+        mem = src.gauges("memory", [
+            MEM_PCT, "avg(100 * swap_used_bytes / nullif(swap_total_bytes, 0))"]
+        ).get("", [[], []])
         g.charts.append(_chart(w, failed, "Memory used", "%", [
             ("memory", mem[0]), ("swap", mem[1])], y_max=100))
     return g
 
 
-def _filesystems(con: Con, w: series.Window, failed: list[float], mounts: list[str]
+def _filesystems(src: _Src, w: series.Window, failed: list[float], mounts: list[str]
                  ) -> ChartGroup:
     g = ChartGroup("File systems", "fs")
-    data = series.gauges(con, w, "filesystems", [
+    data = src.gauges("filesystems", [
         "avg(used_pct)", "avg(100 * inodes_used / nullif(inodes_total, 0))"], key=ident("mount"))
     for m in mounts[:MAX_FILESYSTEMS]:
         pts = data.get(m, [[], []])
@@ -123,15 +148,16 @@ def _filesystems(con: Con, w: series.Window, failed: list[float], mounts: list[s
     return g
 
 
-def _network_disks(con: Con, w: series.Window, failed: list[float], rels: set[str]
-                   ) -> list[ChartGroup]:
+def _network_disks(src: _Src, w: series.Window, failed: list[float], rels: set[str],
+                   always: Sequence[str]) -> list[ChartGroup]:
     out = []
     if "network" in rels:
         g = ChartGroup("Network", "net")
-        data = series.rates(con, w, "network", ["rx_bytes", "tx_bytes"], [
+        data = src.rates("network", ["rx_bytes", "tx_bytes"], [
             "sum(d_rx_bytes) / sum(dt)", "sum(d_tx_bytes) / sum(dt)"], key=ident("interface"))
-        data, idle = _active(data)
+        data, idle = _active(data, always)
         names, more = _busiest(data, MAX_ITEMS)
+        names += [n for n in data if n not in names and shown_always(n, always)]
         for n in names:
             g.charts.append(_chart(w, failed, n, "B/s", [("received", data[n][0]),
                                                          ("sent", data[n][1])]))
@@ -140,12 +166,12 @@ def _network_disks(con: Con, w: series.Window, failed: list[float], rels: set[st
         out.append(g)
     if "disk_io" in rels:
         g = ChartGroup("Disk IO", "disk")
-        data = series.rates(con, w, "disk_io", ["read_bytes", "written_bytes",
-                                                "transferred_bytes"], [
+        data = src.rates("disk_io", ["read_bytes", "written_bytes", "transferred_bytes"], [
             "sum(d_read_bytes) / sum(dt)", "sum(d_written_bytes) / sum(dt)",
             "sum(d_transferred_bytes) / sum(dt)"], key=ident("device"))
-        data, idle = _active(data)
+        data, idle = _active(data, always)
         names, more = _busiest(data, MAX_ITEMS)
+        names += [n for n in data if n not in names and shown_always(n, always)]
         for n in names:
             g.charts.append(_chart(w, failed, n, "B/s", [
                 ("read", data[n][0]), ("written", data[n][1]), ("read+written", data[n][2])]))
@@ -155,12 +181,17 @@ def _network_disks(con: Con, w: series.Window, failed: list[float], rels: set[st
     return out
 
 
-def _sensors_gpus(con: Con, w: series.Window, failed: list[float], rels: set[str]
+GPU_EXPRS = ("avg(utilization_pct)", "avg(100 * memory_used_bytes / nullif(memory_total_bytes, 0))",
+             "avg(temperature_celsius)", "avg(memory_temperature_celsius)",
+             "avg(power_draw_watts)", "max(power_limit_watts)")
+GPU_KEY = "CAST(\"index\" AS VARCHAR) || ': ' || coalesce(name, uuid)"
+
+
+def _sensors_gpus(src: _Src, w: series.Window, failed: list[float], rels: set[str]
                   ) -> list[ChartGroup]:
     out = []
     if "temperatures" in rels:
-        data = series.gauges(con, w, "temperatures", ["avg(celsius)"],
-                             key="chip || ' / ' || sensor")
+        data = src.gauges("temperatures", ["avg(celsius)"], key="chip || ' / ' || sensor")
         if data:
             ranked = sorted(data, key=lambda k: -max((v for _, v in data[k][0]), default=0))
             g = ChartGroup("Temperatures", "temp")
@@ -169,124 +200,79 @@ def _sensors_gpus(con: Con, w: series.Window, failed: list[float], rels: set[str
             g.note = f"{len(ranked) - 10} cooler sensors not charted" if len(ranked) > 10 else ""
             out.append(g)
     if "gpu" in rels:
-        data = series.gauges(con, w, "gpu", [
-            "avg(utilization_pct)", "avg(100 * memory_used_bytes / nullif(memory_total_bytes, 0))",
-            "avg(temperature_celsius)", "avg(memory_temperature_celsius)",
-            "avg(power_draw_watts)", "max(power_limit_watts)"],
-            key="CAST(\"index\" AS VARCHAR) || ': ' || coalesce(name, uuid)")
+        data = src.gauges("gpu", GPU_EXPRS, key=GPU_KEY)
         if data:
-            g = ChartGroup("GPUs", "gpu")
-            for name in sorted(data):
-                p = data[name]
-                g.charts.append(_chart(w, failed, f"GPU {name} use", "%", [
-                    ("compute", p[0]), ("memory used", p[1])], y_max=100))
-                g.charts.append(_chart(w, failed, f"GPU {name} temperature", "°C", [
-                    ("core", p[2]), ("memory", p[3])], y_min=None))
-                g.charts.append(_chart(w, failed, f"GPU {name} power", "W", [
-                    ("draw", p[4]), ("limit", p[5])]))
+            # One chart per measure with a line per GPU (as nvtop shows them): an 8-GPU
+            # node is 4 charts to compare at a glance, not 24 to scroll through.
+            keys = sorted(data, key=natural_key)
+            names = {k.partition(": ")[2] for k in keys}
+            label = {k: f"GPU {k.partition(': ')[0]}" if len(names) == 1 else k for k in keys}
+            g = ChartGroup("GPUs", "gpu", note=f"{len(keys)} GPUs, all {names.pop()}"
+                           if len(names) == 1 else "")
+            for title, unit, i, kw in (("GPU use", "%", 0, {"y_max": 100}),
+                                       ("GPU memory used", "%", 1, {"y_max": 100}),
+                                       ("GPU temperature", "°C", 2, {"y_min": None}),
+                                       ("GPU memory temperature", "°C", 3, {"y_min": None}),
+                                       ("GPU power draw", "W", 4, {})):
+                lines = [(label[k], data[k][i]) for k in keys if data[k][i]]
+                if lines:
+                    g.charts.append(_chart(w, failed, title, unit, lines, **kw))
             out.append(g)
     return out
 
 
-class _Newest:
-    """A host's rows from its newest run that wrote each table (as ``latest_*`` says).
-
-    One grouped scan of ``probe_results`` finds every table's newest run for the host;
-    rows are then read by ``run_id``, which grows with time, so DuckDB skips every row
-    group but the last few instead of scanning a table's whole history for one host.
-    """
-
-    def __init__(self, con: Con, rels: set[str], host: str) -> None:
-        self.con, self.rels, self.p = con, rels, {"host": host}
-        self.runs: dict[str, int | None] = {}
-        self.any_run: int | None = None
-        if "probe_results" in rels:
-            src = self.src("probe_results")
-            rows = con.execute(f"SELECT probe, max(run_id) FILTER (WHERE records > 0), "
-                               f"max(run_id) FROM {src} WHERE host = $host GROUP BY probe",
-                               self.p).fetchall()
-            self.runs = {probe: int(r) for probe, r, _ in rows if r is not None}
-            self.any_run = max((int(r) for _, _, r in rows), default=None)
-
-    def src(self, table: str) -> str:
-        return f"hot.{ident(table)}" if f"hot.{table}" in self.rels else ident(table)
-
-    def rows(self, table: str, order: str, run: int | None = None,
-             columns: str = "*") -> list[dict[str, Any]]:
-        if table not in self.rels:
-            return []
-        if run is None and table not in self.runs:  # no probe_results for it: ask the table
-            found = self.con.execute(f"SELECT max(run_id) FROM {self.src(table)} "
-                                     "WHERE host = $host", self.p).fetchone()
-            self.runs[table] = found[0] if found else None
-        run = run if run is not None else self.runs.get(table)
-        if run is None:
-            return []
-        return dicts(self.con, f"SELECT {columns} FROM {self.src(table)} "
-                               f"WHERE host = $host AND run_id = {int(run)} ORDER BY {order}",
-                     self.p)
-
-
 def load(con: Con, row: FleetRow, start: dt.datetime, end: dt.datetime,
-         rels: set[str] | None = None) -> HostPage:
+         rels: set[str] | None = None, always_show: Sequence[str] = ()) -> HostPage:
+    """One host's page data (its own queries; a report of many hosts uses :func:`build`
+    with the fleet's :class:`FleetData`, read once for all)."""
     rels = relations(con) if rels is None else rels
-    host = row.name
-    w = series.window(con, host, start, end)
-    failed = series.failed_polls(con, w)
-    newest = _Newest(con, rels, host)
-    fs_rows = newest.rows("filesystems", "used_pct DESC NULLS LAST, mount",
-                          columns="mount, used_pct, fstype")
-    mounts = [r["mount"] for r in fs_rows if (r.get("fstype") or "") not in PSEUDO_FS]
-    pseudo = sorted((r["mount"] for r in fs_rows if (r.get("fstype") or "") in PSEUDO_FS),
-                    key=natural_key)
-    groups = [_cpu_memory(con, w, failed, rels)]
-    if mounts or pseudo:
-        fs = _filesystems(con, w, failed, mounts)
-        if pseudo:
-            more = f" and {len(pseudo) - 12} more" if len(pseudo) > 12 else ""
-            fs.note = "; ".join(x for x in (fs.note, f"{len(pseudo)} kernel and memory file "
-                                            f"systems not charted: {', '.join(pseudo[:12])}"
+    return build(FleetData(con, rels, start, end, [row.name]), row, always_show)
+
+
+def build(fd: FleetData, row: FleetRow, always_show: Sequence[str] = ()) -> HostPage:
+    host, rels = row.name, fd.rels
+    w = fd.windows[host]
+    failed = fd.series.failed().get(host, [])
+    src = _Src(fd, host)
+    fs_rows = fd.newest("filesystems", "used_pct DESC NULLS LAST, mount",
+                        "mount, used_pct, fstype").get(host, [])
+
+    def pseudo(r: dict[str, Any]) -> bool:
+        return (r.get("fstype") or "") in PSEUDO_FS and not shown_always(r["mount"], always_show)
+
+    mounts = [r["mount"] for r in fs_rows if not pseudo(r)]
+    folded = sorted((r["mount"] for r in fs_rows if pseudo(r)), key=natural_key)
+    groups = [_cpu_memory(src, w, failed, rels)]
+    if mounts or folded:
+        fs = _filesystems(src, w, failed, mounts)
+        if folded:
+            more = f" and {len(folded) - 12} more" if len(folded) > 12 else ""
+            fs.note = "; ".join(x for x in (fs.note, f"{len(folded)} kernel and memory file "
+                                            f"systems not charted: {', '.join(folded[:12])}"
                                             f"{more}") if x)
         groups.append(fs)
-    groups += _network_disks(con, w, failed, rels) + _sensors_gpus(con, w, failed, rels)
-    timing = series.gauges(con, w, "polls", ["avg(connect_s)", "avg(command_s)"]
-                           ).get("", [[], []])
-    groups.append(ChartGroup("Polls", "polls", [_chart(
-        w, failed, "Poll timings", "s", [("connect", timing[0]), ("command", timing[1])])]))
-    procs = newest.rows("processes", "pid")
-    gpus = newest.rows("gpu", '"index", uuid')
+    groups += _network_disks(src, w, failed, rels, always_show) + _sensors_gpus(
+        src, w, failed, rels)
+    if "polls" in rels:
+        timing = src.gauges("polls", ["avg(connect_s)", "avg(command_s)"]).get("", [[], []])
+        groups.append(ChartGroup("Polls", "polls", [_chart(
+            w, failed, "Poll timings", "s", [("connect", timing[0]), ("command", timing[1])])]))
+    procs = fd.newest("processes", "pid").get(host, [])
+    gpus = fd.newest("gpu", '"index", uuid').get(host, [])
+    names = {g["uuid"]: g.get("name") for g in gpus}
+    users = fd.gpu_users().get(host, [])
+    for u in users:
+        u["gpu_name"] = u.get("gpu_name") or names.get(u["uuid"])
     return HostPage(
         row=row, window=w, groups=[g for g in groups if g.charts],
         top_cpu=sorted(procs, key=lambda r: -(r.get("cpu_pct") or 0))[:TOP_PROCESSES],
         top_mem=sorted(procs, key=lambda r: -(r.get("rss_bytes") or 0))[:TOP_PROCESSES],
         process_count=len(procs),
-        modules=newest.rows("modules", "name"),
-        files=newest.rows("files", "path"),
-        probes=newest.rows("probe_results", "status = 'ok', probe", newest.any_run,
-                           "probe, status, reason, records, ts"),
-        polls=dicts(con, "SELECT ts, status, reason, connect_s, command_s, bytes_read FROM polls "
-                         "WHERE host = $host AND ts >= $start ORDER BY ts DESC LIMIT 20",
-                    {"host": host, "start": start}),
-        changes=changes_mod.load(con, start, host=host, rels=rels),
-        alerts=alerts_mod.load(con, start, host=host, rels=rels),
-        gpus=gpus, gpu_users=_gpu_users(con, newest, rels, gpus),
+        modules=fd.newest("modules", "name").get(host, []),
+        files=fd.newest("files", "path").get(host, []),
+        probes=fd.probes().get(host, []),
+        polls=fd.polls(host),
+        changes=fd.changes(host),
+        alerts=fd.alerts(host),
+        gpus=gpus, gpu_users=users,
     )
-
-
-def _gpu_users(con: Con, newest: _Newest, rels: set[str], gpus: list[dict[str, Any]]
-               ) -> list[dict[str, Any]]:
-    """Who holds which GPU at the newest poll that asked (none there: nobody, not the
-    last users ever seen)."""
-    if "gpu_usage_by_user" not in rels or "probe_results" not in rels:
-        return []
-    found = con.execute(f"SELECT max(run_id) FROM {newest.src('probe_results')} WHERE host = "
-                        "$host AND probe = 'gpu_processes' AND status IN ('ok', 'partial')",
-                        newest.p).fetchone()
-    if not found or found[0] is None:
-        return []
-    names = {g["uuid"]: g.get("name") for g in gpus}
-    rows = newest.rows("gpu_usage_by_user", "uuid, memory_bytes DESC NULLS LAST, \"user\"",
-                       run=int(found[0]))
-    for r in rows:
-        r["gpu_name"] = r.get("gpu_name") or names.get(r["uuid"])
-    return rows

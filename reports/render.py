@@ -8,7 +8,9 @@ loader chain, so any template (``base.html``, a partial, ``style.css``) can be r
 Every page is self-contained: its style is inline, its charts are inline SVG, its one
 small script (table sorting and filtering; pages work without it) is allowed by hash in
 a Content-Security-Policy that forbids every fetch. So the folder works offline, from a
-mail, and a string that slipped past escaping still could not run or phone home.
+mail, and a string that slipped past escaping still could not run or phone home. (Served
+live by the daemon, a page has a second script, allowed by hash too, that may fetch the
+same page from the same origin: ``connect-src 'self'``.)
 """
 
 from __future__ import annotations
@@ -16,25 +18,30 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import json
 import os
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+import re
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import jinja2
 from markupsafe import Markup
 
+from onion.core.version import __version__, describe
 from onion.reports import alerts as alerts_mod
 from onion.reports import changes as changes_mod
-from onion.reports import fleet, hostpage, svg
+from onion.reports import fleet, fleetpics, hostpage, svg
 from onion.reports import pollers as pollers_mod
 from onion.reports.filters import age, duration, epoch, human_bytes, number, timestamp
+from onion.reports.fleetdata import FleetData
 from onion.reports.sql import Con, relations
 from onion.storage import duck as store
 
 TEMPLATES = Path(__file__).parent / "templates"
 DEFAULT_SINCE = dt.timedelta(days=7)
+_CSS_COMMENT = re.compile(r"/\*.*?\*/", re.DOTALL)
+_CSS_SPACE = re.compile(r"\s+")
 HOST_DIR = "hosts"
 
 
@@ -46,6 +53,7 @@ def environment(user_templates: Path | None = None) -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.ChoiceLoader(loaders), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True,
                              lstrip_blocks=True)
+    env.globals["onion_version"] = describe()  # the footer's "Onion 0.1.1 (unstable)"
     env.filters.update(bytes=human_bytes, ts=timestamp, duration=duration, num=number,
                        svg=svg.draw, epoch=epoch)
     return env
@@ -56,25 +64,50 @@ def _utcnow() -> dt.datetime:
 
 
 class Report:
-    """The pages of one report: a fixed window, host selection and template set."""
+    """The pages of one report: a fixed window, host selection and template set.
+
+    ``live``: the page is served by the daemon, which answers ``If-None-Match``; a
+    second small script then asks for the page again now and then and swaps in the
+    parts that changed (charts that did not change stay as they are). A written folder
+    never has it: its pages fetch nothing.
+    """
 
     def __init__(self, con: Con, since: dt.timedelta = DEFAULT_SINCE,
                  hosts: set[str] | None = None, user_templates: Path | None = None,
-                 now: dt.datetime | None = None) -> None:
+                 now: dt.datetime | None = None, always_show: Sequence[str] = (),
+                 live: bool = False, refresh_s: float = 30.0) -> None:
         self.con = con
         self.hosts = hosts
         self.end = now or _utcnow()
         self.start = self.end - since
         self.since = since
+        self.always_show = list(always_show)
+        self.user_templates = user_templates
         self.env = environment(user_templates)
         self.env.globals["ago"] = lambda v: age(v, self.end)
-        script = self.env.get_template("_script.js.html").render()
-        digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+        scripts = [self.env.get_template("_script.js.html").render()]
+        if live:
+            scripts.append(self.env.get_template("_live.js.html").render())
+        hashes = " ".join(
+            "'sha256-" + base64.b64encode(hashlib.sha256(x.encode()).digest()).decode() + "'"
+            for x in scripts)
+        # Inline in every page (a folder of 200 pages carries it 200 times): rendered
+        # once, comments and runs of blanks dropped.
+        style = _CSS_COMMENT.sub("", self.env.get_template("style.css").render())
         self.env.globals.update(
-            script=Markup(script),  # noqa: S704 - our template, not data; allowed by hash
-            script_hash=f"sha256-{digest}", generated=self.end, window_start=self.start,
+            style=Markup(_CSS_SPACE.sub(" ", style).strip()),  # noqa: S704 - our template
+            script=Markup(scripts[0]),  # noqa: S704 - our template, not data; allowed by hash
+            live_script=Markup(scripts[1]) if live else "",  # noqa: S704 - as above
+            script_hashes=Markup(hashes), live=live,  # noqa: S704 - base64 digests
+            # A user's base.html from before the live report names this one.
+            script_hash=hashes.split(" ")[0].strip("'"),
+            refresh_ms=int(refresh_s * 1000),
+            generated=self.end, window_start=self.start,
             window=duration(since.total_seconds()), host_dir=HOST_DIR)
         self._rows: list[fleet.FleetRow] | None = None
+        self._all: FleetData | None = None
+        self._pages: FleetData | None = None
+        self._changes: changes_mod.Raw | None = None
         self.rels = relations(con)
 
     @property
@@ -83,8 +116,32 @@ class Report:
             self._rows = fleet.load(self.con, self.start, self.hosts, self.rels)
         return self._rows
 
+    @property
+    def data(self) -> FleetData:
+        """The fleet's newest rows and windows (the overview and the GPU page)."""
+        if self._all is None:
+            self._all = FleetData(self.con, self.rels, self.start, self.end,
+                                  [r.name for r in self.rows])
+        return self._all
+
+    def prepare(self, names: Sequence[str]) -> None:
+        """Read the series of these hosts' pages at once (a query per table for all)."""
+        self._pages = FleetData(self.con, self.rels, self.start, self.end, names,
+                                self.changes_raw() if len(names) > 1 else None)
+
+    def changes_raw(self) -> changes_mod.Raw:
+        """The window's changes of every host: the changes page and the host pages
+        share one pass."""
+        if self._changes is None:
+            self._changes = changes_mod.raw(self.con, self.start, rels=self.rels)
+        return self._changes
+
     def _render(self, template: str, root: str, **ctx: Any) -> str:
         return self.env.get_template(template).render(root=root, **ctx)
+
+    def pictures(self) -> fleetpics.Pictures:
+        return fleetpics.load(self.con, self.rels, self.rows, self.data.windows,
+                              self.start, self.end)
 
     def overview(self) -> str:
         rows = self.rows
@@ -92,10 +149,13 @@ class Report:
             if "runs" in self.rels else None
         return self._render("index.html", "", page="fleet", hosts=rows,
                             groups=fleet.groups(rows), last_run=last[0] if last else None,
-                            pollers=pollers_mod.load(self.con, self.start, self.rels))
+                            pollers=pollers_mod.load(self.con, self.start, self.rels),
+                            pics=self.pictures())
 
     def host(self, row: fleet.FleetRow, con: Con | None = None) -> str:
-        data = hostpage.load(con or self.con, row, self.start, self.end, self.rels)
+        fd = self._pages if self._pages is not None and row.name in self._pages.windows \
+            else FleetData(con or self.con, self.rels, self.start, self.end, [row.name])
+        data = hostpage.build(fd, row, self.always_show)
         return self._render("host.html", "../", page="host", h=data, row=row)
 
     def alerts(self) -> str:
@@ -104,17 +164,67 @@ class Report:
         return self._render("alerts.html", "", page="alerts", a=data, pages=pages)
 
     def changes(self) -> str:
-        data = changes_mod.load(self.con, self.start, self.hosts, rels=self.rels)
+        data = changes_mod.sections(self.changes_raw(), self.hosts)
         pages = {r.name: r.page for r in self.rows}
         return self._render("changes.html", "", page="changes", c=data, pages=pages)
 
+    def gpus(self) -> str:
+        return self._render("gpus.html", "", page="gpus",
+                            g=fleetpics.gpus(self.data, self.rows))
+
     def pages(self) -> Iterator[tuple[str, Callable[[], str]]]:
         """(relative path, renderer) for every page, the overview first."""
-        yield "index.html", self.overview
-        yield "alerts.html", self.alerts
-        yield "changes.html", self.changes
+        yield from self.fleet_pages()
         for row in self.rows:
             yield f"{HOST_DIR}/{row.page}", (lambda r=row: self.host(r))
+
+    def fleet_pages(self) -> list[tuple[str, Callable[[], str]]]:
+        return [("index.html", self.overview), ("alerts.html", self.alerts),
+                ("changes.html", self.changes), ("gpus.html", self.gpus)]
+
+    def digests(self) -> dict[str, str]:
+        """page -> a digest of what it shows: a page whose digest did not change since
+        the last run need not be written again.
+
+        A host page changes with the host's polls (its ``hosts`` row says when it was
+        last polled and how that went), a fleet page with any host's, or with alerts;
+        all of them with the window, the settings, the templates and Onion's version.
+        """
+        common = [__version__, _template_stamp(TEMPLATES), self.since.total_seconds(),
+                  sorted(self.hosts or ()), self.always_show,
+                  _template_stamp(self.user_templates)]
+        out = {}
+        for r in self.rows:
+            out[f"{HOST_DIR}/{r.page}"] = _digest([*common, r.name, r.status, r.reason,
+                                                   r.last_seen, r.last_ok, r.os, r.groups])
+        fleet_inputs = [*common, sorted(out.items()), _alert_stamp(self.con, self.rels)]
+        for name, _ in self.fleet_pages():
+            out[name] = _digest([*fleet_inputs, name])
+        return out
+
+
+def _digest(parts: list[Any]) -> str:
+    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:32]
+
+
+def _template_stamp(folder: Path | None) -> list[Any]:
+    if folder is None:
+        return []
+    return sorted((str(p.relative_to(folder)), p.stat().st_mtime_ns, p.stat().st_size)
+                  for p in folder.rglob("*") if p.is_file())
+
+
+def _alert_stamp(con: Con, rels: set[str]) -> list[Any]:
+    """What the alert tables hold now, in a few numbers and a hash (they are small)."""
+    out: list[Any] = []
+    if "alerts" in rels:
+        out.append(hashlib.sha256(repr(con.execute(
+            "SELECT * FROM alerts ORDER BY ALL").fetchall()).encode()).hexdigest())
+    if "alert_events" in rels:
+        out.append(con.execute("SELECT count(*) FROM alert_events").fetchone())
+    if "received_batches" in rels:
+        out.append(con.execute("SELECT max(received_at) FROM received_batches").fetchone())
+    return out
 
 
 def _write(path: Path, text: str) -> None:
@@ -123,32 +233,62 @@ def _write(path: Path, text: str) -> None:
     os.replace(tmp, path)   # a reader (a web server) never sees half a page
 
 
+DIGESTS = ".onion-report.json"
+
+
+def _old_digests(out: Path) -> dict[str, str]:
+    try:
+        found = json.loads((out / DIGESTS).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return found.get("pages", {}) if isinstance(found, dict) else {}
+
+
 def write_report(db: Path, out: Path, user_templates: Path | None = None,
                  since: dt.timedelta = DEFAULT_SINCE, hosts: set[str] | None = None,
-                 now: dt.datetime | None = None, workers: int | None = None) -> Path:
-    """Write every page under ``out``; returns the overview's path.
+                 now: dt.datetime | None = None, always_show: Sequence[str] = (),
+                 force: bool = False) -> Path:
+    """Write the pages under ``out`` whose inputs changed since the last run (all of
+    them with ``force``); returns the overview's path.
 
-    Host pages render on a few threads, each with its own cursor: DuckDB runs the
-    queries without the GIL, which is where a host page spends its time.
+    Each page's digest (:meth:`Report.digests`) is kept in ``out/.onion-report.json``:
+    a run with no new poll writes nothing, a poll of one host rewrites that host's page
+    and the fleet pages. The series of the pages to write are read at once, a query per
+    table for all of them.
     """
     with store.reading(db) as con:
-        report = Report(con, since, hosts, user_templates, now)
-        (out / HOST_DIR).mkdir(parents=True, exist_ok=True)
-        for name, render in list(report.pages())[:3]:
-            _write(out / name, render())
-        rows = report.rows
-
-        def one(row: fleet.FleetRow) -> None:
-            cur = store.cursor(con)
-            try:
-                _write(out / HOST_DIR / row.page, report.host(row, cur))
-            finally:
-                cur.close()
-
-        with ThreadPoolExecutor(max_workers=workers or min(4, os.cpu_count() or 1)) as pool:
-            list(pool.map(one, rows))
-        keep = {r.page for r in rows}
-        for old in (out / HOST_DIR).glob("*.html"):
-            if old.name not in keep:   # a host that left the inventory or the --limit
-                old.unlink()
+        write_pages(con, out, user_templates, since, hosts, now, always_show, force)
     return out / "index.html"
+
+
+def write_pages(con: Con, out: Path, user_templates: Path | None = None,
+                since: dt.timedelta = DEFAULT_SINCE, hosts: set[str] | None = None,
+                now: dt.datetime | None = None, always_show: Sequence[str] = (),
+                force: bool = False) -> list[str]:
+    """:func:`write_report` on an open connection; returns the pages it wrote."""
+    report = Report(con, since, hosts, user_templates, now, always_show)
+    (out / HOST_DIR).mkdir(parents=True, exist_ok=True)
+    old = {} if force else _old_digests(out)
+    new = report.digests()
+    written: list[str] = []
+
+    def stale(name: str) -> bool:
+        return old.get(name) != new[name] or not (out / name).is_file()
+
+    for name, render in report.fleet_pages():
+        if stale(name):
+            _write(out / name, render())
+            written.append(name)
+    todo = [r for r in report.rows if stale(f"{HOST_DIR}/{r.page}")]
+    if todo:
+        report.prepare([r.name for r in todo])
+    for row in todo:
+        _write(out / HOST_DIR / row.page, report.host(row))
+        written.append(f"{HOST_DIR}/{row.page}")
+    keep = {r.page for r in report.rows}
+    for gone in (out / HOST_DIR).glob("*.html"):
+        if gone.name not in keep:   # a host that left the inventory or the --limit
+            gone.unlink()
+    if new != old:
+        _write(out / DIGESTS, json.dumps({"version": 1, "pages": new}, indent=0))
+    return written

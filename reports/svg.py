@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 from markupsafe import Markup, escape
 
 from onion.reports.filters import human_bytes
@@ -44,13 +45,21 @@ class Chart:
     failed: Sequence[float] = ()            # times of failed polls
     note: str = ""
     legend: list[LegendItem] = field(default_factory=list)
+    last_poll: float | None = None          # the host's newest poll: "now" is then
 
     def __post_init__(self) -> None:
-        self.legend = [LegendItem(s.label, PALETTE[i % len(PALETTE)],
-                                  fmt(s.points[-1][1], self.unit) if s.points else "—",
-                                  fmt(max(p[1] for p in s.points), self.unit)
-                                  if s.points else "—")
-                       for i, s in enumerate(self.series)]
+        # "now" is the newest sample itself (the series' buckets leave it alone in the
+        # last one); one from before the host's last poll says when it is from.
+        self.legend = []
+        for i, s in enumerate(self.series):
+            last_t = s.points[-1][0] if s.points else None
+            stale = (last_t is not None and self.last_poll is not None
+                     and last_t < self.last_poll - 1)
+            self.legend.append(LegendItem(
+                s.label, PALETTE[i % len(PALETTE)],
+                fmt(s.points[-1][1], self.unit) if s.points else "—",
+                fmt(max(p[1] for p in s.points), self.unit) if s.points else "—",
+                last_t, stale))
 
     @property
     def empty(self) -> bool:
@@ -63,6 +72,14 @@ class LegendItem:
     colour: str
     last: str
     peak: str
+    last_at: float | None = None            # the newest sample's time
+    stale: bool = False                     # from before the host's newest poll
+
+    @property
+    def last_when(self) -> str:
+        if self.last_at is None:
+            return ""
+        return dt.datetime.fromtimestamp(self.last_at, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def fmt(value: float, unit: str) -> str:
@@ -128,19 +145,56 @@ def _time_ticks(t0: float, t1: float) -> list[tuple[float, str]]:
     return out
 
 
-def _segments(points: Sequence[tuple[float, float]], gap_s: float
-              ) -> list[list[tuple[float, float]]]:
-    segs: list[list[tuple[float, float]]] = []
-    prev_t: float | None = None
-    for t, v in points:
-        if v is None or (isinstance(v, float) and math.isnan(v)):
-            prev_t = None
+# Line paths are written in half units (drawn under ``scale(.5)``), as an absolute start
+# then relative whole steps (a level stretch as one "h"): about a third of the bytes of
+# absolute coordinates with one decimal, and nothing a screen can show is lost.
+UNITS = 2
+
+
+def _path(xs: list[int], ys: list[int]) -> str:
+    parts = [f"M{xs[0]} {ys[0]}"]
+    level = 0
+    for i in range(1, len(xs)):
+        dx, dy = xs[i] - xs[i - 1], ys[i] - ys[i - 1]
+        if dy == 0:
+            level += dx
             continue
-        if prev_t is None or t - prev_t > gap_s:
-            segs.append([])
-        segs[-1].append((t, v))
-        prev_t = t
-    return segs
+        if level:
+            parts.append(f"h{level}")
+            level = 0
+        parts.append(f"l{dx} {dy}" if parts[-1][0] not in "l " else f" {dx} {dy}")
+    if level:
+        parts.append(f"h{level}")
+    return "".join(parts)
+
+
+def _line(points: Sequence[tuple[float, float]], gap_s: float, ax: float, bx: float,
+          ay: float, by: float) -> tuple[list[str], list[str]]:
+    """Paths (in UNITS) of a series' runs without gaps, and dots for lone points; in
+    numpy, as this is the report's one loop over every point it draws."""
+    if not points:
+        return [], []
+    arr = np.asarray(points, dtype=float).reshape(-1, 2)
+    arr = arr[~np.isnan(arr[:, 1])]
+    if not len(arr):
+        return [], []
+    t = arr[:, 0]
+    xs = np.rint(ax + bx * t).astype(np.int64)
+    ys = np.rint(ay + by * arr[:, 1]).astype(np.int64)
+    cuts = (np.flatnonzero(np.diff(t) > gap_s) + 1).tolist()
+    paths, dots = [], []
+    for a, b in zip([0, *cuts], [*cuts, len(t)], strict=True):
+        if b - a == 1:
+            dots.append(f'<circle cx="{xs[a] / UNITS:.1f}" cy="{ys[a] / UNITS:.1f}" r="2"/>')
+            continue
+        dx, dy = np.diff(xs[a:b]), np.diff(ys[a:b])
+        if not dy.any():   # level all along (CPUs, a limit): one stroke
+            paths.append(f"M{xs[a]} {ys[a]}h{int(dx.sum())}")
+            continue
+        steps = np.empty(2 * len(dx), dtype=np.int64)
+        steps[0::2], steps[1::2] = dx, dy
+        paths.append(f"M{xs[a]} {ys[a]}l" + " ".join(map(str, steps.tolist())))
+    return paths, dots
 
 
 def draw(chart: Chart) -> Markup:
@@ -156,25 +210,25 @@ def draw(chart: Chart) -> Markup:
         pad = max(1.0, abs(hi) * 0.1)
         lo, hi = (lo - pad if chart.y_min is None else lo), hi + pad
     lo, hi, yticks = _y_axis(lo, hi, chart.unit)
+    kx, ky = pw / (t1 - t0), ph / (hi - lo)
 
     def x(t: float) -> float:
-        return LEFT + (t - t0) / (t1 - t0) * pw
+        return LEFT + (t - t0) * kx
 
     def y(v: float) -> float:
-        return TOP + ph - (v - lo) / (hi - lo) * ph
+        return TOP + ph - (v - lo) * ky
 
     out = [f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
            f'aria-label="{escape(chart.title)}" xmlns="http://www.w3.org/2000/svg">']
-    for v, label in yticks:
-        yy = y(v)
-        out.append(f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{yy:.1f}" '
-                   f'y2="{yy:.1f}"/><text class="yl" x="{LEFT - 4}" y="{yy + 4:.1f}">'
-                   f'{escape(label)}</text>')
-    for t, label in _time_ticks(t0, t1):
-        xx = x(t)
-        out.append(f'<line class="tick" x1="{xx:.1f}" x2="{xx:.1f}" y1="{TOP + ph}" '
-                   f'y2="{TOP + ph + 4}"/><text class="xl" x="{xx:.1f}" y="{HEIGHT - 10}">'
-                   f'{escape(label)}</text>')
+    # Grid lines and ticks: one path each, the labels after them.
+    grid = "".join(f"M{LEFT} {y(v):.1f}h{pw}" for v, _ in yticks)
+    xticks = _time_ticks(t0, t1)
+    ticks = "".join(f"M{x(t):.1f} {TOP + ph}v4" for t, _ in xticks)
+    out.append(f'<path class="grid" d="{grid}"/><path class="tick" d="{ticks}"/>')
+    out.extend(f'<text class="yl" x="{LEFT - 4}" y="{y(v) + 4:.1f}">{escape(label)}</text>'
+               for v, label in yticks)
+    out.extend(f'<text class="xl" x="{x(t):.1f}" y="{HEIGHT - 10}">{escape(label)}</text>'
+               for t, label in xticks)
     out.append(f'<text class="utc" x="2" y="{HEIGHT - 10}">UTC</text>')
     out.append(f'<rect class="frame" x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}"/>')
     bucket = min(max(pw * chart.gap_s / (t1 - t0) / 2, 1.5), 6.0)
@@ -190,15 +244,12 @@ def draw(chart: Chart) -> Markup:
         out.append(f'<title>red marks: failed polls ({len(chart.failed)})</title>')
     for i, s in enumerate(chart.series):
         colour = PALETTE[i % len(PALETTE)]
-        path, dots = [], []
-        for seg in _segments(s.points, chart.gap_s):
-            if len(seg) == 1:
-                dots.append(f'<circle cx="{x(seg[0][0]):.1f}" cy="{y(seg[0][1]):.1f}" r="2"/>')
-                continue
-            path.append("M" + " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in seg))
+        path, dots = _line(s.points, chart.gap_s, UNITS * (LEFT - t0 * kx), UNITS * kx,
+                           UNITS * (TOP + ph + lo * ky), -UNITS * ky)
         title = f"<title>{escape(s.label)}</title>"
         if path:
-            out.append(f'<path d="{" ".join(path)}" stroke="{colour}">{title}</path>')
+            out.append(f'<path d="{"".join(path)}" stroke="{colour}" transform="scale(.5)">'
+                       f'{title}</path>')
         if dots:
             out.append(f'<g fill="{colour}">{title}{"".join(dots)}</g>')
     if not values:
@@ -206,3 +257,109 @@ def draw(chart: Chart) -> Markup:
                    f'no data in this window</text>')
     out.append("</svg>")
     return Markup("".join(out))  # noqa: S704 - every data text above went through escape()
+
+
+# Sparklines and heatmaps: the fleet on one time axis (series.Grid's columns).
+
+VIRIDIS = ("#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89", "#35b779",
+           "#6ece58", "#b5de2b", "#fde725")
+
+
+def spark(values: Mapping[int, float], cols: int, label: str, top: float = 100.0) -> Markup:
+    """A small line of one host's values over the window, a gap where it has none."""
+    runs: list[list[int]] = []
+    prev = None
+    for c in sorted(values):
+        if prev is None or c != prev + 1:
+            runs.append([])
+        runs[-1].append(c)
+        prev = c
+
+    def level(c: int) -> int:
+        return round(100 - 100 * min(max(values[c], 0.0), top) / top)
+
+    d = "".join(_path([2 * c + 1 for c in r], [level(c) for c in r]) for r in runs if len(r) > 1)
+    dots = "".join(f'<rect x="{2 * r[0]}" y="{level(r[0]) - 4}" width="2" height="8"/>'
+                   for r in runs if len(r) == 1)
+    last = values[max(values)] if values else None
+    text = f"{label}: {fmt(last, '%')} at the end of the window" if last is not None \
+        else f"{label}: no data in the window"
+    return Markup(  # noqa: S704 - the label went through escape()
+        f'<svg class="spark" viewBox="0 0 {2 * cols} 100" preserveAspectRatio="none" role="img" '
+        f'aria-label="{escape(text)}" xmlns="http://www.w3.org/2000/svg">'
+        f'<title>{escape(text)}</title>'
+        + (f'<path d="{d}"/>' if d else "") + dots + "</svg>")
+
+
+@dataclass(frozen=True, slots=True)
+class HeatRow:
+    label: str
+    href: str | None
+    values: Mapping[int, float]              # column -> value
+    down: Mapping[int, bool] = field(default_factory=dict)   # True: every poll failed
+
+
+HEAT_W, HEAT_LEFT, HEAT_RIGHT, HEAT_TOP, HEAT_ROW = 1000, 170, 8, 16, 10
+LABEL_CHARS = 30
+
+
+def heatmap(title: str, rows: Sequence[HeatRow], t0: float, t1: float, cols: int,
+            top: float = 100.0) -> Markup:
+    """One row per host, one cell per column coloured by its value (10 levels of
+    viridis, light = busy); red cells: the host was down (every poll failed), a red
+    tick: some polls failed; grey: no data."""
+    pw = HEAT_W - HEAT_LEFT - HEAT_RIGHT
+    cw = pw / cols
+    height = HEAT_TOP + HEAT_ROW * len(rows) + 4
+    levels: list[list[str]] = [[] for _ in VIRIDIS]
+    down, partial, labels = [], [], []
+    for r, row in enumerate(rows):
+        run: tuple[int, int, int] | None = None          # (level, first column, length)
+        for c in range(cols + 1):
+            v = row.values.get(c) if c < cols else None
+            lv = None if v is None else min(9, max(0, int(10 * v / top)))
+            if run is not None and (lv != run[0] or c != run[1] + run[2]):
+                levels[run[0]].append(f"M{run[1]} {r}h{run[2]}")
+                run = None
+            if lv is not None:
+                run = (lv, run[1], run[2] + 1) if run else (lv, c, 1)
+        for c, all_failed in sorted(row.down.items()):
+            (down if all_failed else partial).append(f"M{c} {r}h1")
+        shown = row.label if len(row.label) <= LABEL_CHARS else row.label[:LABEL_CHARS - 1] + "…"
+        text = (f'<text class="hl" x="{HEAT_LEFT - 4}" y="{HEAT_TOP + HEAT_ROW * r + 8}">'
+                f'<title>{escape(row.label)}</title>{escape(shown)}</text>')
+        labels.append(f'<a href="{escape(row.href)}">{text}</a>' if row.href else text)
+    out = [f'<svg class="heatmap" viewBox="0 0 {HEAT_W} {height}" role="img" '
+           f'aria-label="{escape(title)}" data-rows="{len(rows)}" '
+           f'xmlns="http://www.w3.org/2000/svg">',
+           f'<rect class="nodata" x="{HEAT_LEFT}" y="{HEAT_TOP}" width="{pw}" '
+           f'height="{HEAT_ROW * len(rows)}"/>']
+    for t, label in _time_ticks(t0, t1):
+        xx = HEAT_LEFT + (t - t0) / max(t1 - t0, 1) * pw
+        out.append(f'<text class="xl" x="{xx:.1f}" y="11">{escape(label)}</text>'
+                   f'<line class="tick" x1="{xx:.1f}" x2="{xx:.1f}" y1="{HEAT_TOP - 3}" '
+                   f'y2="{height - 4}"/>')
+    out.append(f'<g transform="translate({HEAT_LEFT} {HEAT_TOP + HEAT_ROW / 2}) '
+               f'scale({cw:.4f} {HEAT_ROW})">')
+    for lv, segs in enumerate(levels):
+        if segs:
+            out.append(f'<path class="cell" stroke="{VIRIDIS[lv]}" d="{"".join(segs)}"/>')
+    if down:
+        out.append(f'<path class="down" d="{"".join(down)}"><title>down: every poll '
+                   f'failed</title></path>')
+    if partial:
+        out.append(f'<path class="partial" transform="translate(0 .4)" d="{"".join(partial)}">'
+                   f'<title>some polls failed</title></path>')
+    out.append("</g>")
+    out.extend(labels)
+    out.append("</svg>")
+    return Markup("".join(out))  # noqa: S704 - every data text above went through escape()
+
+
+def heat_scale(top: float = 100.0, unit: str = "%") -> Markup:
+    """The heatmap's key, as HTML."""
+    cells = "".join(f'<span style="background:{c}" title="{top * i / 10:.0f}–'
+                    f'{top * (i + 1) / 10:.0f} {unit}"></span>' for i, c in enumerate(VIRIDIS))
+    return Markup(  # noqa: S704 - constants only
+        f'<span class="heatkey">0 {unit} {cells} {top:.0f} {unit}'
+        f' <span class="downkey"></span> down <span class="nodatakey"></span> no data</span>')

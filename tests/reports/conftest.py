@@ -57,8 +57,10 @@ def add_hostile_host(con: duckdb.DuckDBPyConnection, end: dt.datetime) -> None:
                                 "reason": None if i < 2 else f"bad output {IMG}",
                                 "os": "linux", "connect_s": 0.01, "command_s": 0.2}])
         _insert(con, "probe_results", [
-            {**base, "probe": "gpu", "status": "unavailable", "reason": f"no gpu {SCRIPT}",
+            {**base, "probe": "disk_io", "status": "unavailable", "reason": f"no disk {SCRIPT}",
              "records": 0},
+            {**base, "probe": "gpu", "status": "ok", "records": 1},
+            {**base, "probe": "gpu_processes", "status": "ok", "records": 1},
             {**base, "probe": "modules", "status": "parse_error", "reason": f"line {IMG}",
              "records": 0}])
         _insert(con, "processes", [{**base, "pid": 4242, "user": f"u{SCRIPT}", "cpu_pct": 99.0,
@@ -76,6 +78,9 @@ def add_hostile_host(con: duckdb.DuckDBPyConnection, end: dt.datetime) -> None:
                                        "celsius": 50.0 + i, "crit_celsius": 100.0}])
         _insert(con, "gpu", [{**base, "index": 0, "uuid": "GPU-1", "name": f"gpu{IMG}",
                               "utilization_pct": 50.0, "temperature_celsius": 60.0}])
+        _insert(con, "gpu_processes", [{**base, "uuid": "GPU-1", "pid": 4242,
+                                        "used_memory_bytes": 1 << 30, "uid": 1000,
+                                        "user": f"u{SCRIPT}", "process_name": EVIL}])
         _insert(con, "network", [{**base, "interface": f"eth{SCRIPT}", "up": True,
                                   "rx_bytes": 10**6 * (i + 1), "tx_bytes": 10**5 * (i + 1)}])
         _insert(con, "system", [{**base, "os": "linux", "kernel_name": "Linux",
@@ -86,6 +91,35 @@ def add_hostile_host(con: duckdb.DuckDBPyConnection, end: dt.datetime) -> None:
                                  "uptime_seconds": 100.0}])
         _insert(con, "files", [{**base, "path": f"/etc/{EVIL}", "exists": True,
                                 "size_bytes": 10 + i, "sha256": f"{i}" * 64, "mode": "0644"}])
+
+
+DOWN_HOST = "down01"
+DOWN_LOAD = 3.25
+
+
+def add_down_host(con: duckdb.DuckDBPyConnection, end: dt.datetime) -> None:
+    """A host polled fine three times, then unreachable twice: its values are stale."""
+    times = [end - dt.timedelta(minutes=25 - 5 * i) for i in range(5)]
+    con.execute("INSERT INTO hosts (host, address, port, groups, os, first_seen, last_seen, "
+                "last_ok, last_status, last_reason) VALUES (?, 'down01.example', 22, ['rack9'], "
+                "'linux', ?, ?, ?, 'unreachable', 'no route to host')",
+                [DOWN_HOST, times[0], times[-1], times[2]])
+    for i, ts in enumerate(times):
+        run = int(ts.replace(tzinfo=dt.UTC).timestamp() * 1e6)
+        base = {"run_id": run, "host": DOWN_HOST, "ts": ts}
+        ok = i < 3
+        _insert(con, "polls", [{**base, "status": "ok" if ok else "unreachable",
+                                "reason": None if ok else "no route to host", "os": "linux",
+                                "connect_s": 0.01, "command_s": 0.1}])
+        if not ok:
+            continue
+        _insert(con, "probe_results", [{**base, "probe": p, "status": "ok", "records": 1}
+                                       for p in ("cpu", "memory")])
+        _insert(con, "cpu", [{**base, "ncpu": 4, "load_1m": DOWN_LOAD + i, "load_5m": 1.0,
+                              "load_15m": 1.0, "user_seconds": 100.0 * (i + 1),
+                              "system_seconds": 10.0 * (i + 1), "idle_seconds": 1000.0 * (i + 1)}])
+        _insert(con, "memory", [{**base, "total_bytes": 8 << 30, "available_bytes": 4 << 30,
+                                 "used_bytes": 4 << 30}])
 
 
 def add_alerts(con: duckdb.DuckDBPyConnection, end: dt.datetime) -> None:
@@ -122,6 +156,7 @@ def report_db(tmp_path_factory) -> Path:
     with duckdb.connect(str(db)) as con:
         fleet_data.generate(con, hosts=4, days=2, end=end - dt.timedelta(minutes=1))
         add_hostile_host(con, end)
+        add_down_host(con, end)
     # A copy keeps the alert tables a poll made; this one drops them, as in a database
     # from before alerting existed.
     (root / "with-alerts.duckdb").write_bytes(db.read_bytes())

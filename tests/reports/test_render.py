@@ -41,7 +41,7 @@ def test_every_page_renders(report):
     pages = dict(report.pages())
     assert {"index.html", "alerts.html", "changes.html"} <= set(pages)
     hosts = [p for p in pages if p.startswith("hosts/")]
-    assert len(hosts) == 6                          # localhost, 4 synthetic, the hostile one
+    assert len(hosts) == 7          # localhost, 4 synthetic, the hostile one, a down one
     for name, page in pages.items():
         text = page()
         assert text.startswith("<!doctype html>"), name
