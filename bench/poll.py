@@ -1,6 +1,7 @@
 """Benchmark one poll round: Onion against bare asyncssh, clush, parallel-ssh and Ansible.
 
     python3 bench/poll.py [--sizes 10,50,200] [--repeat N] [--full] [--only a,b] [--skip a,b]
+                          [--fixed-runs 10]
 
 Starts loopback OpenSSH sshd "hosts" (see bench/fleet.py), then runs every contender as
 a subprocess, so interpreter start-up counts the same for all, and measures for each:
@@ -11,7 +12,17 @@ a subprocess, so interpreter start-up counts the same for all, and measures for 
 - remote CPU: what the sshd process trees burnt (listeners plus reaped sessions), per
   host;
 - hosts ok: Onion's database has an ``ok`` poll for the host; the others got the
-  script's end marker back (Ansible: rc=0, or facts for ``setup``).
+  script's end marker back (Ansible: rc=0, or facts for ``setup``);
+- peak RSS of the contender's own process (Linux ``VmHWM``, read while it runs: what
+  ``runs.peak_rss_bytes`` records for Onion), and hosts per second.
+
+Then the fixed cost of a cron run: ``onion poll`` of one host, user+sys CPU of the
+process (what ``/usr/bin/time`` prints), the median of ``--fixed-runs``, beside bare
+asyncssh doing the same (Python and asyncssh alone).
+
+Every contender opens at most ``CONCURRENCY`` sessions at once (Onion's ``[poller]
+concurrency``, clush/Ansible forks, pssh's pool): at N = 1000 one machine cannot hold a
+thousand sshd sessions, their shells and ``ps`` at once, and the comparison stays fair.
 
 Every contender runs the script Onion runs (``poller.plan.build`` with the default probe
 selection) except ``ansible-setup`` (Ansible's own fact gathering) and ``naive-sh`` (one
@@ -33,6 +44,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -55,6 +67,9 @@ ALL = ("onion", BARE, "clush", "pssh", "ansible-raw", "ansible-setup", "naive-sh
 REFERENCES = {"naive-sh": "reference: one process per file/tool",
               "ssh-noop": "reference: session only, `exit 0`"}
 SETUP_MAX_N = 50            # ansible-setup is slow: bigger sizes only with --full
+RAW_MAX_N = 200             # ansible-raw: a fork per host, 50 MB each; bigger with --full
+CONCURRENCY = 200           # sessions open at once, for every contender
+MEMORY_REF_N = 200          # the size N >= 1000's memory per host is compared with
 
 
 # ---------------------------------------------------------------------------------------
@@ -123,6 +138,7 @@ class Ctx:
     naive: Path
     n: int = 0
     run: int = 0
+    db_name: str = "onion.duckdb"   # one database per purpose, its schema made by a warm-up
 
     @property
     def endpoints(self) -> list[fleet_mod.Endpoint]:
@@ -161,7 +177,7 @@ def prep_onion(ctx: Ctx) -> Prepared:
     inv = ctx.tmp / f"onion-{ctx.n}.hosts"
     inv.write_text("".join(f"root@{e.addr}:{e.port}\n" for e in ctx.endpoints))
     cfg = ctx.tmp / "onion.toml"
-    db = ctx.tmp / "onion.duckdb"   # one database, its schema made by the warm-up
+    db = ctx.tmp / ctx.db_name
     tool = _tool("onion") or "onion"
 
     def check(stdout: bytes, stderr: bytes, rc: int) -> tuple[int, str | None]:
@@ -188,6 +204,7 @@ def prep_bare(ctx: Ctx, script: Path | None = None, done: str | None = None) -> 
                      "--hosts", str(_hosts_file(ctx)), "--known-hosts", str(f.known_hosts),
                      "--key", str(f.user_key), "--script", str(script or ctx.script),
                      "--done", ctx.done if done is None else done,
+                     "--concurrency", str(CONCURRENCY),
                      "--timeout", str(CONNECT_TIMEOUT + COMMAND_TIMEOUT)], _ok_line)
 
 
@@ -214,7 +231,8 @@ def prep_clush(ctx: Ctx) -> Prepared:
                 seen.add(host)
         return len(seen & set(names)), _first_error(stderr, rc)
 
-    return Prepared([_tool("clush") or "clush", "-f", str(ctx.n), "-t", str(CONNECT_TIMEOUT),
+    return Prepared([_tool("clush") or "clush", "-f", str(min(ctx.n, CONCURRENCY)),
+                     "-t", str(CONNECT_TIMEOUT),
                      "-u", str(COMMAND_TIMEOUT), "-o", f"-F {cfg}", "-w", ",".join(names),
                      "sh -s"], check, stdin=ctx.script.read_bytes())
 
@@ -223,6 +241,7 @@ def prep_pssh(ctx: Ctx) -> Prepared:
     return Prepared([sys.executable, str(BENCH / "pssh_runner.py"),
                      "--hosts", str(_hosts_file(ctx)), "--key", str(ctx.fleet.user_key),
                      "--script", str(ctx.script), "--done", ctx.done,
+                     "--concurrency", str(CONCURRENCY),
                      "--timeout", str(CONNECT_TIMEOUT + COMMAND_TIMEOUT)], _ok_line)
 
 
@@ -269,7 +288,8 @@ pipelining = True
         return ok, first_bad or _first_error(stderr, rc if ok < ctx.n else 0)
 
     return Prepared([_tool("ansible") or "ansible", "all", "-i", str(inv), *module,
-                     "-f", str(ctx.n), "-T", str(CONNECT_TIMEOUT), "-o"], check, env=env)
+                     "-f", str(min(ctx.n, CONCURRENCY)), "-T", str(CONNECT_TIMEOUT), "-o"],
+                    check, env=env)
 
 
 def prep_ansible_raw(ctx: Ctx) -> Prepared:
@@ -305,7 +325,8 @@ def contenders(full: bool) -> list[Contender]:
         Contender(BARE, prep_bare, _need_module("asyncssh")),
         Contender("clush", prep_clush, _need_tool("clush")),
         Contender("pssh", prep_pssh, _need_module("pssh")),
-        Contender("ansible-raw", prep_ansible_raw, _need_tool("ansible")),
+        Contender("ansible-raw", prep_ansible_raw, _need_tool("ansible"),
+                  None if full else RAW_MAX_N),
         Contender("ansible-setup", prep_ansible_setup, _need_tool("ansible"),
                   None if full else SETUP_MAX_N),
         Contender("naive-sh", prep_naive, _need_module("asyncssh")),
@@ -323,6 +344,7 @@ class Sample:
     remote_cpu_s: float
     ok: int
     error: str | None = None
+    peak_rss: int | None = None   # bytes, the contender's own process (VmHWM)
 
 
 @dataclass
@@ -357,6 +379,35 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(10)
 
 
+class PeakWatch:
+    """The peak resident size (``VmHWM``) of one running process, read every 50 ms from
+    /proc until it exits: ``ru_maxrss`` would carry this benchmark's own size over the
+    fork (the reason pipeline/summary.py reads VmHWM too)."""
+
+    def __init__(self, pid: int) -> None:
+        self.path = Path(f"/proc/{pid}/status")
+        self.peak: int | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._stop.is_set():
+            try:
+                for line in self.path.read_text(errors="replace").splitlines():
+                    if line.startswith("VmHWM:"):
+                        self.peak = int(line.split()[1]) * 1024
+                        break
+            except (OSError, ValueError):
+                return   # gone (or not Linux)
+            self._stop.wait(0.05)
+
+    def stop(self) -> int | None:
+        self._stop.set()
+        self._thread.join()
+        return self.peak
+
+
 def measure(ctx: Ctx, prep: Prepared, timeout: float) -> Sample:
     fl = ctx.fleet
     fl.settle()
@@ -366,6 +417,7 @@ def measure(ctx: Ctx, prep: Prepared, timeout: float) -> Sample:
                             stdin=subprocess.PIPE if prep.stdin is not None else
                             subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    watch = PeakWatch(proc.pid)
     try:
         out, err = proc.communicate(prep.stdin, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -374,6 +426,7 @@ def measure(ctx: Ctx, prep: Prepared, timeout: float) -> Sample:
         err = f"timed out after {timeout:g} s\n".encode() + err
     finally:
         _kill_group(proc)    # no-op when it finished; on Ctrl-C it takes the group down
+        peak = watch.stop()
     wall = time.perf_counter() - t0
     cpu = _children_cpu() - cpu0
     fl.settle()
@@ -383,23 +436,33 @@ def measure(ctx: Ctx, prep: Prepared, timeout: float) -> Sample:
         error = None           # stderr then is the hosts' own (clush relays it)
     elif error is None:
         error = f"exit status {proc.returncode}" if proc.returncode else "hosts missing"
-    return Sample(wall, cpu, remote, ok, error)
+    return Sample(wall, cpu, remote, ok, error, peak)
 
 
 # ---------------------------------------------------------------------------------------
 # Report
 
-GOAL_WALL = 1.3
+GOAL_WALL = 1.2
 GOAL_CPU = 2.0
+GOAL_FIXED_CPU = 0.5        # s of user+sys for `onion poll` of one host
+GOAL_RSS_PER_HOST = 2.0     # peak RSS per host at N >= 1000 against N = MEMORY_REF_N's
+MIB = 1 << 20
 
 
 def _fmt_ratio(x: float | None) -> str:
     return f"{x:.2f}x" if x is not None else "-"
 
 
-def print_table(rows: Sequence[Row], sizes: Sequence[int]) -> None:
-    head = (f"{'contender':14} {'N':>4} {'wall s':>8} {'vs bare':>8} {'client ms/h':>12} "
-            f"{'vs bare':>8} {'remote ms/h':>12} {'hosts ok':>9}  notes")
+def _peak(r: Row) -> float | None:
+    peaks = [s.peak_rss for s in r.samples if s.peak_rss]
+    return statistics.median(peaks) if peaks else None
+
+
+def print_table(rows: Sequence[Row], sizes: Sequence[int],
+                memory_ref: Row | None = None) -> None:
+    head = (f"{'contender':14} {'N':>4} {'wall s':>8} {'vs bare':>8} {'hosts/s':>8} "
+            f"{'client ms/h':>12} {'vs bare':>8} {'remote ms/h':>12} {'peak MiB':>9} "
+            f"{'hosts ok':>9}  notes")
     print(head)
     print("-" * len(head))
     for n in sizes:
@@ -407,9 +470,9 @@ def print_table(rows: Sequence[Row], sizes: Sequence[int]) -> None:
         bare = by.get(BARE)
         bare_ok = bare is not None and bare.samples and bare.ok == n
         for r in (r for r in rows if r.n == n):
-            if r.skipped:
-                print(f"{r.name:14} {n:>4} {'-':>8} {'-':>8} {'-':>12} {'-':>8} {'-':>12} "
-                      f"{'-':>9}  {r.skipped}")
+            if r.skipped or not r.samples:
+                print(f"{r.name:14} {n:>4} {'-':>8} {'-':>8} {'-':>8} {'-':>12} {'-':>8} "
+                      f"{'-':>12} {'-':>9} {'-':>9}  {r.skipped or 'no run'}")
                 continue
             wall = r.median("wall_s")
             cpu = r.median("client_cpu_s") * 1000 / n
@@ -417,18 +480,22 @@ def print_table(rows: Sequence[Row], sizes: Sequence[int]) -> None:
             rw = wall / bare.median("wall_s") if bare_ok and bare else None
             rc = (cpu / (bare.median("client_cpu_s") * 1000 / n)
                   if bare_ok and bare and bare.median("client_cpu_s") > 0 else None)
+            peak = _peak(r)
             note = r.error or ""
             if r.name in REFERENCES:
                 note = (f"({REFERENCES[r.name]}) " + note).strip()
-            print(f"{r.name:14} {n:>4} {wall:>8.2f} {_fmt_ratio(rw):>8} {cpu:>12.1f} "
-                  f"{_fmt_ratio(rc):>8} {remote:>12.1f} {f'{r.ok}/{n}':>9}  {note}")
+            print(f"{r.name:14} {n:>4} {wall:>8.2f} {_fmt_ratio(rw):>8} {n / wall:>8.1f} "
+                  f"{cpu:>12.1f} {_fmt_ratio(rc):>8} {remote:>12.1f} "
+                  f"{f'{peak / MIB:.0f}' if peak else '-':>9} {f'{r.ok}/{n}':>9}  {note}")
             if r.name == "onion":
-                for line in goals(r, by, n):
+                ref = memory_ref if memory_ref is not None else \
+                    next((x for x in rows if x.name == "onion" and x.n == MEMORY_REF_N), None)
+                for line in goals(r, by, n, ref):
                     print(f"{'':19}goal: {line}")
         print()
 
 
-def goals(onion: Row, by: dict[str, Row], n: int) -> list[str]:
+def goals(onion: Row, by: dict[str, Row], n: int, memory_ref: Row | None = None) -> list[str]:
     out = []
     bare = by.get(BARE)
     wall = onion.median("wall_s")
@@ -454,9 +521,65 @@ def goals(onion: Row, by: dict[str, Row], n: int) -> list[str]:
         mine, theirs = onion.median("remote_cpu_s") / n, naive.median("remote_cpu_s") / n
         out.append(f"remote CPU below naive script: {mine * 1000:.1f} vs "
                    f"{theirs * 1000:.1f} ms/host {'PASS' if mine < theirs else 'MISS'}")
+    if n >= 1000:
+        out.append(f"scale of one poller: {n / wall:.1f} hosts/s, "
+                   f"{onion.median('client_cpu_s') * 1000 / n:.1f} ms client CPU per host")
+        peak, ref_peak = _peak(onion), _peak(memory_ref) if memory_ref else None
+        if peak and ref_peak and memory_ref is not None:
+            per, ref_per = peak / n, ref_peak / memory_ref.n
+            out.append(f"peak RSS per host <= {GOAL_RSS_PER_HOST}x N={memory_ref.n}'s: "
+                       f"{per / 1024:.0f} vs {ref_per / 1024:.0f} KiB/host "
+                       f"({peak / MIB:.0f} vs {ref_peak / MIB:.0f} MiB) "
+                       f"{'PASS' if per <= GOAL_RSS_PER_HOST * ref_per else 'MISS'}")
+        else:
+            out.append(f"peak RSS: {peak / MIB:.0f} MiB; no N={MEMORY_REF_N} run to compare"
+                       if peak else "peak RSS: not measured (no /proc)")
     if onion.ok < n:
         out.append(f"hosts ok: {onion.ok}/{n} MISS")
     return out
+
+
+@dataclass
+class Fixed:
+    onion: list[float] = field(default_factory=list)   # user+sys s of each run
+    bare: list[float] = field(default_factory=list)
+    error: str | None = None
+
+
+def fixed_cost(ctx: Ctx, runs: int, timeout: float) -> Fixed:
+    """``onion poll`` of one host, CPU of the process and its children (what
+    ``/usr/bin/time`` reports as user+sys), each run on its own database after one
+    unmeasured run made the schema; and bare asyncssh on the same host."""
+    out = Fixed()
+    saved_n, saved_db = ctx.n, ctx.db_name
+    ctx.n, ctx.db_name = 1, "onion-fixed.duckdb"
+    try:
+        for name, prep, into in (("onion", prep_onion(ctx), out.onion),
+                                 (BARE, prep_bare(ctx), out.bare)):
+            measure(ctx, prep, timeout)  # warm-up: schema, page cache
+            for _ in range(runs):
+                sample = measure(ctx, prep, timeout)
+                if sample.ok != 1:
+                    out.error = f"{name}: {sample.error}"
+                    return out
+                into.append(sample.client_cpu_s)
+    finally:
+        ctx.n, ctx.db_name = saved_n, saved_db
+    return out
+
+
+def print_fixed(f: Fixed) -> None:
+    if f.error or not f.onion:
+        print(f"fixed cost of a cron run: not measured ({f.error or 'no run'})")
+        return
+    mine = statistics.median(f.onion)
+    line = (f"fixed cost of a cron run (`onion poll` of one host, user+sys, median of "
+            f"{len(f.onion)}): {mine:.3f} s")
+    if f.bare:
+        line += f"; bare asyncssh {statistics.median(f.bare):.3f} s"
+    print(line)
+    print(f"{'':19}goal: fixed CPU <= {GOAL_FIXED_CPU} s: {mine:.3f} s "
+          f"{'PASS' if mine <= GOAL_FIXED_CPU else 'MISS'}")
 
 
 # ---------------------------------------------------------------------------------------
@@ -508,6 +631,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--timeout", type=float, default=600.0,
                     help="seconds one contender run may take")
     ap.add_argument("--keep", action="store_true", help="keep the temp folder")
+    ap.add_argument("--fixed-runs", type=int, default=10, metavar="N",
+                    help="runs of `onion poll` on one host for the fixed cost (0: skip)")
     ap.add_argument("--profile", type=int, default=0, metavar="N",
                     help="afterwards, run onion once more on N hosts under cProfile and "
                     "print its hotspots")
@@ -535,6 +660,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     fl: fleet_mod.Fleet | None = None
     profile = ""
     script_cost = ""
+    fixed: Fixed | None = None
+    memory_ref: Row | None = None
     with workspace(args.keep) as tmp:
         # Compiled bytecode, as an installed package has: without it (a checkout under
         # PYTHONDONTWRITEBYTECODE) every run would compile Onion's modules again. The
@@ -564,6 +691,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                     ctx.run = k
                     for c, row in zip(chosen, rows[-len(chosen):], strict=True):
                         run_one(ctx, c, row, args.timeout)
+            onion_c = next((c for c in chosen if c.name == "onion"), None)
+            if onion_c and max(args.sizes) >= 1000 and MEMORY_REF_N not in args.sizes:
+                # The memory goal compares with N = 200: one onion round there.
+                ctx.n, ctx.run = MEMORY_REF_N, 0
+                memory_ref = Row("onion", MEMORY_REF_N)
+                run_one(ctx, onion_c, memory_ref, args.timeout)
+            if onion_c and args.fixed_runs > 0:
+                fixed = fixed_cost(ctx, args.fixed_runs, args.timeout)
             script_cost = script_cost_outside_ssh(script, naive)
             if args.profile:
                 profile = profile_onion(ctx, args.profile, args.timeout, args.profile_top)
@@ -578,7 +713,9 @@ def main(argv: Sequence[str] | None = None) -> int:
           "process tree, remote = sshd trees; loopback hosts share the machine's "
           f"{os.cpu_count()} CPUs")
     print()
-    print_table(rows, args.sizes)
+    print_table(rows, args.sizes, memory_ref)
+    if fixed is not None:
+        print_fixed(fixed)
     print("pssh (libssh2) does not verify host keys; the others check the known_hosts file. "
           "Ansible: ControlMaster off, pipelining on.")
     if script_cost:

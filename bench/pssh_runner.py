@@ -1,6 +1,7 @@
 """parallel-ssh (``pssh``, libssh2 based) running one script on every host.
 
     python3 bench/pssh_runner.py --hosts FILE --key KEY --script FILE [--done MARKER]
+      [--concurrency N]
 
 ``--hosts`` has one ``address port`` per line. The script runs as ``sh -c '<script>'``
 (pssh's ``run_command`` has no stdin EOF). pssh's native client does not verify host
@@ -23,6 +24,7 @@ def main() -> int:
     ap.add_argument("--user", default="root")
     ap.add_argument("--done", default="")
     ap.add_argument("--timeout", type=float, default=120.0)
+    ap.add_argument("--concurrency", type=int, default=0, help="0: all hosts at once")
     args = ap.parse_args()
 
     from pssh.clients import ParallelSSHClient
@@ -37,8 +39,9 @@ def main() -> int:
             configs.append(HostConfig(port=int(port), user=args.user,
                                       private_key=args.key, allow_agent=False))
     command = "sh -c " + shlex.quote(Path(args.script).read_text())
-    client = ParallelSSHClient(hosts, host_config=configs, pool_size=len(hosts) or 1,
-                               num_retries=1, timeout=args.timeout, allow_agent=False)
+    client = ParallelSSHClient(hosts, host_config=configs,
+                               pool_size=args.concurrency or len(hosts) or 1, num_retries=1,
+                               timeout=args.timeout, allow_agent=False)
     output = client.run_command(command, stop_on_errors=False)
     client.join(output, timeout=args.timeout)
     ok, total, errors = 0, 0, []

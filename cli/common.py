@@ -70,9 +70,10 @@ def probes_of(cfg: config_mod.Config) -> list[Any]:
     return setup.probes(cfg, plugins_of(cfg))
 
 
-def plugins_of(cfg: config_mod.Config) -> Any:
-    """The plugin registry; each plugin that could not be loaded is said once, on stderr."""
-    reg = setup.plugins(cfg)
+def plugins_of(cfg: config_mod.Config, configured: bool = False) -> Any:
+    """The plugin registry; each plugin that could not be loaded is said once, on stderr.
+    ``configured``: only the sinks and notifiers the config names (see setup.plugins)."""
+    reg = setup.plugins(cfg, configured=configured)
     for line in reg.broken:
         click.echo(f"onion: {line}", err=True)
     return reg

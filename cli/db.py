@@ -11,6 +11,7 @@ from onion.cli.common import common, emit_rows, format_option
 from onion.core import config as config_mod
 from onion.core.clock import utcnow
 from onion.core.errors import StorageError
+from onion.pipeline import upkeep
 from onion.pipeline.lock import poll_lock
 from onion.storage import archive
 from onion.storage.queue import Queue
@@ -89,6 +90,8 @@ def compact(cfg: config_mod.Config) -> None:
             report = archive.maintain(cfg.db_path, cfg.archive_path,
                                       archive.Retention.from_settings(cfg.storage), utcnow(),
                                       spool=cfg.spool_path, force_rewrite=True)
+            # The rounds' estimate of the footprint starts from the last maintenance's.
+            upkeep.noted(cfg.db_path, cfg.spool_path, report.size_after, utcnow())
         except (StorageError, OSError) as exc:
             raise click.ClickException(str(exc)) from exc
     click.echo(f"archived {len(report.archived)} table-day(s), dropped {len(report.dropped)} "

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from onion.alerts import config as alert_config
+from onion.alerts import rules as alert_rules
 from onion.cli.common import common, hosts_of, inventory_option, plugins_of, shard_option, shown
 from onion.core import config as config_mod
 from onion.pipeline import check as checks
@@ -34,13 +34,14 @@ def poll(cfg: config_mod.Config, inventory: str | None, limit: str | None,
 
     Example: onion poll -i hosts.ini -l 'gpu:!gpu07' -v
     """
-    reg = plugins_of(cfg)
+    reg = plugins_of(cfg, configured=True)
     hosts = hosts_of(cfg, inventory, limit, shard)
     probes = setup.probes(cfg, reg)
-    sinks = setup.sinks(cfg, reg)
+    sinks = setup.configured_sinks(cfg, reg)  # the DuckDB database joins during the round
     # Rules of the user's that name a column or table these probes do not make: refused
-    # now, as `onion check` says them (the built-ins are known to bind).
-    custom = [r for r in alert_config.check(cfg) if not r.builtin]
+    # now, as `onion check` says them (the built-ins are known to bind). The config was
+    # checked whole when loaded: the rules alone now, not every notifier built again.
+    custom = [r for r in alert_rules.load(cfg.alerts) if not r.builtin]
     bad = checks.rule_errors(custom, probes)
     if bad:
         raise click.ClickException("; ".join(bad) + " (onion check lists every problem)")
@@ -51,7 +52,7 @@ def poll(cfg: config_mod.Config, inventory: str | None, limit: str | None,
     if bar:
         bar.__enter__()
     try:
-        summary = run_poll(cfg, hosts, probes, cb, sinks)
+        summary = run_poll(cfg, hosts, probes, cb, extra_sinks=sinks)
     finally:
         if bar:
             bar.__exit__(None, None, None)

@@ -89,9 +89,16 @@ class Registry:
 
     # -- finding them -------------------------------------------------------------------
 
-    def load_entry_points(self, kinds: Iterable[PluginKind] | None = None) -> None:
+    def load_entry_points(self, kinds: Iterable[PluginKind] | None = None,
+                          pick: Callable[[PluginKind, str], bool] | None = None) -> None:
+        """The installed plugins of these kinds; ``pick(kind, name)``: only the entry points
+        it says yes to, because importing a plugin can cost more than the command that does
+        not use it (a database driver, for a poll)."""
+        found = entry_points()  # one scan of the installed distributions for every group
         for kind in kinds or list(self.checks):
-            for ep in entry_points(group=kind.group):
+            for ep in found.select(group=kind.group):
+                if pick is not None and not pick(kind, ep.name):
+                    continue
                 origin = _ep_origin(ep)
                 try:
                     obj = ep.load()

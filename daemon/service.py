@@ -42,14 +42,8 @@ from onion.inventory.model import Host
 from onion.pipeline import check as checks
 from onion.pipeline import setup
 from onion.pipeline.lock import poll_lock
-from onion.pipeline.round import (
-    Meter,
-    RunSummary,
-    finish_round,
-    refuse_if_blocked,
-    start_round,
-    store_round,
-)
+from onion.pipeline.round import Meter, RunSummary, refuse_if_blocked, start_round
+from onion.pipeline.store import finish_round, store_round
 from onion.poller.collect import HostResult
 from onion.poller.run import fd_budget, poll_hosts, transport_options
 from onion.poller.transport import KeepOptions, SSHTransport

@@ -6,13 +6,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-import duckdb
-
-from onion.alerts import engine
 from onion.alerts.rules import Rule
 from onion.probes.base import Probe
-from onion.storage import duck as store
-from onion.storage import schema
 
 
 def rule_errors(rules: Sequence[Rule], probes: Sequence[Probe]) -> list[str]:
@@ -22,6 +17,13 @@ def rule_errors(rules: Sequence[Rule], probes: Sequence[Probe]) -> list[str]:
     mine = [r for r in rules if r.enabled]
     if not mine:
         return []
+    # Only with rules to bind: a poll imports DuckDB later, while its SSH round runs.
+    import duckdb
+
+    from onion.alerts import engine
+    from onion.storage import duck as store
+    from onion.storage import schema
+
     con = duckdb.connect()
     try:
         tables = schema.tables_for(probes)

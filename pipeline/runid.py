@@ -16,8 +16,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
-
 
 @dataclass(frozen=True, slots=True)
 class RunId:
@@ -37,6 +35,8 @@ def _last(db: Path) -> int:
     if not db.exists():
         return 0
     # An older Onion kept no file: the database knows the last id (if it can be read now).
+    import duckdb  # only then: a cron run imports it later, while its SSH round runs
+
     with contextlib.suppress(duckdb.Error):
         con = duckdb.connect(str(db), read_only=True)
         try:

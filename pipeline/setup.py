@@ -21,7 +21,6 @@ from onion.poller import redact
 from onion.probes import registry as probe_registry
 from onion.probes.base import Probe
 from onion.storage import sink as sink_mod
-from onion.storage.duckdb_sink import DuckDBSink
 from onion.storage.sink import Sink, SinkContext
 
 CHECKS = {PluginKind.PROBE: probe_registry.check, PluginKind.SINK: sink_mod.check,
@@ -29,13 +28,32 @@ CHECKS = {PluginKind.PROBE: probe_registry.check, PluginKind.SINK: sink_mod.chec
 DEFAULT_SINK = "duckdb"
 
 
-def plugins(cfg: Config | None = None, folders: Iterable[Path] = ()) -> Registry:
-    """Every plugin: entry points, then the drop-in folders of ``[plugins] paths``."""
+def plugins(cfg: Config | None = None, folders: Iterable[Path] = (),
+            configured: bool = False) -> Registry:
+    """Every plugin: entry points, then the drop-in folders of ``[plugins] paths``.
+
+    ``configured``: of the installed sinks and notifiers, only the types the config names
+    (what a round uses): importing every sink's database driver costs more CPU than
+    polling a host. A type is looked up by its entry point's name first, then, if no
+    entry point of that name has it, among the others of its kind."""
     reg = Registry(dict(CHECKS))
-    reg.load_entry_points()
     paths = [*(Path(p) for p in (cfg.plugins.paths if cfg else ())), *folders]
+    if cfg is None or not configured:
+        reg.load_entry_points()
+        reg.load_folders(paths)
+        return reg
+    wanted = {PluginKind.SINK: _types(cfg.sinks), PluginKind.NOTIFIER: _types(cfg.notifiers)}
+    reg.load_entry_points(pick=lambda kind, name: kind not in wanted or name in wanted[kind])
     reg.load_folders(paths)
+    missing = [kind for kind, types in wanted.items() if not types <= set(reg.of(kind))]
+    if missing:  # a plugin whose entry point is named otherwise than its type (or a typo)
+        reg.load_entry_points(missing, lambda kind, name: name not in wanted[kind])
     return reg
+
+
+def _types(tables: dict[str, Any]) -> set[str]:
+    return {t["type"] for t in tables.values() if isinstance(t, dict)
+            and isinstance(t.get("type"), str)}
 
 
 def load_config(path: str | Path | None = None, db: str | None = None) -> Config:
@@ -85,10 +103,23 @@ def sinks(cfg: Config, reg: Registry, background: bool = False) -> list[Sink]:
     """The DuckDB database first (the query engine of every read path), then each
     ``[sinks.NAME]``. ``background``: a daemon, whose forwarding sinks send from a task of
     their own rather than inside the round."""
+    return [duckdb_sink(cfg), *configured_sinks(cfg, reg, background)]
+
+
+def duckdb_sink(cfg: Config) -> Sink:
+    """The DuckDB database as a sink. Imported here, when asked for: DuckDB and numpy are
+    the slowest imports of a cron run, which asks once its SSH round is under way."""
+    from onion.storage.duckdb_sink import DuckDBSink
+
+    return DuckDBSink.from_settings(cfg, DEFAULT_SINK)
+
+
+def configured_sinks(cfg: Config, reg: Registry, background: bool = False) -> list[Sink]:
+    """Each ``[sinks.NAME]`` (see :func:`sinks`)."""
     types: dict[str, Any] = reg.of(PluginKind.SINK)
     context = SinkContext(db_path=cfg.db_path, data_dir=cfg.db_path.parent, settings=cfg,
                           extra={"background": background})
-    out: list[Sink] = [DuckDBSink.from_settings(cfg, DEFAULT_SINK)]
+    out: list[Sink] = []
     for name, table in cfg.sinks.items():
         if name == DEFAULT_SINK:
             raise ConfigError(f"[sinks.{DEFAULT_SINK}]: that name is the DuckDB database's, "
