@@ -18,12 +18,14 @@ import click
 # Set before any verb imports it; a value the user set wins.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
+from onion.core import version as _version
+
 # verb: "module:attribute" under onion.cli
 VERBS = {
     "poll": "poll:poll", "daemon": "daemon:daemon", "ctl": "ctl:ctl", "check": "check:check",
     "sql": "sql:sql", "hosts": "hosts:hosts", "parse": "parse:parse", "report": "report:report",
     "init": "init:init", "alerts": "alerts:alerts", "db": "db:db", "plugins": "plugins:plugins",
-    "central": "central:central",
+    "central": "central:central", "gui": "gui:gui",
 }
 
 
@@ -44,7 +46,9 @@ class LazyGroup(click.Group):
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="onion-poller")
+# The version and its release channel (core/version.py: stdlib only, so --version stays fast).
+@click.version_option(_version.__version__, prog_name="onion",
+                      message=f"%(prog)s {_version.describe()}")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False),
               help="Config file for every verb (env ONION_CONFIG).")
 @click.option("--db", "db_path", type=click.Path(dir_okay=False),

@@ -32,7 +32,7 @@ from onion.core import duration
 from onion.core.errors import BadBatch, ConfigError, OnionError, QueryRefused, StorageError
 from onion.core.files import private_dir
 from onion.core.sqltext import ident
-from onion.core.version import __version__
+from onion.core.version import __version__, channel
 from onion.daemon import metrics, openapi
 from onion.reports import names as report_names
 from onion.reports import render
@@ -355,6 +355,8 @@ def own_metrics(d: Daemon) -> list[metrics.Family]:
           [S({"sink": k}, v) for k, v in sorted(d.queue_waiting.items())]),
         F("onion_daemon_start_time_seconds", G, "When the daemon started (Unix time)",
           [S({}, d.started_at.replace(tzinfo=dt.UTC).timestamp())]),
+        F("onion_build_info", G, "The running Onion: its version and release channel",
+          [S({"version": __version__, "channel": str(channel())}, 1.0)]),
     ]
     if last is not None:
         out += [
