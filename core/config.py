@@ -352,9 +352,9 @@ max_size = "10GB"  # budget for everything above; oldest raw days are rolled up 
                    # first, then the finer tiers ("" or "0": no budget)
 hot_days = 1       # days kept in the database itself (today) before they are archived
 raw_days = 14      # every sample is kept this long (0: forever)
-rollup_5m_days = 30    # then 5-minute min/avg/max/count rollups (and the top processes
-                       # of each poll) this long
-rollup_1h_days = 365   # hourly rollups this long
+rollup_5m_days = 30    # then 5-minute min/avg/max/count rollups this long
+rollup_1h_days = 365   # hourly rollups (and processes_top: the top consumers per hour)
+                       # this long
 rollup_1d_days = 0     # daily rollups (0: forever)
 
 # Sinks: where each round's rows go besides the DuckDB database above (which every query,

@@ -10,8 +10,8 @@ days (schema ``hot``); each closed day of each table becomes one immutable file 
     <archive>/<table>/raw/<day>-<n>.parquet   every row, sorted
     <archive>/<table>/5m|1h|1d/…              per host and item: count, min/avg/max of
                                               each gauge, last value of each counter
-    <archive>/processes/top/…                 past the raw window: the top N processes
-                                              of each poll by CPU and by memory
+    <archive>/processes/top/…                 per host and hour, the top consumers by
+                                              user and command (CPU s, peak RSS, count)
 
 The table users query (``network``) is a view over the hot rows and the raw files;
 ``network_1h`` and friends over the tiers (hot rows rolled up on the fly). A catalog
@@ -42,9 +42,23 @@ from onion.core.units import parse_budget
 from onion.storage import duck as store
 from onion.storage.catalog import archive_root, relative, resolve, set_archive_root, table_specs
 from onion.storage.schema import TableSpec
-from onion.storage.views import refresh_views, tier_selects
+from onion.storage.views import TOP_TABLES, refresh_views, tier_order, tier_selects, top_select
 
 PARQUET = "FORMAT parquet, COMPRESSION zstd, PARQUET_VERSION V2, ROW_GROUP_SIZE 1000000"
+# What an archive file is written with (bench/storage.py, 20 hosts x 2 days, metric
+# tables): zstd 19 instead of 3 is 11 % smaller; no bloom filters (they were 55 % of a
+# process file and sorted row groups' min/max prune as well); dictionaries only where
+# they are small (a counter's or a timestamp's dictionary costs more than its deltas,
+# a temperature's or a mount's saves): the writer tries these limits, in bytes, and
+# keeps the smallest file. A file is written once and read for a year.
+ARCHIVE_PARQUET = (f"{PARQUET}, COMPRESSION_LEVEL 19, WRITE_BLOOM_FILTER false, "
+                   "DICTIONARY_SIZE_LIMIT {limit}")
+DICT_LIMITS = (2048, 1, 8192)
+TRY_LIMITS_BELOW = 250_000   # rows; a bigger file is written once, with the first limit
+DECIMAL_SCALES = range(5)
+# The layout of the ``top`` tier this version writes, marked in storage_events once the
+# files of an older layout (every poll's top 10 processes, whole rows) are rolled up.
+TOP_LAYOUT = "processes_top: hourly by user and command"
 
 
 @dataclass(slots=True)
@@ -64,8 +78,9 @@ class Retention:
                    max_size=parse_budget(s.max_size, "[storage] max_size"))
 
     def keep_days(self, tier: str) -> int:
+        # The top consumers per hour answer a year-old question: kept as the hourly rollups.
         return {"raw": self.raw_days, "5m": self.days_5m, "1h": self.days_1h,
-                "top": self.days_5m, "1d": self.days_1d}[tier]
+                "top": self.days_1h, "1d": self.days_1d}[tier]
 
 
 @dataclass(slots=True)
@@ -97,8 +112,64 @@ def footprint(db: Path, archive_dir: Path, spool: Path | None = None) -> int:
     return total
 
 
-def _order(spec: TableSpec) -> str:
-    return ", ".join(ident(c) for c in ["host", *spec.key, "ts"])
+def _order(spec: TableSpec, tier: str = "raw") -> str:
+    return ", ".join(ident(c) for c in tier_order(spec, tier))
+
+
+def decimal_scales(con: duckdb.DuckDBPyConnection, select: str) -> tuple[dict[str, int], int]:
+    """The rows of ``select``, and its float columns whose every value is a decimal of
+    at most 4 places that reads back as the very same float (what the source printed:
+    "0.52", "45.5"), each with its fewest places. Stored as DECIMAL they are integers,
+    delta-encoded, which compress far better than float bits; the views read them back
+    as the spec's FLOAT or DOUBLE (the hot rows' type wins the union), bit for bit."""
+    kinds = {n: k for n, k, *_ in con.execute(f"DESCRIBE SELECT * FROM ({select})").fetchall()
+             if k in ("FLOAT", "DOUBLE")}
+    floats = list(kinds)
+    # NULLs fit any scale; NaN, infinities and out-of-range values fit none.
+    checks = ["count(*)"] + [
+        f"coalesce(bool_and(coalesce(TRY_CAST(TRY_CAST({ident(c)} AS DECIMAL(18, {d})) "
+        f"AS {kinds[c]}) = {ident(c)}, false)) FILTER (WHERE {ident(c)} IS NOT NULL), true)"
+        for c in floats for d in DECIMAL_SCALES]
+    rows, *row = con.execute(f"SELECT {', '.join(checks)} FROM ({select})").fetchone()
+    out = {}
+    for i, c in enumerate(floats):
+        fits = row[i * len(DECIMAL_SCALES):(i + 1) * len(DECIMAL_SCALES)]
+        for d, ok in zip(DECIMAL_SCALES, fits, strict=True):
+            if ok:
+                out[c] = d
+                break
+    return out, int(rows)
+
+
+def write_parquet(con: duckdb.DuckDBPyConnection, select: str, order: str, path: Path) -> int:
+    """One archive file of ``select``'s rows, sorted, as small as the writer makes it
+    (see ARCHIVE_PARQUET); returns its rows. A failure leaves no file behind."""
+    scales, n = decimal_scales(con, select)
+    cast = ""
+    if scales:
+        cast = " REPLACE (" + ", ".join(f"CAST({ident(c)} AS DECIMAL(18, {d})) AS {ident(c)}"
+                                        for c, d in scales.items()) + ")"
+    body = f"SELECT *{cast} FROM ({select}) ORDER BY {order}"
+    limits = DICT_LIMITS if n < TRY_LIMITS_BELOW else DICT_LIMITS[:1]
+    best: Path | None = None
+    try:
+        for i, limit in enumerate(limits):
+            trial = path.with_name(f"{path.name}.{i}.tmp")
+            con.execute(f"COPY ({body}) TO {literal(str(trial))} "
+                        f"({ARCHIVE_PARQUET.format(limit=limit)})")
+            if best is None or trial.stat().st_size < best.stat().st_size:
+                if best is not None:
+                    best.unlink()
+                best = trial
+            else:
+                trial.unlink()
+        assert best is not None
+        os.replace(best, path)
+    except BaseException:
+        for i in range(len(limits)):
+            path.with_name(f"{path.name}.{i}.tmp").unlink(missing_ok=True)
+        raise
+    return n
 
 
 def archive_day(con: duckdb.DuckDBPyConnection, archive_dir: Path, spec: TableSpec,
@@ -124,8 +195,7 @@ def archive_day(con: duckdb.DuckDBPyConnection, archive_dir: Path, spec: TableSp
             folder = archive_dir / table / tier
             private_dir(folder)
             path = folder / f"{lo}-{stamp}.parquet"
-            n = con.execute(f"COPY (SELECT * FROM ({select}) ORDER BY {_order(spec)}) "
-                            f"TO {literal(str(path))} ({PARQUET})").fetchone()[0]
+            n = write_parquet(con, select, _order(spec, tier), path)
             written.append((tier, path, n))
         path = None
         rows = written[0][2]
@@ -184,6 +254,8 @@ def sweep(con: duckdb.DuckDBPyConnection, archive_dir: Path, now: dt.datetime) -
     named = {resolve(archive_dir, r[0]).resolve() for r in con.execute(
         "SELECT path FROM archive_files").fetchall()}
     removed = 0
+    for f in archive_dir.glob("*/*/*.parquet.*.tmp"):  # a trial cut short: never catalogued
+        f.unlink(missing_ok=True)
     for f in archive_dir.glob("*/*/*.parquet"):
         if f.resolve() not in named:
             size = f.stat().st_size
@@ -244,6 +316,7 @@ def _maintain(con: duckdb.DuckDBPyConnection, db: Path, archive_dir: Path,
     set_archive_root(con, archive_dir)
     report.swept = sweep(con, archive_dir, now)
     specs = table_specs(con)
+    migrate_top(con, archive_dir, specs, now)
     for table, day in _closed_days(con, list(specs), cutoff):
         n = archive_day(con, archive_dir, specs[table], day, now)
         report.archived.append((table, day.isoformat(), n))
@@ -261,6 +334,61 @@ def _maintain(con: duckdb.DuckDBPyConnection, db: Path, archive_dir: Path,
         _enforce_budget(con, db, archive_dir, spool, retention, report, now)
     free = con.execute("SELECT free_blocks, total_blocks FROM pragma_database_size()").fetchone()
     return (int(free[0]), int(free[1])) if free else (0, 0)
+
+
+def migrate_top(con: duckdb.DuckDBPyConnection, archive_dir: Path,
+                specs: dict[str, TableSpec], now: dt.datetime) -> int:
+    """Roll the ``top`` files of the older layout (every poll's top 10 processes, whole
+    rows) up into this version's (per host and hour, by user and command), once per
+    database: one query of storage_events on every later run. Each file is replaced in
+    its own transaction (new file written first, as :func:`archive_day` does); the hours
+    are computed from the processes the old file kept. Returns the files migrated."""
+    done = con.execute("SELECT count(*) FROM storage_events WHERE action = 'layout' "
+                       "AND detail = ?", [TOP_LAYOUT]).fetchone()[0]
+    if done:
+        return 0
+    stamp = now.strftime("%Y%m%dT%H%M%S%f")
+    moved = 0
+    for table in TOP_TABLES:
+        if table not in specs:
+            continue
+        for day, stored, size in con.execute(
+                "SELECT day, path, bytes FROM archive_files WHERE table_name = ? AND "
+                "tier = 'top' ORDER BY day", [table]).fetchall():
+            old = resolve(archive_dir, stored)
+            if not old.exists():
+                continue  # `onion db check` reports it; nothing to roll up
+            names = {r[0] for r in con.execute(
+                f"SELECT name FROM parquet_schema({literal(str(old))})").fetchall()}
+            if "pid" not in names:
+                continue  # already hourly
+            new = old.with_name(f"{day.isoformat()}-{stamp}-hourly.parquet")
+            source = f"(SELECT * FROM read_parquet({literal(str(old))}))"
+            try:
+                n = write_parquet(con, top_select(source), _order(specs[table], "top"), new)
+                con.execute("BEGIN TRANSACTION")
+                try:
+                    con.execute("UPDATE archive_files SET path = ?, rows = ?, bytes = ? "
+                                "WHERE path = ?", [relative(archive_dir, new), n,
+                                                   new.stat().st_size, stored])
+                    con.execute("INSERT INTO storage_events VALUES (?, 'migrated', ?, 'top', "
+                                "?, ?, ?)", [now, table, day, size, TOP_LAYOUT])
+                    refresh_views(con, only={table})
+                    con.execute("COMMIT")
+                except BaseException:
+                    with contextlib.suppress(duckdb.Error):
+                        con.execute("ROLLBACK")
+                    raise
+            except BaseException:
+                new.unlink(missing_ok=True)
+                raise
+            old.unlink(missing_ok=True)
+            moved += 1
+    # The views of the hot rows change with the layout too, files or none.
+    refresh_views(con, only=set(TOP_TABLES) & set(specs))
+    con.execute("INSERT INTO storage_events VALUES (?, 'layout', NULL, 'top', NULL, 0, ?)",
+                [now, TOP_LAYOUT])
+    return moved
 
 
 def _closed_days(con: duckdb.DuckDBPyConnection, tables: list[str], cutoff: dt.date
