@@ -86,9 +86,15 @@ def test_three_shards_feed_one_central_each_host_once(lab, tmp_path, start_daemo
         got = {r[0] for r in cd.query(f"SELECT origin_run_id FROM received_batches "
                                       f"WHERE origin = 'p{k}'")}
         assert runs == got, (k, runs ^ got)
-    assert cd.status()["central"]["duplicates"] == 0
+    # A batch is sent again only after a send the poller saw fail (on a loaded machine an
+    # answer can come after the poller gave up); the central then stores it once and
+    # counts a duplicate. A duplicate without a failed send is a bug. (The poller says a
+    # failure when it changes, not at each retry: a count of lines bounds nothing.)
+    resent = sum(p.log.read_text().count("(batches wait in ") for p in pollers)
+    duplicates = cd.status()["central"]["duplicates"]
+    assert duplicates == 0 or resent > 0, duplicates
     page = cd.client.text("/metrics")
-    assert 'onion_central_batches_total{outcome="duplicates"} 0' in page
+    assert f'onion_central_batches_total{{outcome="duplicates"}} {duplicates}' in page
     assert 'onion_central_poller_last_batch_age_seconds{poller="p2"}' in page
 
 
