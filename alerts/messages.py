@@ -3,6 +3,11 @@ templates the user can override (``[alerts] templates``: a folder holding any of
 ``subject.txt``, ``body.txt``, ``body.html``, ``short.txt``; the rest come from
 ``alerts/templates``). HTML is autoescaped: items and values come from the
 monitored hosts and are untrusted.
+
+The texts for people are in the language in use (:mod:`onion.core.i18n`: ``ONION_LANG``
+…): templates call ``_()`` (jinja2's i18n extension, new style: ``_("%(n)s firing",
+n=…)``). What programs read stays English: the payload, its ``subject`` and each alert's
+``title`` (templates show ``_(a.title)``).
 """
 
 from __future__ import annotations
@@ -19,13 +24,15 @@ if TYPE_CHECKING:
     import jinja2
 
 from onion.alerts.state import Event
+from onion.core import i18n
 from onion.core.duration import show
+from onion.core.i18n import N_
 
 log = logging.getLogger("onion.alerts")
 BUILTIN_TEMPLATES = Path(__file__).parent / "templates"
 TEMPLATE_NAMES = ("subject.txt", "body.txt", "body.html", "short.txt")
-_TITLES = {"firing": "FIRING", "repeat": "STILL FIRING", "resolved": "RESOLVED",
-           "flapping": "FLAPPING", "settled": "SETTLED"}
+_TITLES = {"firing": N_("FIRING"), "repeat": N_("STILL FIRING"), "resolved": N_("RESOLVED"),
+           "flapping": N_("FLAPPING"), "settled": N_("SETTLED")}
 _ORDER = {"firing": 0, "flapping": 1, "repeat": 2, "settled": 3, "resolved": 4}
 _RANK = {"critical": 0, "warning": 1, "info": 2}
 
@@ -63,16 +70,28 @@ def as_dict(e: Event) -> dict[str, Any]:
 # and cron pays for every import on every run.
 
 
-def _env(folder: str) -> jinja2.Environment:
+def _same(text: str) -> str:
+    return text
+
+
+def _same_n(singular: str, plural: str, n: int) -> str:
+    return singular if n == 1 else plural
+
+
+def _env(folder: str, translated: bool = True) -> jinja2.Environment:
     import jinja2
 
     loaders: list[jinja2.BaseLoader] = []
     if folder:
         loaders.append(jinja2.FileSystemLoader(Path(folder).expanduser()))
     loaders.append(jinja2.FileSystemLoader(BUILTIN_TEMPLATES))
-    return jinja2.Environment(loader=jinja2.ChoiceLoader(loaders), keep_trailing_newline=True,
-                              autoescape=jinja2.select_autoescape(["html"]),
-                              undefined=jinja2.StrictUndefined)
+    env = jinja2.Environment(loader=jinja2.ChoiceLoader(loaders), keep_trailing_newline=True,
+                             autoescape=jinja2.select_autoescape(["html"]),
+                             undefined=jinja2.StrictUndefined, extensions=["jinja2.ext.i18n"])
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        i18n._ if translated else _same, i18n.ngettext if translated else _same_n,
+        newstyle=True)
+    return env
 
 
 def render(events: Sequence[Event], now: dt.datetime, templates: str = "") -> Message:
@@ -90,14 +109,19 @@ def render(events: Sequence[Event], now: dt.datetime, templates: str = "") -> Me
     }
     import jinja2
 
+    folder = templates
     try:
-        parts = _render_all(_env(templates), context)
+        parts = _render_all(_env(folder), context)
     except (jinja2.TemplateError, OSError) as exc:
         # A broken override must not cost the message: say so, and use the built-ins.
         log.warning("alert templates in %s failed (%s); using the built-in ones", templates, exc)
-        parts = _render_all(_env(""), context)
+        folder = ""
+        parts = _render_all(_env(folder), context)
+    # The payload is for programs: its subject in the source language, whatever the user's.
+    subject = parts["subject.txt"] if i18n.language() == i18n.SOURCE else \
+        _one_line(_env(folder, translated=False).get_template("subject.txt").render(context))
     payload = {"version": 1, "generated_at": context["generated_at"],
-               "subject": parts["subject.txt"], "severity": context["severity"],
+               "subject": subject, "severity": context["severity"],
                "firing": len(context["firing"]), "resolved": len(context["resolved"]),
                "alerts": alerts}
     return Message(subject=parts["subject.txt"], text=parts["body.txt"],
@@ -106,9 +130,13 @@ def render(events: Sequence[Event], now: dt.datetime, templates: str = "") -> Me
 
 def _render_all(env: jinja2.Environment, context: Mapping[str, Any]) -> dict[str, str]:
     out = {name: env.get_template(name).render(context) for name in TEMPLATE_NAMES}
-    out["subject.txt"] = " ".join(out["subject.txt"].split())[:200]  # one header line
+    out["subject.txt"] = _one_line(out["subject.txt"])
     out["short.txt"] = out["short.txt"].strip()
     return out
+
+
+def _one_line(subject: str) -> str:
+    return " ".join(subject.split())[:200]  # one header line
 
 
 @functools.cache

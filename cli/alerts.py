@@ -10,9 +10,11 @@ import click
 from onion.alerts import config as alert_config
 from onion.alerts import engine, tables
 from onion.cli.common import common, emit_rows, format_option
+from onion.cli.translated import Group
 from onion.core import duration
 from onion.core.clock import utcnow
 from onion.core.errors import ConfigError
+from onion.core.i18n import N_, _, ngettext
 from onion.storage import catalog
 from onion.storage import duck as store
 
@@ -32,11 +34,11 @@ def _ts(t: dt.datetime | None) -> str:
 CHECK_EXIT = {"info": 0, "warning": 1, "critical": 2}
 
 
-@click.group("alerts", invoke_without_command=True)
+@click.group("alerts", cls=Group, invoke_without_command=True)
 @common
 @click.option("--check", is_flag=True,
-              help="Exit like a Nagios plugin: 0 nothing firing (or only info), 1 a warning "
-                   "firing, 2 a critical one.")
+              help=N_("Exit like a Nagios plugin: 0 nothing firing (or only info), 1 a warning "
+                      "firing, 2 a critical one."))
 @format_option
 @click.pass_context
 def alerts(ctx: click.Context, cfg: Any, check: bool, fmt: str) -> None:
@@ -48,7 +50,7 @@ def alerts(ctx: click.Context, cfg: Any, check: bool, fmt: str) -> None:
         return
     with store.reading(cfg.db_path) as con:
         if not tables.exists(con):
-            click.echo("no alerts evaluated yet (they are, after each `onion poll`)")
+            click.echo(_("no alerts evaluated yet (they are, after each `onion poll`)"))
             return
         rows = con.execute(tables.CURRENT_SQL).fetchall()
         outbox = con.execute(
@@ -62,16 +64,17 @@ def alerts(ctx: click.Context, cfg: Any, check: bool, fmt: str) -> None:
             else ():
         shown = "flapping" if held else state
         took = duration.show(now - since) if since else "-"
-        click.echo(f"{shown:9} {sev:8} {rule:22} {host:24} {item or '-':20} "
-                   f"{value or '':>10}  since {_ts(since)} ({took})")
+        click.echo(f"{shown:9} {sev:8} {rule:22} {host:24} {item or '-':20} {value or '':>10}  "
+                   + _("since {ts} ({took})").format(ts=_ts(since), took=took))
         if summary:
             click.echo(f"    {summary}")
     if fmt == "table":
-        click.echo(f"({sum(r[4] == 'firing' for r in rows)} firing, "
-                   f"{sum(r[4] == 'pending' for r in rows)} pending)")
+        click.echo(_("({firing} firing, {pending} pending)").format(
+            firing=sum(r[4] == "firing" for r in rows),
+            pending=sum(r[4] == "pending" for r in rows)))
     for notifier, n, error in outbox:
-        click.echo(f"notifier {notifier}: {n} message(s) waiting to be retried ({error})",
-                   err=True)
+        click.echo(_("notifier {notifier}: {n} message(s) waiting to be retried ({error})")
+                   .format(notifier=notifier, n=n, error=error), err=True)
     if check:
         worst = max((CHECK_EXIT.get(r[1], 0) for r in rows if r[4] == "firing"), default=0)
         ctx.exit(worst)
@@ -79,11 +82,11 @@ def alerts(ctx: click.Context, cfg: Any, check: bool, fmt: str) -> None:
 
 @alerts.command("history")
 @common
-@click.option("--since", "since", default="7d", show_default=True, help="How far back.")
-@click.option("--rule", help="Only this rule.")
-@click.option("--host", help="Only this host.")
+@click.option("--since", "since", default="7d", show_default=True, help=N_("How far back."))
+@click.option("--rule", help=N_("Only this rule."))
+@click.option("--host", help=N_("Only this host."))
 @click.option("--all", "everything", is_flag=True,
-              help="Also pending and cancelled (not told) events.")
+              help=N_("Also pending and cancelled (not told) events."))
 @format_option
 def history(cfg: Any, since: str, rule: str | None, host: str | None,
             everything: bool, fmt: str) -> None:
@@ -103,7 +106,7 @@ def history(cfg: Any, since: str, rule: str | None, host: str | None,
         where.append("event NOT IN ('pending', 'cancelled')")
     with store.reading(cfg.db_path) as con:
         if not tables.exists(con, "alert_events"):
-            click.echo("no alert history yet")
+            click.echo(_("no alert history yet"))
             return
         rows = con.execute(
             "SELECT ts, event, severity, rule, host, item, value, notify, duration_s "
@@ -114,18 +117,18 @@ def history(cfg: Any, since: str, rule: str | None, host: str | None,
                    "duration_s"], rows, fmt)
         return
     for ts, event, sev, rname, h, item, value, notify, dur in rows:
-        after = f" after {duration.show(dt.timedelta(seconds=dur))}" if dur and \
-            event == "resolved" else ""
+        after = " " + _("after {took}").format(took=duration.show(dt.timedelta(seconds=dur))) \
+            if dur and event == "resolved" else ""
         click.echo(f"{_ts(ts)} {event:9} {sev:8} {rname:22} {h:24} {item or '-':20} "
-                   f"{value or ''}{after}{'' if notify else '  (not told)'}".rstrip())
-    click.echo(f"({len(rows)} event{'s' if len(rows) != 1 else ''})")
+                   f"{value or ''}{after}{'' if notify else '  ' + _('(not told)')}".rstrip())
+    click.echo(ngettext("({n} event)", "({n} events)", len(rows)).format(n=len(rows)))
 
 
 @alerts.command("test")
 @common
 @click.argument("rule_name", metavar="RULE")
 @click.option("--since", "since", default="7d", show_default=True,
-              help="Replay the polls stored since then.")
+              help=N_("Replay the polls stored since then."))
 def test(cfg: Any, rule_name: str, since: str) -> None:
     """Replay RULE over stored history: when it would have fired and cleared, and how
     many notifications it would have sent.
@@ -134,30 +137,33 @@ def test(cfg: Any, rule_name: str, since: str) -> None:
     """
     loaded = {r.name: r for r in alert_config.check(cfg)}
     if rule_name not in loaded:
-        raise click.ClickException(f"no rule {rule_name!r} in force; rules: "
-                                   f"{', '.join(sorted(loaded))}")
+        raise click.ClickException(_("no rule {rule!r} in force; rules: {rules}").format(
+            rule=rule_name, rules=", ".join(sorted(loaded))))
     rule = loaded[rule_name]
     with store.reading(cfg.db_path) as con:
         specs = catalog.table_specs(con)
         out = engine.replay(con, rule, _since(since), alert_config.policy(cfg.alerts), specs)
     if rule.name in out.errors:
-        raise click.ClickException(f"rule {rule.name}: {out.errors[rule.name]}")
+        raise click.ClickException(_("rule {rule}: {error}").format(
+            rule=rule.name, error=out.errors[rule.name]))
     told = [e for e in out.events if e.notify]
     for e in out.events:
         if e.event in ("pending", "cancelled"):
             continue
-        after = f" after {duration.show(e.duration)}" if e.event == "resolved" and \
-            e.duration else ""
+        after = " " + _("after {took}").format(took=duration.show(e.duration)) \
+            if e.event == "resolved" and e.duration else ""
         click.echo(f"{_ts(e.ts)} {e.event:9} {e.host:24} {e.item or '-':20} "
-                   f"{e.value or ''}{after}{'' if e.notify else '  (not told)'}".rstrip())
+                   f"{e.value or ''}{after}{'' if e.notify else '  ' + _('(not told)')}".rstrip())
     fired = sum(e.event == "firing" for e in out.events)
     resolved = sum(e.event == "resolved" for e in out.events)
     runs = len({e.run_id for e in told})
     notifiers = rule.notifiers or tuple(cfg.alerts.notifiers)
-    click.echo(f"{rule.name}: {len(out.runs)} polls replayed; fired {fired} time(s), "
-               f"resolved {resolved}; {len(told)} alert notification(s) in {runs} run "
-               f"message(s) to each of {len(notifiers)} notifier(s)"
-               f"{' (' + ', '.join(notifiers) + ')' if notifiers else ''}")
+    click.echo(_("{rule}: {polls} polls replayed; fired {fired} time(s), resolved {resolved}; "
+                 "{told} alert notification(s) in {runs} run message(s) to each of "
+                 "{notifiers} notifier(s)").format(
+        rule=rule.name, polls=len(out.runs), fired=fired, resolved=resolved, told=len(told),
+        runs=runs, notifiers=len(notifiers))
+        + (" (" + ", ".join(notifiers) + ")" if notifiers else ""))
 
 
 @alerts.command("rules")
@@ -176,8 +182,8 @@ def rules_cmd(cfg: Any, fmt: str) -> None:
                                  r.polls, r.event, r.builtin) for r in loaded], fmt)
         return
     for r in loaded:
-        src = r.table or "(source)"
-        extra = f" for {duration.show(r.hold)}" if r.hold else ""
-        extra += f" in {r.polls} polls" if r.polls > 1 else ""
+        src = r.table or _("(source)")
+        extra = " " + _("for {took}").format(took=duration.show(r.hold)) if r.hold else ""
+        extra += " " + _("in {n} polls").format(n=r.polls) if r.polls > 1 else ""
         click.echo(f"{r.name:22} {r.severity.value:8} {src:16} {r.condition}{extra}"
                    f"{'  [event]' if r.event else ''}")

@@ -17,14 +17,16 @@ from onion.cli.common import (
     plugins_of,
     shown,
 )
+from onion.cli.translated import Command
 from onion.core import config as config_mod
+from onion.core.i18n import _
 from onion.core.status import HostStatus, ProbeStatus
 from onion.pipeline import check as checks
 from onion.pipeline import setup
 from onion.poller.run import fd_budget, poll_hosts
 
 
-@click.command()
+@click.command(cls=Command)
 @common
 @inventory_option
 @format_option
@@ -62,9 +64,12 @@ def check(cfg: config_mod.Config, inventory: str | None, limit: str | None, fmt:
             if reason:
                 click.echo(f"    {shown(reason)}")
             if off:
-                click.echo(f"    unavailable or failing: {shown(off)}")
+                click.echo("    " + _("unavailable or failing: {probes}").format(
+                    probes=shown(off)))
         bad = sum(r.status != HostStatus.OK for r in results)
-        click.echo(f"{len(results) - bad}/{len(results)} hosts would poll fine"
-                   f"{'; ' + str(len(problems)) + ' rule problem(s)' if problems else ''}")
+        click.echo(_("{ok}/{n} hosts would poll fine").format(ok=len(results) - bad,
+                                                            n=len(results))
+                   + ("; " + _("{n} rule problem(s)").format(n=len(problems))
+                      if problems else ""))
     if problems or any(r.status != HostStatus.OK for r in results):
         sys.exit(1)

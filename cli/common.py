@@ -12,6 +12,7 @@ import click
 from onion.cli.output import emit_rows, format_option, shown
 from onion.core import config as config_mod
 from onion.core.errors import OnionError
+from onion.core.i18n import N_
 from onion.pipeline import setup
 
 __all__ = ["common", "emit_rows", "format_option", "group_options", "hosts_of",
@@ -21,9 +22,11 @@ __all__ = ["common", "emit_rows", "format_option", "group_options", "hosts_of",
 def common(f: Callable[..., Any]) -> Callable[..., Any]:
     """Options every verb takes."""
     @click.option("--config", "config_path", type=click.Path(dir_okay=False),
-                  help="Config file (env ONION_CONFIG; default ~/.config/onion/onion.toml).")
+                  help=N_("Config file (env ONION_CONFIG; default "
+                          "~/.config/onion/onion.toml)."))
     @click.option("--db", "db_path", type=click.Path(dir_okay=False),
-                  help="DuckDB file (env ONION_DB; default ~/.local/share/onion/onion.duckdb).")
+                  help=N_("DuckDB file (env ONION_DB; default "
+                          "~/.local/share/onion/onion.duckdb)."))
     @functools.wraps(f)
     def wrapper(config_path: str | None, db_path: str | None, **kw: Any) -> Any:
         given = group_options()
@@ -45,17 +48,17 @@ def group_options() -> dict[str, Any]:
 
 def inventory_option(f: Callable[..., Any]) -> Callable[..., Any]:
     f = click.option("-l", "--limit", "limit", metavar="PATTERN",
-                     help="Hosts to use: globs, groups, ! to exclude, & to intersect.")(f)
+                     help=N_("Hosts to use: globs, groups, ! to exclude, & to intersect."))(f)
     return click.option("-i", "--inventory", "inventory", type=click.Path(),
-                        help="Inventory file (Ansible INI/YAML, Onion YAML or a host list) "
-                             "or an Ansible inventory folder; none: this machine.")(f)
+                        help=N_("Inventory file (Ansible INI/YAML, Onion YAML or a host list) "
+                                "or an Ansible inventory folder; none: this machine."))(f)
 
 
 def shard_option(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--shard", metavar="K/N",
-                        help="Only shard K of N of the inventory (N pollers split it by host "
-                             "name; adding one moves only 1/N of the hosts). Default: "
-                             "[daemon] shard.")(f)
+                        help=N_("Only shard K of N of the inventory (N pollers split it by host "
+                                "name; adding one moves only 1/N of the hosts). Default: "
+                                "[daemon] shard."))(f)
 
 
 def hosts_of(cfg: config_mod.Config, inventory: str | None, limit: str | None,

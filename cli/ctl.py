@@ -15,19 +15,21 @@ from typing import Any
 import click
 
 from onion.cli.output import emit_rows, shown
+from onion.cli.translated import Group
 from onion.core import config as config_mod
 from onion.core.errors import OnionError
+from onion.core.i18n import N_, _
 from onion.daemon.client import Client
 
 
 def _client(f: Callable[..., Any]) -> Callable[..., Any]:
     """--config / --db (as every verb), --format; the client built from the config."""
     @click.option("--config", "config_path", type=click.Path(dir_okay=False),
-                  help="Config file (env ONION_CONFIG): where the daemon listens.")
+                  help=N_("Config file (env ONION_CONFIG): where the daemon listens."))
     @click.option("--db", "db_path", type=click.Path(dir_okay=False),
-                  help="The daemon's database (its socket is beside it).")
+                  help=N_("The daemon's database (its socket is beside it)."))
     @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
-                  show_default=True, help="table for people; json for programs.")
+                  show_default=True, help=N_("table for people; json for programs."))
     @functools.wraps(f)
     def wrapper(config_path: str | None, db_path: str | None, fmt: str, **kw: Any) -> Any:
         given = click.get_current_context().obj or {}
@@ -44,11 +46,11 @@ def _json(data: Any) -> None:
     click.echo(json.dumps(data, indent=1))
 
 
-@click.group()
+@click.group(cls=Group)
 @click.option("--config", "config_path", type=click.Path(dir_okay=False),
-              help="Config file (env ONION_CONFIG): where the daemon listens.")
+              help=N_("Config file (env ONION_CONFIG): where the daemon listens."))
 @click.option("--db", "db_path", type=click.Path(dir_okay=False),
-              help="The daemon's database (its socket is beside it).")
+              help=N_("The daemon's database (its socket is beside it)."))
 @click.pass_context
 def ctl(ctx: click.Context, config_path: str | None, db_path: str | None) -> None:
     """Talk to a running `onion daemon`: status, hosts, poll now, queries, alerts.
@@ -74,39 +76,53 @@ def status(client: Client, fmt: str) -> None:
         _json(s)
         return
     last = s.get("last_round") or {}
-    click.echo(f"onion daemon {s['version']} (pid {s['pid']}) since {s['started_at']}, "
-               f"{s['hosts']} host(s) every {s['interval_s']:g} s")
-    click.echo(f"  database {s['database']}")
+    click.echo(_("onion daemon {version} (pid {pid}) since {started}, {hosts} host(s) every "
+                 "{interval} s").format(version=s["version"], pid=s["pid"],
+                                        started=s["started_at"], hosts=s["hosts"],
+                                        interval=f"{s['interval_s']:g}"))
+    click.echo("  " + _("database {path}").format(path=s["database"]))
     if last:
-        click.echo(f"  last round {last.get('run_id')} at {last['started_at']}: "
-                   f"{last['ok']} ok, {last['failed']} not ok, {last['wall_s'] or 0:.2f} s"
-                   f"{'' if last['stored'] else ', waiting in the queue'}")
+        click.echo("  " + _("last round {run} at {started}: {ok} ok, {failed} not ok, {wall} s")
+                   .format(run=last.get("run_id"), started=last["started_at"], ok=last["ok"],
+                           failed=last["failed"], wall=f"{last['wall_s'] or 0:.2f}")
+                   + ("" if last["stored"] else ", " + _("waiting in the queue")))
         for err in last.get("errors") or []:
             click.echo(f"    {shown(err)}")
     running = s.get("round_running")
     if running:
-        click.echo(f"  round {running.get('run_id')} running since {running['started_at']}")
-    click.echo(f"  next round {s.get('next_round_at') or '-'}")
+        click.echo("  " + _("round {run} running since {started}").format(
+            run=running.get("run_id"), started=running["started_at"]))
+    click.echo("  " + _("next round {at}").format(at=s.get("next_round_at") or "-"))
     r = s["rounds"]
-    click.echo(f"  rounds {r['rounds']}, skipped {r['skipped']} (overran {r['overran']}), "
-               f"reloads {r['reloads']}; SSH connections open {s['connections_open']}, "
-               f"logins {s['ssh_logins']}")
+    click.echo("  " + _("rounds {rounds}, skipped {skipped} (overran {overran}), reloads "
+                        "{reloads}; SSH connections open {open}, logins {logins}").format(
+        rounds=r["rounds"], skipped=r["skipped"], overran=r["overran"], reloads=r["reloads"],
+        open=s["connections_open"], logins=s["ssh_logins"]))
     if s.get("queue"):
-        click.echo("  queued: " + ", ".join(f"{k} {v}" for k, v in s["queue"].items()))
+        click.echo("  " + _("queued:") + " "
+                   + ", ".join(f"{k} {v}" for k, v in s["queue"].items()))
     if s.get("last_reload_error"):
-        click.echo(f"  last reload refused: {shown(s['last_reload_error'])}")
+        click.echo("  " + _("last reload refused: {error}").format(
+            error=shown(s["last_reload_error"])))
     if s.get("shard"):
-        click.echo(f"  shard {s['shard']} of the inventory")
+        click.echo("  " + _("shard {shard} of the inventory").format(shard=s["shard"]))
     central = s.get("central")
     if central:
-        click.echo(f"  central: {central['batches']} batch(es) stored, {central['duplicates']} "
-                   f"duplicate(s) answered, {central['refused']} refused")
+        click.echo("  " + _("central: {batches} batch(es) stored, {duplicates} duplicate(s) "
+                            "answered, {refused} refused").format(
+            batches=central["batches"], duplicates=central["duplicates"],
+            refused=central["refused"]))
         for p in central["pollers"]:
-            age = "never" if p["age_s"] is None else f"{p['age_s']:.0f} s ago"
-            click.echo(f"    poller {shown(p['name']):20} {'STALE ' if p['stale'] else ''}"
-                       f"last batch {age}, {p['batches']} batch(es), {p['rows']} rows"
-                       f"{', shard ' + shown(p['shard']) if p['shard'] else ''}"
-                       f"{', ' + str(p['gaps']) + ' round(s) dropped' if p['gaps'] else ''}")
+            age = _("never") if p["age_s"] is None else _("{s} s ago").format(
+                s=f"{p['age_s']:.0f}")
+            click.echo("    " + _("poller") + f" {shown(p['name']):20} "
+                       + (_("STALE") + " " if p["stale"] else "")
+                       + _("last batch {age}, {batches} batch(es), {rows} rows").format(
+                           age=age, batches=p["batches"], rows=p["rows"])
+                       + (", " + _("shard {shard}").format(shard=shown(p["shard"]))
+                          if p["shard"] else "")
+                       + (", " + _("{n} round(s) dropped").format(n=p["gaps"])
+                          if p["gaps"] else ""))
 
 
 @ctl.command()
@@ -131,9 +147,10 @@ def hosts(client: Client, fmt: str) -> None:
 
 @ctl.command()
 @_client
-@click.option("-l", "--limit", metavar="PATTERN", help="Only these hosts (globs, groups …).")
+@click.option("-l", "--limit", metavar="PATTERN",
+              help=N_("Only these hosts (globs, groups …)."))
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=1), default=900.0,
-              show_default=True, help="Seconds to wait for the round.")
+              show_default=True, help=N_("Seconds to wait for the round."))
 def poll(client: Client, fmt: str, limit: str | None, timeout_s: float) -> None:
     """A round now (after the one running, if any); prints each host's outcome.
 
@@ -145,9 +162,9 @@ def poll(client: Client, fmt: str, limit: str | None, timeout_s: float) -> None:
         return
     for host, st in sorted(rec["statuses"].items()):
         click.echo(f"{shown(host):30} {st}")
-    click.echo(f"round {rec['run_id']}: {rec['ok']} ok, {rec['failed']} not ok, "
-               f"{rec['wall_s'] or 0:.2f} s" + ("" if rec["stored"] else
-                                                 " (waiting in the queue)"))
+    click.echo(_("round {run}: {ok} ok, {failed} not ok, {wall} s").format(
+        run=rec["run_id"], ok=rec["ok"], failed=rec["failed"], wall=f"{rec['wall_s'] or 0:.2f}")
+        + ("" if rec["stored"] else " " + _("(waiting in the queue)")))
     for err in rec.get("errors") or []:
         click.echo(f"onion: {shown(err)}", err=True)
 
@@ -164,7 +181,8 @@ def query(client: Client, fmt: str, sql: str, max_rows: int) -> None:
     out = client.post("/api/query", {"sql": sql, "max_rows": max_rows})
     emit_rows(out["columns"], out["rows"], fmt)
     if out["truncated"]:
-        click.echo(f"onion: only the first {len(out['rows'])} rows are shown", err=True)
+        click.echo("onion: " + _("only the first {n} rows are shown").format(n=len(out["rows"])),
+                   err=True)
 
 
 def _alert_line(ev: dict[str, Any]) -> str:
@@ -176,7 +194,7 @@ def _alert_line(ev: dict[str, Any]) -> str:
 @ctl.command()
 @_client
 @click.option("-f", "--follow", is_flag=True,
-              help="Then print each alert event as the daemon judges it (Ctrl-C ends).")
+              help=N_("Then print each alert event as the daemon judges it (Ctrl-C ends)."))
 def alerts(client: Client, fmt: str, follow: bool) -> None:
     """Alerts firing now; with --follow, every event as it happens.
 
@@ -190,8 +208,9 @@ def alerts(client: Client, fmt: str, follow: bool) -> None:
         for a in data["firing"]:
             click.echo(f"{'flapping' if a['held'] else a['state']:9} {a['severity']:8} "
                        f"{shown(a['rule']):22} {shown(a['host']):24} {shown(a['item'] or '-'):16}"
-                       f" since {a['since'] or '-'}  {shown(a['summary'] or '')}".rstrip())
-        click.echo(f"({sum(a['state'] == 'firing' for a in data['firing'])} firing)")
+                       " " + _("since {ts}").format(ts=a["since"] or "-")
+                       + f"  {shown(a['summary'] or '')}".rstrip())
+        click.echo(_("({n} firing)").format(n=sum(a["state"] == "firing" for a in data["firing"])))
     if not follow:
         return
     try:
@@ -199,7 +218,7 @@ def alerts(client: Client, fmt: str, follow: bool) -> None:
             if kind == "alert":
                 click.echo(json.dumps(ev) if fmt == "json" else _alert_line(ev))
             elif kind == "overflow":
-                raise click.ClickException("fell behind the alert stream; run it again")
+                raise click.ClickException(_("fell behind the alert stream; run it again"))
     except KeyboardInterrupt:
         pass
 
@@ -215,4 +234,4 @@ def reload(client: Client, fmt: str) -> None:
     if fmt == "json":
         _json(out)
     else:
-        click.echo(f"reloaded: {out['hosts']} host(s)")
+        click.echo(_("reloaded: {n} host(s)").format(n=out["hosts"]))

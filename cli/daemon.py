@@ -11,16 +11,18 @@ from pathlib import Path
 import click
 
 from onion.cli.common import common, inventory_option, shard_option
+from onion.cli.translated import Command
 from onion.core import config as config_mod
 from onion.core.errors import OnionError
+from onion.core.i18n import N_
 from onion.daemon.service import Daemon
 
 
-@click.command()
+@click.command(cls=Command)
 @common
 @inventory_option
 @shard_option
-@click.option("-v", "--verbose", count=True, help="-v: each round; -vv: debugging detail.")
+@click.option("-v", "--verbose", count=True, help=N_("-v: each round; -vv: debugging detail."))
 def daemon(cfg: config_mod.Config, inventory: str | None, limit: str | None,
            shard: str | None, verbose: int) -> None:
     """Poll on a schedule ([daemon] interval) over SSH connections kept open, and serve

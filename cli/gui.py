@@ -9,8 +9,10 @@ from pathlib import Path
 import click
 
 from onion.cli.common import common
+from onion.cli.translated import Command
 from onion.core import config as config_mod
 from onion.core.errors import OnionError
+from onion.core.i18n import N_, _
 from onion.gui.windows import DEFAULT, WINDOWS
 
 GUI_EXTRA = "pip install 'onion-poller[gui]'"
@@ -19,27 +21,28 @@ GUI_EXTRA = "pip install 'onion-poller[gui]'"
 def _size(text: str) -> tuple[int, int]:
     w, sep, h = text.lower().partition("x")
     if not sep or not w.isdigit() or not h.isdigit() or int(w) < 200 or int(h) < 150:
-        raise click.BadParameter(f"{text!r}: WIDTHxHEIGHT, e.g. 1400x860", param_hint="--size")
+        raise click.BadParameter(_("{text!r}: WIDTHxHEIGHT, e.g. 1400x860").format(text=text),
+                                 param_hint="--size")
     return int(w), int(h)
 
 
-@click.command()
+@click.command(cls=Command)
 @common
 @click.option("--source", "want", type=click.Choice(["auto", "daemon", "database"]),
               default="auto", show_default=True,
-              help="auto: the daemon when one answers, else the database file (read-only).")
+              help=N_("auto: the daemon when one answers, else the database file (read-only)."))
 @click.option("--since", "window", type=click.Choice(list(WINDOWS)), default=DEFAULT,
-              show_default=True, help="Window of the charts and lists.")
+              show_default=True, help=N_("Window of the charts and lists."))
 @click.option("--refresh", "refresh_s", type=click.FloatRange(min=0), default=30.0,
-              show_default=True, metavar="SECONDS", help="Reload the view shown this often "
-              "(0: only on F5).")
+              show_default=True, metavar="SECONDS", help=N_("Reload the view shown this often "
+                                                          "(0: only on F5)."))
 @click.option("--screenshot", "shot", type=click.Path(dir_okay=False), metavar="FILE",
-              help="Render a view to this PNG and exit (needs no display).")
+              help=N_("Render a view to this PNG and exit (needs no display)."))
 @click.option("--view", default="fleet", show_default=True,
               metavar="fleet|host:NAME|alerts|changes|status",
-              help="The view --screenshot renders.")
+              help=N_("The view --screenshot renders."))
 @click.option("--size", "size", default="1400x860", show_default=True, metavar="WxH",
-              help="Window size of the screenshot.")
+              help=N_("Window size of the screenshot."))
 def gui(cfg: config_mod.Config, want: str, window: str, refresh_s: float, shot: str | None,
         view: str, size: str) -> None:
     """The desktop view: fleet, hosts, alerts, changes and the daemon, updated live.
@@ -58,15 +61,15 @@ def gui(cfg: config_mod.Config, want: str, window: str, refresh_s: float, shot: 
         for name in ("PySide6.QtWidgets", "pyqtgraph"):  # Qt first: pyqtgraph binds to it
             importlib.import_module(name)
     except ImportError as exc:
-        raise click.ClickException(f"onion gui needs Qt ({exc.name or exc}): {GUI_EXTRA}") \
-            from exc
+        raise click.ClickException(_("onion gui needs Qt ({missing}): {install}").format(
+            missing=exc.name or exc, install=GUI_EXTRA)) from exc
     from onion.gui import app, data
 
     try:
         source = data.choose(cfg, want)
         if shot:
             out = app.screenshot(source, Path(shot), view, window, dims)
-            click.echo(f"{view} view written to {out}")
+            click.echo(_("{view} view written to {path}").format(view=view, path=out))
             return
         raise SystemExit(app.run(source, window, refresh_s))
     except OnionError as exc:

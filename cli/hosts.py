@@ -8,20 +8,23 @@ from pathlib import Path
 import click
 
 from onion.cli.common import common, emit_rows, format_option, hosts_of, inventory_option, shown
+from onion.cli.translated import Command
 from onion.core import config as config_mod
+from onion.core.i18n import N_, _
 from onion.core.status import HostStatus
 from onion.storage import duck as store
 from onion.storage import hoststate
 
 
-@click.command()
+@click.command(cls=Command)
 @common
 @inventory_option
-@click.option("--rekey", metavar="HOST", help="Forget HOST's recorded key (a reinstalled node).")
+@click.option("--rekey", metavar="HOST",
+              help=N_("Forget HOST's recorded key (a reinstalled node)."))
 @format_option
 @click.option("--all-known-hosts", is_flag=True,
-              help="With --rekey: also edit the [ssh] known_hosts files (yours), not only "
-                   "the keys Onion recorded itself.")
+              help=N_("With --rekey: also edit the [ssh] known_hosts files (yours), not only "
+                      "the keys Onion recorded itself."))
 def hosts(cfg: config_mod.Config, inventory: str | None, limit: str | None,
           rekey: str | None, all_known_hosts: bool, fmt: str) -> None:
     """The inventory with each host's last status and its probes' state.
@@ -50,7 +53,7 @@ def hosts(cfg: config_mod.Config, inventory: str | None, limit: str | None,
                    "probes_not_ok"], rows, fmt)
         return
     for h in inv:
-        status, seen, _ok, reason = last.get(h.name, ("never polled", None, None, None))
+        status, seen, _ok, reason = last.get(h.name, (_("never polled"), None, None, None))
         target = "local" if h.local else f"{h.user + '@' if h.user else ''}{h.target}" \
             f"{':' + str(h.port) if h.port else ''}"
         groups = ",".join(h.groups)
@@ -83,9 +86,9 @@ def _rekey(cfg: config_mod.Config, inventory: str | None, name: str, everywhere:
         if everywhere:
             removed += hostkeys.forget(f, names)
         elif f.is_file() and hostkeys.forget_count(f, names):
-            click.echo(f"{f} also has key line(s) for {shown(name)}; left as they are (add "
-                       "--all-known-hosts, or: ssh-keygen -R "
-                       f"'{sorted(names)[0]}' -f {f})", err=True)
-    click.echo(f"removed {removed} key line(s) for {shown(name)} "
-               f"({', '.join(sorted(names))}); its next poll records the new key with "
-               "host_key_policy = \"accept-new\", or add it to known_hosts yourself")
+            click.echo(_("{file} also has key line(s) for {host}; left as they are (add "
+                         "--all-known-hosts, or: ssh-keygen -R '{pattern}' -f {file})").format(
+                file=f, host=shown(name), pattern=sorted(names)[0]), err=True)
+    click.echo(_("removed {n} key line(s) for {host} ({patterns}); its next poll records the "
+                 "new key with host_key_policy = \"accept-new\", or add it to known_hosts "
+                 "yourself").format(n=removed, host=shown(name), patterns=", ".join(sorted(names))))

@@ -18,7 +18,10 @@ import click
 # Set before any verb imports it; a value the user set wins.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
+from onion.cli import translated
+from onion.core import i18n
 from onion.core import version as _version
+from onion.core.i18n import N_
 
 # verb: "module:attribute" under onion.cli
 VERBS = {
@@ -29,9 +32,15 @@ VERBS = {
 }
 
 
-class LazyGroup(click.Group):
+class LazyGroup(translated.Group):
     """A group whose verbs are found by name and imported on first use (click's own
     pattern for lazily loaded subcommands)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # --lang before anything is said, wherever it stands among the group's options:
+        # click's own errors about the rest (and --help before it) are then in it too.
+        _use_language(_lang_given(args))
+        return super().parse_args(ctx, args)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(VERBS)
@@ -45,14 +54,38 @@ class LazyGroup(click.Group):
         return command
 
 
+def _lang_given(args: list[str]) -> str | None:
+    """The value of ``--lang`` among the group's own options (before the verb)."""
+    for i, arg in enumerate(args):
+        if arg == "--lang" and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith("--lang="):
+            return arg.partition("=")[2]
+        if arg in VERBS:
+            break
+    return None
+
+
+def _use_language(name: str | None) -> None:
+    translated.install()
+    try:
+        i18n.use(name)
+    except ValueError as exc:
+        i18n.use(None)
+        raise click.BadParameter(str(exc), param_hint="--lang") from exc
+
+
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 # The version and its release channel (core/version.py: stdlib only, so --version stays fast).
 @click.version_option(_version.__version__, prog_name="onion",
                       message=f"%(prog)s {_version.describe()}")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False),
-              help="Config file for every verb (env ONION_CONFIG).")
+              help=N_("Config file for every verb (env ONION_CONFIG)."))
 @click.option("--db", "db_path", type=click.Path(dir_okay=False),
-              help="DuckDB file for every verb (env ONION_DB).")
+              help=N_("DuckDB file for every verb (env ONION_DB)."))
+@click.option("--lang", "lang", metavar="LANG", expose_value=False,
+              help=N_("Language of the messages: en, sv, de (env ONION_LANG, else LC_ALL, "
+                      "LC_MESSAGES, LANG). JSON and CSV output is the same in every one."))
 @click.pass_context
 def main(ctx: click.Context, config_path: str | None, db_path: str | None) -> None:
     """Onion: agentless monitoring over SSH into DuckDB.

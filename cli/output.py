@@ -12,12 +12,14 @@ from typing import Any
 
 import click
 
+from onion.core.i18n import N_, ngettext
+
 
 def format_option(f: Callable[..., Any]) -> Callable[..., Any]:
     """--format: a table for people, CSV or JSON (exact values, never translated)."""
     return click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]),
                         default="table", show_default=True,
-                        help="table for people; csv or json for programs.")(f)
+                        help=N_("table for people; csv or json for programs."))(f)
 
 
 def _cell(v: Any) -> str:
@@ -48,7 +50,7 @@ def emit_rows(cols: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str) -> N
             cells = [(v if len(v) <= 60 else v[:59] + "…").ljust(w)
                      for v, w in zip(t, widths, strict=True)]
             click.echo("  ".join(cells).rstrip())
-        click.echo(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
+        click.echo(ngettext("({n} row)", "({n} rows)", len(rows)).format(n=len(rows)))
 
 
 _CONTROL = {c: f"\\x{c:02x}" for c in [*range(32), 127]}

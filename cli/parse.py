@@ -9,19 +9,21 @@ from typing import Any
 import click
 
 from onion.cli.common import common, plugins_of
+from onion.cli.translated import Command
 from onion.core import config as config_mod
+from onion.core.i18n import N_, _
 from onion.core.plugins import PluginKind
 from onion.probes.base import OS, ProbeError, as_json
 
 
-@click.command()
+@click.command(cls=Command)
 @common
 @click.argument("probe_name", metavar="PROBE")
 @click.option("--os", "os_name", type=click.Choice([os.value for os in OS]),
               default="linux", show_default=True)
 @click.option("--part", "parts", multiple=True, metavar="PART[=FILE]",
-              help="Which part FILE holds (default: the only part, or the one FILE parses "
-                   "as); repeat as PART=FILE for several parts.")
+              help=N_("Which part FILE holds (default: the only part, or the one FILE parses "
+                      "as); repeat as PART=FILE for several parts."))
 @click.argument("file", type=click.File("rb"), default="-")
 def parse(cfg: config_mod.Config, probe_name: str, os_name: str, parts: tuple[str, ...],
           file: Any) -> None:
@@ -32,7 +34,8 @@ def parse(cfg: config_mod.Config, probe_name: str, os_name: str, parts: tuple[st
     probes = plugins_of(cfg).of(PluginKind.PROBE)
     if probe_name not in probes:
         raise click.ClickException(
-            f"unknown probe {probe_name!r}; known: {', '.join(sorted(probes))}")
+            _("unknown probe {probe!r}; known: {known}").format(
+                probe=probe_name, known=", ".join(sorted(probes))))
     probe = probes[probe_name]
     os = OS(os_name)
     if not probe.supports(os):
@@ -50,14 +53,15 @@ def parse(cfg: config_mod.Config, probe_name: str, os_name: str, parts: tuple[st
         texts[name] = text
     unknown = set(texts) - set(known)
     if unknown:
-        raise click.ClickException(f"{probe_name} on {os_name} has parts {known}, "
-                                   f"not {sorted(unknown)}")
+        raise click.ClickException(_("{probe} on {os} has parts {known}, not {unknown}").format(
+            probe=probe_name, os=os_name, known=known, unknown=sorted(unknown)))
     try:
         records = probe.parse(os, texts)
     except ProbeError as exc:
         raise click.ClickException(f"{type(exc).__name__}: {exc}") from exc
     for line in records.skipped:  # a poll would store these records as `partial`
-        click.echo(f"onion: partial: line not understood, left out: {line!r}", err=True)
+        click.echo("onion: " + _("partial: line not understood, left out: {line!r}").format(
+            line=line), err=True)
     click.echo(json.dumps([as_json(r) for r in records], indent=1))
 
 
@@ -74,10 +78,12 @@ def _pick_part(probe: Any, os: OS, known: list[str], text: str) -> str:
         except ProbeError:
             continue
     if len(fits) == 1:
-        click.echo(f"onion: reading FILE as part {fits[0]!r} of {probe.name} "
-                   f"(parts: {', '.join(known)})", err=True)
+        click.echo("onion: " + _("reading FILE as part {part!r} of {probe} (parts: {parts})")
+                   .format(part=fits[0], probe=probe.name, parts=", ".join(known)), err=True)
         return fits[0]
-    which = f"it parses as each of {', '.join(fits)}" if fits else "it parses as none of them"
+    which = _("it parses as each of {parts}").format(parts=", ".join(fits)) if fits \
+        else _("it parses as none of them")
     raise click.ClickException(
-        f"{probe.name} on {os.value} reads {len(known)} parts ({', '.join(known)}) and {which}: "
-        f"say which with --part NAME, or give several as --part NAME=FILE")
+        _("{probe} on {os} reads {n} parts ({parts}) and {which}: say which with --part NAME, "
+          "or give several as --part NAME=FILE").format(
+            probe=probe.name, os=os.value, n=len(known), parts=", ".join(known), which=which))

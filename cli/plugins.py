@@ -5,10 +5,11 @@ from __future__ import annotations
 import click
 
 from onion.cli.common import common, emit_rows, format_option, plugins_of
+from onion.cli.translated import Command
 from onion.core import config as config_mod
 
 
-@click.command()
+@click.command(cls=Command)
 @common
 @format_option
 def plugins(cfg: config_mod.Config, fmt: str) -> None:

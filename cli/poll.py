@@ -8,22 +8,24 @@ import click
 
 from onion.alerts import rules as alert_rules
 from onion.cli.common import common, hosts_of, inventory_option, plugins_of, shard_option, shown
+from onion.cli.translated import Command
 from onion.core import config as config_mod
+from onion.core.i18n import N_, _
 from onion.pipeline import check as checks
 from onion.pipeline import setup
 from onion.pipeline.round import RunSummary, run_poll
 from onion.storage.queue import Queue
 
 
-@click.command()
+@click.command(cls=Command)
 @common
 @inventory_option
 @shard_option
-@click.option("-v", "--verbose", count=True, help="Say what happened to each host.")
+@click.option("-v", "--verbose", count=True, help=N_("Say what happened to each host."))
 @click.option("-q", "--quiet", is_flag=True,
-              help="Not even the one line about hosts that went down (for cron).")
+              help=N_("Not even the one line about hosts that went down (for cron)."))
 @click.option("--progress/--no-progress", default=None,
-              help="Progress bar (default: on when stderr is a terminal).")
+              help=N_("Progress bar (default: on when stderr is a terminal)."))
 def poll(cfg: config_mod.Config, inventory: str | None, limit: str | None,
          shard: str | None, verbose: int, quiet: bool, progress: bool | None) -> None:
     """Poll every host once and store the results (cron-friendly: quiet unless -v).
@@ -44,9 +46,9 @@ def poll(cfg: config_mod.Config, inventory: str | None, limit: str | None,
     custom = [r for r in alert_rules.load(cfg.alerts) if not r.builtin]
     bad = checks.rule_errors(custom, probes)
     if bad:
-        raise click.ClickException("; ".join(bad) + " (onion check lists every problem)")
+        raise click.ClickException("; ".join(bad) + " " + _("(onion check lists every problem)"))
     show_bar = sys.stderr.isatty() if progress is None else progress
-    bar = click.progressbar(length=len(hosts), label="polling", file=sys.stderr) \
+    bar = click.progressbar(length=len(hosts), label=_("polling"), file=sys.stderr) \
         if show_bar and hosts else None
     cb = (lambda r: bar.update(1)) if bar else None
     if bar:
@@ -65,37 +67,42 @@ def poll(cfg: config_mod.Config, inventory: str | None, limit: str | None,
                 for p in r.probes.values():
                     click.echo(f"    {p.probe:14} {p.status:12} {shown(p.reason or '')}"
                                .rstrip())
-        where = f"stored in {cfg.db_path}" if summary.stored else \
-            f"NOT stored yet: waiting in {cfg.spool_path}"
-        click.echo(f"{summary.ok}/{len(summary.results)} hosts ok in {summary.wall_s:.2f} s; "
-                   f"{where}")
+        where = _("stored in {path}").format(path=cfg.db_path) if summary.stored else \
+            _("NOT stored yet: waiting in {path}").format(path=cfg.spool_path)
+        click.echo(_("{ok}/{n} hosts ok in {wall} s; {where}").format(
+            ok=summary.ok, n=len(summary.results), wall=f"{summary.wall_s:.2f}", where=where))
         if verbose > 1:
-            click.echo("CPU seconds of this run: " + ", ".join(
+            click.echo(_("CPU seconds of this run:") + " " + ", ".join(
                 f"{k} {v:.3f}" for k, v in summary.phases.items()))
     thinned = summary.maintenance.thinned if summary.maintenance else []
     if thinned:
-        click.echo(f"onion: over the storage budget ([storage] max_size), dropped the oldest "
-                   f"archive files: {', '.join(thinned[:10])}{' …' if len(thinned) > 10 else ''}",
-                   err=True)
+        click.echo("onion: " + _("over the storage budget ([storage] max_size), dropped the "
+                                 "oldest archive files: {files}").format(
+            files=", ".join(thinned[:10])) + (" …" if len(thinned) > 10 else ""), err=True)
     failed = False
     for report in delivery.reports.values():
         if report.ok:
             continue
-        waits = f"this run waits in {cfg.spool_path} ({report.waiting} batch(es) queued)"
+        waits = _("this run waits in {path} ({n} batch(es) queued)").format(
+            path=cfg.spool_path, n=report.waiting)
         if report.busy:
-            click.echo(f"onion: database busy; {waits} and is stored by the next run "
-                       f"({report.error})", err=True)
+            click.echo("onion: " + _("database busy; {waits} and is stored by the next run "
+                                     "({error})").format(waits=waits, error=report.error),
+                       err=True)
         else:
-            click.echo(f"onion: sink {report.name} failed, {waits}: {report.error}", err=True)
+            click.echo("onion: " + _("sink {sink} failed, {waits}: {error}").format(
+                sink=report.name, waits=waits, error=report.error), err=True)
             failed = True
     for report in delivery.reports.values():
         for item in report.quarantined:
-            click.echo(f"onion: sink {report.name} refused queued batch {item}; moved to the "
-                       "quarantine so that the batches after it go in", err=True)
+            click.echo("onion: " + _("sink {sink} refused queued batch {batch}; moved to the "
+                                     "quarantine so that the batches after it go in").format(
+                sink=report.name, batch=item), err=True)
     held = Queue(cfg.spool_path).quarantined()
     if held:
-        click.echo(f"onion: {len(held)} batch(es) in quarantine in {held[0].parent} "
-                   "(onion db stats lists them with the reasons)", err=True)
+        click.echo("onion: " + _("{n} batch(es) in quarantine in {path} (onion db stats lists "
+                                 "them with the reasons)").format(n=len(held),
+                                                                 path=held[0].parent), err=True)
     if not quiet:
         _cron_lines(summary)
     for line in summary.warnings:
@@ -103,17 +110,19 @@ def poll(cfg: config_mod.Config, inventory: str | None, limit: str | None,
     for line in summary.errors:
         click.echo(f"onion: {line}", err=True)
     if delivery.dropped:
-        click.echo(f"onion: the queue is over [storage] max_spool: dropped the "
-                   f"{len(delivery.dropped)} oldest batch(es) "
-                   f"({', '.join(str(d['run_id']) for d in delivery.dropped[:5])}"
-                   f"{' …' if len(delivery.dropped) > 5 else ''}); recorded in storage_events",
-                   err=True)
+        click.echo("onion: " + _("the queue is over [storage] max_spool: dropped the {n} "
+                                 "oldest batch(es) ({runs}); recorded in storage_events").format(
+            n=len(delivery.dropped),
+            runs=", ".join(str(d["run_id"]) for d in delivery.dropped[:5])
+            + (" …" if len(delivery.dropped) > 5 else "")), err=True)
     if delivery.lost:
-        click.echo(f"onion: this run's batch is lost: {delivery.lost}", err=True)
+        click.echo("onion: " + _("this run's batch is lost: {error}").format(error=delivery.lost),
+                   err=True)
     if summary.signal is not None:
         cut = sum(r.status == "interrupted" for r in summary.results)
-        click.echo(f"onion: stopped by signal {summary.signal}: {cut} host(s) cut "
-                   "(interrupted), what arrived is stored", err=True)
+        click.echo("onion: " + _("stopped by signal {signal}: {n} host(s) cut (interrupted), "
+                                 "what arrived is stored").format(signal=summary.signal, n=cut),
+                   err=True)
         sys.exit(128 + summary.signal)
     if failed or delivery.lost or summary.errors:
         sys.exit(1)
@@ -123,12 +132,12 @@ def _cron_lines(summary: RunSummary) -> None:
     """Quiet from cron unless something changed: one line when hosts went down since
     their last poll, one when every host failed (then it is likely this machine)."""
     if summary.results and summary.ok == 0 and len(summary.results) > 1:
-        click.echo(f"onion: every host failed this round ({len(summary.results)}): check "
-                   "this machine's network, keys and known_hosts (onion check says why)",
-                   err=True)
+        click.echo("onion: " + _("every host failed this round ({n}): check this machine's "
+                                 "network, keys and known_hosts (onion check says why)").format(
+            n=len(summary.results)), err=True)
     elif summary.went_down:
         shown_hosts = ", ".join(f"{shown(r.host.name)} ({r.status})"
                                 for r in summary.went_down[:10])
         more = " …" if len(summary.went_down) > 10 else ""
-        click.echo(f"onion: {len(summary.went_down)} host(s) went down since their last poll: "
-                   f"{shown_hosts}{more}", err=True)
+        click.echo("onion: " + _("{n} host(s) went down since their last poll: {hosts}").format(
+            n=len(summary.went_down), hosts=shown_hosts) + more, err=True)

@@ -7,22 +7,24 @@ from pathlib import Path
 import click
 
 from onion.cli.common import common
+from onion.cli.translated import Command
 from onion.core import config as config_mod
+from onion.core.i18n import N_, _
 from onion.storage import duck as store
 
 
-@click.command()
+@click.command(cls=Command)
 @common
 @click.option("--out", "out_dir", type=click.Path(file_okay=False),
-              help="Folder to write (default: [report] out).")
+              help=N_("Folder to write (default: [report] out)."))
 @click.option("--since", "since", default="7d", show_default=True, metavar="DURATION",
-              help="Window the charts and change lists cover: 12h, 7d, 2w …")
+              help=N_("Window the charts and change lists cover: 12h, 7d, 2w …"))
 @click.option("-l", "--limit", "limit", metavar="PATTERN",
-              help="Hosts to show: globs, groups, ! to exclude, & to intersect.")
+              help=N_("Hosts to show: globs, groups, ! to exclude, & to intersect."))
 @click.option("--templates", "templates", type=click.Path(file_okay=False, exists=True),
-              help="Folder of templates that override the built-in ones (any of them).")
+              help=N_("Folder of templates that override the built-in ones (any of them)."))
 @click.option("--force", is_flag=True,
-              help="Write every page (by default only those whose data changed).")
+              help=N_("Write every page (by default only those whose data changed)."))
 def report(cfg: config_mod.Config, out_dir: str | None, since: str, limit: str | None,
            templates: str | None, force: bool) -> None:
     """Write the HTML report: fleet overview, a page per host, alerts, changes.
@@ -50,4 +52,4 @@ def report(cfg: config_mod.Config, out_dir: str | None, since: str, limit: str |
     index = render.write_report(cfg.db_path, out, Path(templates) if templates else None,
                                 since=window, hosts=chosen,
                                 always_show=cfg.report.always_show, force=force)
-    click.echo(f"report written to {index}")
+    click.echo(_("report written to {path}").format(path=index))

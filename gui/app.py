@@ -8,6 +8,7 @@ from pathlib import Path
 
 from onion.core.errors import OnionError
 from onion.gui import data
+from onion.gui.i18n import _
 from onion.gui.windows import DEFAULT
 
 
@@ -47,20 +48,22 @@ def screenshot(source: data.Source, out: Path, view: str = "fleet", window: str 
     it and write a PNG of the window."""
     from onion.gui.window import VIEWS, MainWindow
 
-    kind, _, host = view.partition(":")
+    kind, _sep, host = view.partition(":")
     if kind not in VIEWS or (kind == "host") != bool(host):
-        raise OnionError(f"--view {view!r}: one of fleet, host:NAME, alerts, changes, status")
+        raise OnionError(_("--view {view!r}: one of fleet, host:NAME, alerts, changes, status")
+                         .format(view=view))
     app = application()
     w = MainWindow(source, window, refresh_s=0)
     w.resize(*size)
     w.show()
     if not w.wait_loaded("fleet", timeout_s):
-        raise OnionError(f"the fleet did not load in {timeout_s:g} s")
+        raise OnionError(_("the fleet did not load in {s} s").format(s=f"{timeout_s:g}"))
     if "fleet" in w.errors:
-        raise OnionError(f"the fleet: {w.errors['fleet']}")
+        raise OnionError(_("the fleet: {error}").format(error=w.errors["fleet"]))
     if kind == "host":
         if host not in w.hosts:
-            raise OnionError(f"--view host:{host}: no such host in the database")
+            raise OnionError(
+                _("--view host:{host}: no such host in the database").format(host=host))
         w.host_name = host
         w.host_box.setCurrentText(host)
     if kind != "fleet":
@@ -68,13 +71,14 @@ def screenshot(source: data.Source, out: Path, view: str = "fleet", window: str 
         w.tabs.setCurrentIndex(VIEWS.index(kind))
         w.tabs.blockSignals(False)
         if not w.wait_loaded(kind, timeout_s):
-            raise OnionError(f"the {kind} view did not load in {timeout_s:g} s")
+            raise OnionError(_("the {view} view did not load in {s} s").format(
+                view=kind, s=f"{timeout_s:g}"))
         if kind in w.errors:
-            raise OnionError(f"the {kind} view: {w.errors[kind]}")
+            raise OnionError(_("the {view} view: {error}").format(view=kind, error=w.errors[kind]))
     app.processEvents()  # type: ignore[attr-defined]
     out.parent.mkdir(parents=True, exist_ok=True)
     if not w.grab().save(str(out), "PNG"):
-        raise OnionError(f"cannot write {out}")
+        raise OnionError(_("cannot write {path}").format(path=out))
     w.close()
     return out
 

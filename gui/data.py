@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from onion.core.clock import utcnow
 from onion.core.errors import OnionError
 from onion.daemon.client import Client
+from onion.gui.i18n import _
 from onion.gui.remote import ApiConnection
 from onion.reports import alerts as alerts_mod
 from onion.reports import changes as changes_mod
@@ -53,7 +54,7 @@ class DatabaseSource:
 
     @property
     def label(self) -> str:
-        return f"{self.path} (read-only)"
+        return _("{path} (read-only)").format(path=self.path)
 
     @contextlib.contextmanager
     def connection(self) -> Iterator[Any]:
@@ -64,8 +65,8 @@ class DatabaseSource:
         return None
 
     def poll_now(self, limit: str | None = None) -> dict[str, Any]:
-        raise OnionError("no daemon: `poll now` asks a running `onion daemon` "
-                         "(this view reads the database file)")
+        raise OnionError(_("no daemon: `poll now` asks a running `onion daemon` "
+                           "(this view reads the database file)"))
 
     def inventory(self) -> list[dict[str, Any]]:
         return []
@@ -78,7 +79,7 @@ class DaemonSource:
 
     @property
     def label(self) -> str:
-        return f"daemon at {self.client.where}"
+        return _("daemon at {where}").format(where=self.client.where)
 
     @contextlib.contextmanager
     def connection(self) -> Iterator[Any]:
@@ -141,8 +142,9 @@ def load_fleet(source: Source, window: dt.timedelta) -> FleetSnapshot:
         if not source.is_daemon:
             stale_after = _rhythm(con, rels) or stale_after
         cut = getattr(con, "truncated", 0)
-    warning = (f"the daemon cut {cut} answer(s) at its [daemon] query_max_rows: some hosts "
-               "or values are missing (raise it for a fleet this size)") if cut else ""
+    warning = _("the daemon cut {n} answer(s) at its [daemon] query_max_rows: some hosts "
+                "or values are missing (raise it for a fleet this size)").format(n=cut) \
+        if cut else ""
     # Hosts the daemon polls that the database has never heard of: shown, not hidden.
     known = {r.name for r in rows}
     for h in inventory:

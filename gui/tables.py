@@ -17,7 +17,7 @@ from typing import Any
 
 from onion.core.natural import natural_key
 from onion.gui import data
-from onion.gui.i18n import _
+from onion.gui.i18n import N_, _
 from onion.reports import alerts as alerts_mod
 from onion.reports import changes as changes_mod
 from onion.reports.filters import age, duration, human_bytes, number, timestamp
@@ -87,22 +87,21 @@ def _fleet_row(r: Any, snap: data.FleetSnapshot) -> tuple[list[Any], list[str], 
     now = snap.now
     stale = r.last_seen is not None and now - r.last_seen > snap.stale_after
     polling = r.name in snap.polling
-    status = r.status + (" (polling)" if polling else "")
+    status = r.status + (" " + _("(polling)") if polling else "")
     if r.since is not None:
-        status += (" for " if r.since_window else " since ") + \
-            (duration((now - r.since).total_seconds()) if r.since_window
-             else age(r.since, now))
+        status += " " + (_("for {took}").format(took=duration((now - r.since).total_seconds()))
+                         if r.since_window else _("since {ts}").format(ts=age(r.since, now)))
     as_of = f.get("cpu_ts")
 
     def old(ts_key: str) -> str:
         # A value from before the host's last poll says when it is from.
         ts = f.get(ts_key)
-        return f" (as of {age(ts, now)})" if ts is not None and r.last_seen is not None \
-            and ts < r.last_seen else ""
+        return " " + _("(as of {age})").format(age=age(ts, now)) if ts is not None \
+            and r.last_seen is not None and ts < r.last_seen else ""
 
     load = r.load_ratio
-    cpu = (f"{f['load_1m']:.2f} on {f['ncpu']} CPUs{old('cpu_ts')}"
-           if load is not None else "—")
+    cpu = (_("{load} on {n} CPUs").format(load=f"{f['load_1m']:.2f}", n=f["ncpu"])
+           + old("cpu_ts") if load is not None else "—")
     mem = _pct(f.get("mem_pct")) + (old("memory_ts") if f.get("mem_pct") is not None else "")
     fs = (f"{f['fs_mount']} {f['fs_pct']:.0f} %{old('filesystems_ts')}"
           if f.get("fs_pct") is not None else "—")
@@ -111,8 +110,9 @@ def _fleet_row(r: Any, snap: data.FleetSnapshot) -> tuple[list[Any], list[str], 
     gpu = "—"
     if f.get("gpus"):
         users = f.get("gpu_users") or []
-        gpu = (f"{f['gpus']}× {number(f.get('gpu_util'), 0, '%')} busy, "
-               f"{number(f.get('gpu_mem'), 0, '%')} memory") + old("gpu_ts")
+        gpu = _("{n}× {busy} busy, {memory} memory").format(
+            n=f["gpus"], busy=number(f.get("gpu_util"), 0, "%"),
+            memory=number(f.get("gpu_mem"), 0, "%")) + old("gpu_ts")
         if users:
             gpu += " · " + ", ".join(users[:3]) + (f" +{len(users) - 3}" if len(users) > 3 else "")
     alerts = ", ".join(r.alerts) if r.alerts else ""
@@ -125,20 +125,21 @@ def _fleet_row(r: Any, snap: data.FleetSnapshot) -> tuple[list[Any], list[str], 
         Mark.PROBLEM if r.rank < 3 else Mark.OK
     tip = "\n".join(x for x in (
         f"{r.name}: {r.status}" + (f" ({r.reason})" if r.reason else ""),
-        (f"{r.status} since {timestamp(r.since, True)}" + (" (the whole window)"
-                                                           if r.since_window else ""))
+        (_("{status} since {ts}").format(status=r.status, ts=timestamp(r.since, True))
+         + (" " + _("(the whole window)") if r.since_window else ""))
         if r.since else "",
-        f"last poll {timestamp(r.last_seen, True)}",
-        f"last ok {timestamp(r.last_ok, True)}",
-        "stale: no poll for " + duration((now - r.last_seen).total_seconds())
+        _("last poll {ts}").format(ts=timestamp(r.last_seen, True)),
+        _("last ok {ts}").format(ts=timestamp(r.last_ok, True)),
+        _("stale: no poll for {took}").format(took=duration((now - r.last_seen).total_seconds()))
         if stale and r.last_seen else "",
-        f"groups: {', '.join(r.groups)}" if r.groups else "",
-        f"data as of {timestamp(as_of, True)}" if as_of else "") if x)
+        _("groups: {groups}").format(groups=", ".join(r.groups)) if r.groups else "",
+        _("data as of {ts}").format(ts=timestamp(as_of, True)) if as_of else "") if x)
     return raw, shown, mark, tip
 
 
-FLEET_COLUMNS = ["Host", "Status", "Last poll", "CPU load", "Memory", "Fullest file system",
-                 "Hottest sensor", "GPUs", "Alerts firing", "Problems"]
+FLEET_COLUMNS = [N_("Host"), N_("Status"), N_("Last poll"), N_("CPU load"), N_("Memory"),
+                 N_("Fullest file system"), N_("Hottest sensor"), N_("GPUs"),
+                 N_("Alerts firing"), N_("Problems")]
 
 
 def fleet_table(snap: data.FleetSnapshot) -> Table:
@@ -159,7 +160,7 @@ def _cell(v: Any, col: str = "") -> str:
     if isinstance(v, dt.datetime):
         return timestamp(v, True)
     if isinstance(v, bool):
-        return "yes" if v else "no"
+        return _("yes") if v else _("no")
     if isinstance(v, float):
         if col.endswith("_bytes"):
             return human_bytes(v)
@@ -202,7 +203,7 @@ def alerts_tables(got: alerts_mod.AlertData) -> tuple[Table, Table]:
     return now_t, dict_table(got.events, got.event_cols)
 
 
-CHANGE_COLUMNS = ["When", "What", "Item", "Change", "Hosts"]
+CHANGE_COLUMNS = [N_("When"), N_("What"), N_("Item"), N_("Change"), N_("Hosts")]
 
 
 def changes_table(sections: dict[str, changes_mod.Section]) -> Table:
@@ -214,7 +215,7 @@ def changes_table(sections: dict[str, changes_mod.Section]) -> Table:
             r = g.row
             item = r.get("item") or r.get("path") or ""
             change = r.get("change") or ("reboot" if key == "reboots" else "")
-            hosts = ", ".join(g.hosts[:5]) + (f" and {len(g.hosts) - 5} more"
+            hosts = ", ".join(g.hosts[:5]) + (" " + _("and {n} more").format(n=len(g.hosts) - 5)
                                               if len(g.hosts) > 5 else "")
             raws.append([g.last, s.title, item, change, len(g.hosts)])
             shown.append([timestamp(g.last, True), s.title, str(item), str(change),
@@ -234,17 +235,21 @@ def status_lines(status: dict[str, Any] | None, label: str) -> list[tuple[str, s
     running = status.get("round_running")
     lines = [
         (_("Source"), label),
-        (_("Daemon"), f"onion {status.get('version')} (pid {status.get('pid')}) since "
-                      f"{status.get('started_at')}"),
+        (_("Daemon"), _("onion {version} (pid {pid}) since {started}").format(
+            version=status.get("version"), pid=status.get("pid"),
+            started=status.get("started_at"))),
         (_("Database"), str(status.get("database"))),
-        (_("Hosts"), f"{status.get('hosts')} every {status.get('interval_s', 0):g} s"),
-        (_("Round now"), f"running since {running.get('started_at')}" if running else _("none")),
+        (_("Hosts"), _("{n} every {interval} s").format(
+            n=status.get("hosts"), interval=f"{status.get('interval_s', 0):g}")),
+        (_("Round now"), _("running since {started}").format(started=running.get("started_at"))
+         if running else _("none")),
         (_("Next round"), str(status.get("next_round_at") or "—")),
-        (_("Last round"), (f"{last.get('started_at')}: {last.get('ok')} ok, "
-                           f"{last.get('failed')} failed, {number(last.get('wall_s'), 1, 's')}"
-                           if last else "—")),
+        (_("Last round"), (_("{started}: {ok} ok, {failed} failed, {wall}").format(
+            started=last.get("started_at"), ok=last.get("ok"), failed=last.get("failed"),
+            wall=number(last.get("wall_s"), 1, "s")) if last else "—")),
         (_("Rounds"), ", ".join(f"{k} {v}" for k, v in (status.get("rounds") or {}).items())),
-        (_("SSH"), f"{status.get('connections_open')} open, {status.get('ssh_logins')} logins"),
+        (_("SSH"), _("{open} open, {logins} logins").format(
+            open=status.get("connections_open"), logins=status.get("ssh_logins"))),
         (_("Queue"), ", ".join(f"{k}: {v}" for k, v in (status.get("queue") or {}).items())
          or _("empty")),
     ]

@@ -107,7 +107,8 @@ class TablePane(QWidget):
 
     def _count(self) -> None:
         shown, total = self.proxy.rowCount(), self.model.rowCount()
-        self.count.setText(f"{shown} of {total}" if shown != total else f"{total}")
+        self.count.setText(_("{shown} of {total}").format(shown=shown, total=total)
+                           if shown != total else f"{total}")
 
     def set_table(self, table: tables.Table) -> None:
         self.model.set_table(table)  # keeps the sort the user chose

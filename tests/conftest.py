@@ -12,6 +12,21 @@ FIXTURES = Path(__file__).parent / "fixtures"
 # fixture, fuzz and conformance harnesses as the built-ins.
 EXAMPLE_PLUGINS = Path(__file__).parent.parent / "docs" / "examples"
 
+# The suite asserts English text whatever the machine's locale (LANG=sv_SE.UTF-8 would
+# otherwise give Swedish); tests of other languages ask for them. Set before onion's
+# i18n is imported, and inherited by every daemon and CLI the tests start.
+os.environ["ONION_LANG"] = "en"
+
+
+@pytest.fixture(autouse=True)
+def _english_again():
+    """A test that switched the language in this process (``--lang sv`` through click's
+    runner) leaves English behind it."""
+    yield
+    from onion.core import i18n
+    if i18n.language() != i18n.SOURCE:
+        i18n.use(i18n.SOURCE)
+
 
 def corpus_dir() -> Path | None:
     value = os.environ.get("ONION_CORPUS")
