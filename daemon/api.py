@@ -411,7 +411,7 @@ def _render_page(cur: Any, page: str, since: dt.timedelta,
     # live: the page asks again now and then (a 304 while the ETag holds) and swaps in
     # what changed; the written folder never does.
     rep = render.Report(cur, since, always_show=always_show or (), live=True,
-                        refresh_s=refresh_s)
+                        refresh_s=refresh_s, shared=True)
     if page == "gpus.html":
         return rep.gpus()
     if page == "index.html":
@@ -430,6 +430,10 @@ def _render_page(cur: Any, page: str, since: dt.timedelta,
 async def report_page(request: web.Request) -> web.Response:
     d = daemon_of(request)
     page = request.match_info.get("page") or "index.html"
+    if page in render.ASSETS:   # the style and script every page names
+        return web.Response(text=render.assets()[page], content_type=render.ASSETS[page],
+                            headers={"X-Content-Type-Options": "nosniff",
+                                     "Cache-Control": "no-cache"})
     try:
         since = report_names.parse_since(request.query.get("since", "7d"))
     except ValueError as exc:

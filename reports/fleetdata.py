@@ -37,6 +37,12 @@ class FleetData:
         self._alerts: alerts_mod.AlertData | None = None
         self._users: dict[str, list[dict[str, Any]]] | None = None
 
+    def with_changes(self, changes: changes_mod.Raw | None) -> FleetData:
+        """These reads, with the fleet's changes where the caller read them already."""
+        if self._changes is None:
+            self._changes = changes
+        return self
+
     def src(self, table: str) -> str:
         return f"hot.{ident(table)}" if f"hot.{table}" in self.rels else ident(table)
 

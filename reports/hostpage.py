@@ -18,7 +18,7 @@ from onion.reports.fleetdata import FleetData
 from onion.reports.sql import Con, relations
 from onion.reports.svg import Chart, Series
 
-TOP_PROCESSES = 15
+TOP_PROCESSES = 10      # by CPU and by memory: who is busy, who is big
 MAX_ITEMS = 12          # interfaces, disks, sensors: the busiest ones get a chart
 MAX_FILESYSTEMS = 24
 CPU_COUNTERS = ("user_seconds", "nice_seconds", "system_seconds", "idle_seconds",

@@ -5,12 +5,15 @@
 
 jinja2 with autoescape on; a user template folder, when given, comes first in the
 loader chain, so any template (``base.html``, a partial, ``style.css``) can be replaced.
-Every page is self-contained: its style is inline, its charts are inline SVG, its one
-small script (table sorting and filtering; pages work without it) is allowed by hash in
-a Content-Security-Policy that forbids every fetch. So the folder works offline, from a
-mail, and a string that slipped past escaping still could not run or phone home. (Served
-live by the daemon, a page has a second script, allowed by hash too, that may fetch the
-same page from the same origin: ``connect-src 'self'``.)
+Charts are inline SVG; the one small script (table sorting and filtering; pages work
+without it) and the style are either inline in each page (``Report``'s default: a page
+that stands alone) or, in a written folder and as the daemon serves it (``shared``),
+two files beside the pages that all of them name (:data:`ASSETS`): 200 host pages
+do not carry 200 copies. Either way a Content-Security-Policy forbids every fetch but
+those (``'self'``; an inline script is allowed by its hash), so the folder works
+offline and a string that slipped past escaping still could not run or phone home.
+(Served live by the daemon, a page has a second, inline script, allowed by hash too,
+that may fetch the same page from the same origin: ``connect-src 'self'``.)
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ DEFAULT_SINCE = dt.timedelta(days=7)
 _CSS_COMMENT = re.compile(r"/\*.*?\*/", re.DOTALL)
 _CSS_SPACE = re.compile(r"\s+")
 HOST_DIR = "hosts"
+# The files every page of a written folder (or of the daemon) names: name -> type.
+ASSETS = {"style.css": "text/css", "onion.js": "text/javascript"}
 
 
 def environment(user_templates: Path | None = None) -> jinja2.Environment:
@@ -54,9 +59,23 @@ def environment(user_templates: Path | None = None) -> jinja2.Environment:
                              undefined=jinja2.StrictUndefined, trim_blocks=True,
                              lstrip_blocks=True)
     env.globals["onion_version"] = describe()  # the footer's "Onion 0.1.1 (unstable)"
+    env.globals["palette"] = svg.PALETTE
     env.filters.update(bytes=human_bytes, ts=timestamp, duration=duration, num=number,
                        svg=svg.draw, epoch=epoch)
     return env
+
+
+def _style(env: jinja2.Environment) -> str:
+    """The style sheet, comments and runs of blanks dropped."""
+    style = _CSS_COMMENT.sub("", env.get_template("style.css").render())
+    return _CSS_SPACE.sub(" ", style).strip()
+
+
+def assets(user_templates: Path | None = None) -> dict[str, str]:
+    """The shared files' text (:data:`ASSETS`), as the pages of ``shared`` name them."""
+    env = environment(user_templates)
+    return {"style.css": _style(env),
+            "onion.js": env.get_template("_script.js.html").render()}
 
 
 def _utcnow() -> dt.datetime:
@@ -70,12 +89,15 @@ class Report:
     second small script then asks for the page again now and then and swaps in the
     parts that changed (charts that did not change stay as they are). A written folder
     never has it: its pages fetch nothing.
+
+    ``shared``: the pages name ``style.css`` and ``onion.js`` at the folder's top
+    (:func:`assets`) instead of carrying them inline.
     """
 
     def __init__(self, con: Con, since: dt.timedelta = DEFAULT_SINCE,
                  hosts: set[str] | None = None, user_templates: Path | None = None,
                  now: dt.datetime | None = None, always_show: Sequence[str] = (),
-                 live: bool = False, refresh_s: float = 30.0) -> None:
+                 live: bool = False, refresh_s: float = 30.0, shared: bool = False) -> None:
         self.con = con
         self.hosts = hosts
         self.end = now or _utcnow()
@@ -91,14 +113,17 @@ class Report:
         hashes = " ".join(
             "'sha256-" + base64.b64encode(hashlib.sha256(x.encode()).digest()).decode() + "'"
             for x in scripts)
-        # Inline in every page (a folder of 200 pages carries it 200 times): rendered
-        # once, comments and runs of blanks dropped.
-        style = _CSS_COMMENT.sub("", self.env.get_template("style.css").render())
         self.env.globals.update(
-            style=Markup(_CSS_SPACE.sub(" ", style).strip()),  # noqa: S704 - our template
+            shared=shared,
+            style_src=Markup(  # noqa: S704 - constants
+                "'self' 'unsafe-inline'" if shared else "'unsafe-inline'"),
+            style=Markup(_style(self.env)),  # noqa: S704 - our template
             script=Markup(scripts[0]),  # noqa: S704 - our template, not data; allowed by hash
             live_script=Markup(scripts[1]) if live else "",  # noqa: S704 - as above
-            script_hashes=Markup(hashes), live=live,  # noqa: S704 - base64 digests
+            # A user's base.html from before the shared files inlines the script: its
+            # hash stays allowed.
+            script_hashes=Markup(("'self' " if shared else "") + hashes),  # noqa: S704
+            live=live,
             # A user's base.html from before the live report names this one.
             script_hash=hashes.split(" ")[0].strip("'"),
             refresh_ms=int(refresh_s * 1000),
@@ -126,8 +151,12 @@ class Report:
 
     def prepare(self, names: Sequence[str]) -> None:
         """Read the series of these hosts' pages at once (a query per table for all)."""
-        self._pages = FleetData(self.con, self.rels, self.start, self.end, names,
-                                self.changes_raw() if len(names) > 1 else None)
+        changes = self.changes_raw() if len(names) > 1 else None
+        if self._all is not None and set(names) == set(self._all.hosts):
+            # Every host's page: the overview's reads already hold all of it.
+            self._pages = self._all.with_changes(changes)
+            return
+        self._pages = FleetData(self.con, self.rels, self.start, self.end, names, changes)
 
     def changes_raw(self) -> changes_mod.Raw:
         """The window's changes of every host: the changes page and the host pages
@@ -156,7 +185,8 @@ class Report:
         fd = self._pages if self._pages is not None and row.name in self._pages.windows \
             else FleetData(con or self.con, self.rels, self.start, self.end, [row.name])
         data = hostpage.build(fd, row, self.always_show)
-        return self._render("host.html", "../", page="host", h=data, row=row)
+        return self._render("host.html", "../", page="host", h=data, row=row,
+                            axes=svg.Axes())
 
     def alerts(self) -> str:
         data = alerts_mod.load(self.con, self.start, self.hosts, rels=self.rels)
@@ -249,7 +279,8 @@ def write_report(db: Path, out: Path, user_templates: Path | None = None,
                  now: dt.datetime | None = None, always_show: Sequence[str] = (),
                  force: bool = False) -> Path:
     """Write the pages under ``out`` whose inputs changed since the last run (all of
-    them with ``force``); returns the overview's path.
+    them with ``force``), and the files they share (:data:`ASSETS`) where those
+    differ; returns the overview's path.
 
     Each page's digest (:meth:`Report.digests`) is kept in ``out/.onion-report.json``:
     a run with no new poll writes nothing, a poll of one host rewrites that host's page
@@ -266,8 +297,11 @@ def write_pages(con: Con, out: Path, user_templates: Path | None = None,
                 now: dt.datetime | None = None, always_show: Sequence[str] = (),
                 force: bool = False) -> list[str]:
     """:func:`write_report` on an open connection; returns the pages it wrote."""
-    report = Report(con, since, hosts, user_templates, now, always_show)
+    report = Report(con, since, hosts, user_templates, now, always_show, shared=True)
     (out / HOST_DIR).mkdir(parents=True, exist_ok=True)
+    for name, text in assets(user_templates).items():
+        if not (out / name).is_file() or (out / name).read_text(encoding="utf-8") != text:
+            _write(out / name, text)
     old = {} if force else _old_digests(out)
     new = report.digests()
     written: list[str] = []

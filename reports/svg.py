@@ -9,9 +9,11 @@ time axis. Every text that comes from data (a mount point, a sensor label) is es
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 import numpy as np
 from markupsafe import Markup, escape
@@ -58,7 +60,7 @@ class Chart:
             self.legend.append(LegendItem(
                 s.label, PALETTE[i % len(PALETTE)],
                 fmt(s.points[-1][1], self.unit) if s.points else "—",
-                fmt(max(p[1] for p in s.points), self.unit) if s.points else "—",
+                fmt(max(map(itemgetter(1), s.points)), self.unit) if s.points else "—",
                 last_t, stale))
 
     @property
@@ -146,8 +148,9 @@ def _time_ticks(t0: float, t1: float) -> list[tuple[float, str]]:
 
 
 # Line paths are written in half units (drawn under ``scale(.5)``), as an absolute start
-# then relative whole steps (a level stretch as one "h"): about a third of the bytes of
-# absolute coordinates with one decimal, and nothing a screen can show is lost.
+# then relative whole steps (a level stretch as one "h", no blank before a minus): about
+# a third of the bytes of absolute coordinates with one decimal, and nothing a screen
+# can show is lost.
 UNITS = 2
 
 
@@ -162,17 +165,59 @@ def _path(xs: list[int], ys: list[int]) -> str:
         if level:
             parts.append(f"h{level}")
             level = 0
-        parts.append(f"l{dx} {dy}" if parts[-1][0] not in "l " else f" {dx} {dy}")
+        sep = " " if dy >= 0 else ""
+        parts.append(f"l{dx}{sep}{dy}" if parts[-1][0] not in "l " else f" {dx}{sep}{dy}")
     if level:
         parts.append(f"h{level}")
     return "".join(parts)
 
 
-def _line(points: Sequence[tuple[float, float]], gap_s: float, ax: float, bx: float,
-          ay: float, by: float) -> tuple[list[str], list[str]]:
+def _steps(x0: int, y0: int, dx: np.ndarray, dy: np.ndarray) -> str:
+    """``M x0 y0`` then the steps: each run of level steps one ``h``, the others ``l``
+    pairs (``6-4`` needs no blank: the minus starts the next number)."""
+    moving = np.flatnonzero(dy)
+    if not len(moving):
+        return f"M{x0} {y0}h{int(dx.sum())}"
+    if 10 * (len(dy) - len(moving)) < len(dy):   # hardly a level step: pairs alone, fast
+        pairs = np.empty(2 * len(dx), dtype=np.int64)
+        pairs[0::2], pairs[1::2] = dx, dy
+        return f"M{x0} {y0}l" + " ".join(map(str, pairs.tolist())).replace(" -", "-")
+    level = np.concatenate(([0], np.cumsum(np.where(dy == 0, dx, 0))))
+    # Level distance before each moving step (since the previous one), and after the last.
+    before = np.diff(level[moving], prepend=0).tolist()
+    tail = int(level[-1] - level[moving[-1] + 1])
+    out = [f"M{x0} {y0}"]
+    first = True
+    for h, a, b in zip(before, dx[moving].tolist(), dy[moving].tolist(), strict=True):
+        lead = f"h{h}l" if h else ("l" if first else " ")
+        out.append(f"{lead}{a} {b}" if b >= 0 else f"{lead}{a}{b}")
+        first = False
+    if tail:
+        out.append(f"h{tail}")
+    return "".join(out)
+
+
+def _envelope(v: np.ndarray, cols: np.ndarray, runs: np.ndarray) -> np.ndarray:
+    """Indexes of the points to keep where more than one falls in a pixel column (of
+    one run between gaps): the first, lowest, highest and last of each, so a spike
+    survives and the line looks the same."""
+    starts = np.flatnonzero(np.diff(cols, prepend=cols[0] - 1) | np.diff(runs, prepend=-1))
+    seg = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(v))))
+    keep = np.zeros(len(v), dtype=bool)
+    keep[starts] = True
+    keep[np.append(starts[1:], len(v)) - 1] = True
+    for extreme in (np.minimum.reduceat(v, starts), np.maximum.reduceat(v, starts)):
+        at = np.flatnonzero(v == extreme[seg])
+        keep[at[np.unique(seg[at], return_index=True)[1]]] = True   # the first of each
+    return np.flatnonzero(keep)
+
+
+def _line(points: Sequence[tuple[float, float]] | np.ndarray, gap_s: float, ax: float,
+          bx: float, ay: float, by: float) -> tuple[list[str], list[str]]:
     """Paths (in UNITS) of a series' runs without gaps, and dots for lone points; in
-    numpy, as this is the report's one loop over every point it draws."""
-    if not points:
+    numpy, as this is the report's one loop over every point it draws. More points than
+    pixel columns are thinned to each column's first, lowest, highest and last."""
+    if not len(points):
         return [], []
     arr = np.asarray(points, dtype=float).reshape(-1, 2)
     arr = arr[~np.isnan(arr[:, 1])]
@@ -181,78 +226,140 @@ def _line(points: Sequence[tuple[float, float]], gap_s: float, ax: float, bx: fl
     t = arr[:, 0]
     xs = np.rint(ax + bx * t).astype(np.int64)
     ys = np.rint(ay + by * arr[:, 1]).astype(np.int64)
-    cuts = (np.flatnonzero(np.diff(t) > gap_s) + 1).tolist()
+    runs = np.concatenate(([0], np.cumsum(np.diff(t) > gap_s)))   # gaps, before thinning
+    if len(xs) > 2 * (int(xs[-1] - xs[0]) // UNITS + 1):
+        keep = _envelope(arr[:, 1], xs // UNITS, runs)
+        xs, ys, runs = xs[keep], ys[keep], runs[keep]
+    cuts = (np.flatnonzero(np.diff(runs)) + 1).tolist()
     paths, dots = [], []
-    for a, b in zip([0, *cuts], [*cuts, len(t)], strict=True):
+    for a, b in zip([0, *cuts], [*cuts, len(xs)], strict=True):
         if b - a == 1:
-            dots.append(f'<circle cx="{xs[a] / UNITS:.1f}" cy="{ys[a] / UNITS:.1f}" r="2"/>')
+            dots.append(f'<circle cx="{_n(xs[a] / UNITS)}" cy="{_n(ys[a] / UNITS)}" r="2"/>')
             continue
-        dx, dy = np.diff(xs[a:b]), np.diff(ys[a:b])
-        if not dy.any():   # level all along (CPUs, a limit): one stroke
-            paths.append(f"M{xs[a]} {ys[a]}h{int(dx.sum())}")
-            continue
-        steps = np.empty(2 * len(dx), dtype=np.int64)
-        steps[0::2], steps[1::2] = dx, dy
-        paths.append(f"M{xs[a]} {ys[a]}l" + " ".join(map(str, steps.tolist())))
+        paths.append(_steps(int(xs[a]), int(ys[a]), np.diff(xs[a:b]), np.diff(ys[a:b])))
     return paths, dots
 
 
-def draw(chart: Chart) -> Markup:
-    """The chart's ``<svg>`` element."""
+def _n(v: float) -> str:
+    """A coordinate: whole numbers without a decimal, the rest with one."""
+    r = round(v, 1)
+    return str(int(r)) if r == int(r) else f"{r:.1f}"
+
+
+_GRID = 'fill="none" stroke="#e8eaed" stroke-width="1"'
+_TICK = 'fill="none" stroke="#9aa0a6" stroke-width="1"'
+_YL = 'text-anchor="end" fill="#5f6670"'
+_XL = 'text-anchor="middle" fill="#5f6670"'
+_FRAME = 'fill="none" stroke="#c4c8cd"'
+_FAILED = 'fill="none" stroke="#c0392b" stroke-width="5"'
+
+
+@functools.lru_cache(maxsize=256)
+def _frame(t0: float, t1: float, lo: float, hi: float, unit: str
+           ) -> tuple[str, str, float, float]:
+    """A chart's value axis (grid, labels), its time axis (ticks, labels, frame) and
+    its value range rounded to ticks: the charts of a page share their time axis and
+    many their value axis, so each is drawn once for many."""
     pw, ph = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
-    t0, t1 = chart.t0, max(chart.t1, chart.t0 + 1)
-    values = [v for s in chart.series for _, v in s.points if v is not None]
-    lo = chart.y_min if chart.y_min is not None else min(values, default=0.0)
-    hi = max([*values, chart.y_max or 0.0, lo + 1e-9]) if values or chart.y_max else lo + 1
-    if chart.y_max is not None and not any(v > chart.y_max for v in values):
-        hi = chart.y_max
-    if hi - lo < 1e-6 * max(1.0, abs(hi)):   # a flat line: give it room to be seen
-        pad = max(1.0, abs(hi) * 0.1)
-        lo, hi = (lo - pad if chart.y_min is None else lo), hi + pad
-    lo, hi, yticks = _y_axis(lo, hi, chart.unit)
+    lo, hi, yticks = _y_axis(lo, hi, unit)
     kx, ky = pw / (t1 - t0), ph / (hi - lo)
 
-    def x(t: float) -> float:
-        return LEFT + (t - t0) * kx
+    def x(t: float) -> str:
+        return _n(LEFT + (t - t0) * kx)
 
     def y(v: float) -> float:
         return TOP + ph - (v - lo) * ky
 
-    out = [f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
-           f'aria-label="{escape(chart.title)}" xmlns="http://www.w3.org/2000/svg">']
-    # Grid lines and ticks: one path each, the labels after them.
-    grid = "".join(f"M{LEFT} {y(v):.1f}h{pw}" for v, _ in yticks)
     xticks = _time_ticks(t0, t1)
-    ticks = "".join(f"M{x(t):.1f} {TOP + ph}v4" for t, _ in xticks)
-    out.append(f'<path class="grid" d="{grid}"/><path class="tick" d="{ticks}"/>')
-    out.extend(f'<text class="yl" x="{LEFT - 4}" y="{y(v) + 4:.1f}">{escape(label)}</text>'
-               for v, label in yticks)
-    out.extend(f'<text class="xl" x="{x(t):.1f}" y="{HEIGHT - 10}">{escape(label)}</text>'
-               for t, label in xticks)
-    out.append(f'<text class="utc" x="2" y="{HEIGHT - 10}">UTC</text>')
-    out.append(f'<rect class="frame" x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}"/>')
+    grid = "".join(f"M{LEFT} {_n(y(v))}h{pw}" for v, _ in yticks)
+    ticks = "".join(f"M{x(t)} {TOP + ph}v4" for t, _ in xticks)
+    # Presentation attributes as well as classes: a page's style sheet does not reach
+    # into a <use> copy (Axes), and the look must not depend on where the axes are.
+    ys = "".join(f'<text x="{LEFT - 4}" y="{_n(y(v) + 4)}">{escape(label)}</text>'
+                 for v, label in yticks)
+    xs = "".join(f'<text x="{x(t)}" y="{HEIGHT - 10}">{escape(label)}</text>'
+                 for t, label in xticks)
+    return (f'<path class="grid" d="{grid}" {_GRID}/><g class="yl" {_YL}>{ys}</g>',
+            f'<path class="tick" d="{ticks}" {_TICK}/><g class="xl" {_XL}>{xs}</g>'
+            f'<text class="utc" x="2" y="{HEIGHT - 10}" fill="#9aa0a6">UTC</text>'
+            f'<rect class="frame" x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}" {_FRAME}/>',
+            lo, hi)
+
+
+class Axes:
+    """The axes of one page's charts, each drawn once: the charts of a host page share
+    their time axis and failed polls, most of them their value axis too, so a chart
+    names its axes (``<use>``, a reference inside the page, no fetch) instead of
+    carrying a copy. :meth:`defs` is then put once on the page."""
+
+    def __init__(self) -> None:
+        self.ids: dict[str, str] = {}
+
+    def use(self, markup: str) -> str:
+        name = self.ids.get(markup)
+        if name is None:
+            name = self.ids[markup] = f"ax{len(self.ids)}"
+        return f'<use href="#{name}"/>'
+
+    def defs(self) -> Markup:
+        """Every axis named so far, in an ``<svg>`` drawn nowhere (empty if none)."""
+        if not self.ids:
+            return Markup("")
+        inner = "".join(f'<g id="{name}">{markup}</g>' for markup, name in self.ids.items())
+        return Markup(  # noqa: S704 - made by draw(), whose data texts went through escape()
+            f'<svg class="chart" aria-hidden="true"><defs>{inner}</defs></svg>')
+
+
+def draw(chart: Chart, axes: Axes | None = None) -> Markup:
+    """The chart's ``<svg>`` element; with ``axes``, its axes are named, not drawn (put
+    ``axes.defs()`` on the page)."""
+    pw, ph = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    t0, t1 = chart.t0, max(chart.t1, chart.t0 + 1)
+    arrays = [np.asarray(s.points, dtype=float).reshape(-1, 2) for s in chart.series]
+    found = [a[:, 1] for a in arrays if len(a)]
+    values = np.concatenate(found) if found else np.empty(0)
+    values = values[~np.isnan(values)]
+    vmin = float(values.min()) if len(values) else None
+    vmax = float(values.max()) if len(values) else None
+    lo = chart.y_min if chart.y_min is not None else (vmin if vmin is not None else 0.0)
+    hi = max(vmax if vmax is not None else lo, chart.y_max or 0.0, lo + 1e-9) \
+        if vmax is not None or chart.y_max else lo + 1
+    if chart.y_max is not None and not (vmax is not None and vmax > chart.y_max):
+        hi = chart.y_max
+    if hi - lo < 1e-6 * max(1.0, abs(hi)):   # a flat line: give it room to be seen
+        pad = max(1.0, abs(hi) * 0.1)
+        lo, hi = (lo - pad if chart.y_min is None else lo), hi + pad
+    yaxis, frame, lo, hi = _frame(t0, t1, lo, hi, chart.unit)
+    kx, ky = pw / (t1 - t0), ph / (hi - lo)
+    out = [f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+           f'aria-label="{escape(chart.title)}">']
     bucket = min(max(pw * chart.gap_s / (t1 - t0) / 2, 1.5), 6.0)
     marked: set[int] = set()
+    marks = []
     for t in chart.failed:
-        px = round(x(t))
+        px = round(LEFT + (t - t0) * kx)
         if t0 <= t <= t1 and px not in marked:
             marked.add(px)
             left = min(max(px - bucket / 2, LEFT), LEFT + pw - bucket)
-            out.append(f'<rect class="failed" x="{left:.1f}" y="{TOP + ph - 5}" '
-                       f'width="{bucket:.1f}" height="5"/>')
-    if marked:
+            marks.append(f"M{_n(left)} {TOP + ph - 2.5}h{_n(bucket)}")   # a 5 px stroke
+    if marks:
+        frame += f'<path class="failed" d="{"".join(marks)}" {_FAILED}/>'
+    out.extend((axes.use(yaxis), axes.use(frame)) if axes is not None else (yaxis, frame))
+    if marks:
         out.append(f'<title>red marks: failed polls ({len(chart.failed)})</title>')
+    lines = []
     for i, s in enumerate(chart.series):
         colour = PALETTE[i % len(PALETTE)]
-        path, dots = _line(s.points, chart.gap_s, UNITS * (LEFT - t0 * kx), UNITS * kx,
+        path, dots = _line(arrays[i], chart.gap_s, UNITS * (LEFT - t0 * kx), UNITS * kx,
                            UNITS * (TOP + ph + lo * ky), -UNITS * ky)
         title = f"<title>{escape(s.label)}</title>"
         if path:
-            out.append(f'<path d="{"".join(path)}" stroke="{colour}" transform="scale(.5)">'
-                       f'{title}</path>')
+            lines.append(f'<path d="{"".join(path)}" stroke="{colour}">{title}</path>')
         if dots:
             out.append(f'<g fill="{colour}">{title}{"".join(dots)}</g>')
-    if not values:
+    if lines:
+        out.append(f'<g class="ln" transform="scale(.5)">{"".join(lines)}</g>')
+    if not len(values):
         out.append(f'<text class="empty" x="{LEFT + pw / 2}" y="{TOP + ph / 2}">'
                    f'no data in this window</text>')
     out.append("</svg>")
@@ -285,9 +392,8 @@ def spark(values: Mapping[int, float], cols: int, label: str, top: float = 100.0
     text = f"{label}: {fmt(last, '%')} at the end of the window" if last is not None \
         else f"{label}: no data in the window"
     return Markup(  # noqa: S704 - the label went through escape()
-        f'<svg class="spark" viewBox="0 0 {2 * cols} 100" preserveAspectRatio="none" role="img" '
-        f'aria-label="{escape(text)}" xmlns="http://www.w3.org/2000/svg">'
-        f'<title>{escape(text)}</title>'
+        f'<svg class="spark" viewBox="0 0 {2 * cols} 100" preserveAspectRatio="none" '
+        f'role="img"><title>{escape(text)}</title>'
         + (f'<path d="{d}"/>' if d else "") + dots + "</svg>")
 
 
@@ -330,8 +436,7 @@ def heatmap(title: str, rows: Sequence[HeatRow], t0: float, t1: float, cols: int
                 f'<title>{escape(row.label)}</title>{escape(shown)}</text>')
         labels.append(f'<a href="{escape(row.href)}">{text}</a>' if row.href else text)
     out = [f'<svg class="heatmap" viewBox="0 0 {HEAT_W} {height}" role="img" '
-           f'aria-label="{escape(title)}" data-rows="{len(rows)}" '
-           f'xmlns="http://www.w3.org/2000/svg">',
+           f'aria-label="{escape(title)}" data-rows="{len(rows)}">',
            f'<rect class="nodata" x="{HEAT_LEFT}" y="{HEAT_TOP}" width="{pw}" '
            f'height="{HEAT_ROW * len(rows)}"/>']
     for t, label in _time_ticks(t0, t1):

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pytest
 
 from onion.core import config
@@ -269,12 +270,30 @@ def test_pages_are_written_only_when_their_data_changed(fleet8, tmp_path):
 
 
 def test_paths_are_compact_and_exact():
-    assert svg._path([0, 2, 4, 6, 8], [5, 5, 5, 7, 6]) == "M0 5h4l2 2 2 -1"
+    assert svg._path([0, 2, 4, 6, 8], [5, 5, 5, 7, 6]) == "M0 5h4l2 2 2-1"
+    assert svg._steps(0, 5, np.array([2, 2, 2, 2, 2]), np.array([0, 0, 2, -1, 0])) == \
+        "M0 5h4l2 2 2-1h2"
     # A level line is one stroke; a chart's line is drawn in half units under scale(.5).
     c = svg.Chart("t", "%", [svg.Series("s", [(0, 50.0), (500, 50.0), (1000, 50.0)])],
                   0, 1000, 600, y_max=100)
     out = str(svg.draw(c))
-    assert re.search(r'<path d="M116 172h980" stroke="[^"]+" transform="scale\(.5\)">', out)
+    assert re.search(r'<g class="ln" transform="scale\(.5\)"><path d="M116 172h980" '
+                     r'stroke="[^"]+">', out)
     spark = str(svg.spark({0: 0.0, 1: 100.0, 3: 50.0}, 4, "CPU <b>"))
-    assert '<path d="M1 100l2 -100"/>' in spark and "<rect" in spark   # the lone column 3
+    assert '<path d="M1 100l2-100"/>' in spark and "<rect" in spark   # the lone column 3
     assert "CPU &lt;b&gt;: 50 %" in spark
+
+
+def test_more_points_than_pixels_are_thinned_but_keep_their_spikes():
+    # 5000 points that zigzag, on a 490 px plot: at most four a pixel column, the spike
+    # and the gap still drawn.
+    pts = [(float(t), 10.0 + 10 * (t % 2)) for t in range(5000) if not 3000 <= t < 3100]
+    pts[2500] = (2500.0, 90.0)
+    c = svg.Chart("t", "%", [svg.Series("s", pts)], 0, 5000, 10, y_max=100)
+    path = re.search(r'<g class="ln"[^>]*><path d="([^"]+)"', str(svg.draw(c))).group(1)
+    numbers = [int(v) for v in re.findall(r"-?\d+", path)]
+    assert 1000 < len(numbers) <= 2 * 4 * (svg.WIDTH - svg.LEFT - svg.RIGHT)
+    # Up 80 % of the 152 px plot (in half units) and down again: the spike is drawn.
+    assert min(numbers) < -200
+    assert path.count("M") == 2                           # broken at the gap, only there
+    assert c.legend[0].peak == "90 %"

@@ -169,3 +169,21 @@ def test_alert_tables_are_for_people(report, alert_db):
     assert not {"pending_since", "last_notified", "held", "firing_since"} & set(heads)
     assert ">False<" not in page and ">0.0<" not in page
     assert "<summary>details</summary>" in page or "Nothing is firing" in page
+
+
+def test_the_folder_shares_one_style_and_one_script(site):
+    """Pages of a written folder name the folder's one style sheet and one script (200
+    host pages do not carry 200 copies); a chart's axes are drawn once per page."""
+    assert "svg.chart" in (site / "style.css").read_text()
+    assert "onionSortables" in (site / "onion.js").read_text()
+    for path in site.rglob("*.html"):
+        text = path.read_text()
+        root = "" if path.parent == site else "../"
+        assert f'<link rel="stylesheet" href="{root}style.css">' in text, path
+        assert f'<script src="{root}onion.js"></script>' in text, path
+        assert "<style>" not in text and "<script>" not in text, path      # none inline
+        assert "style-src 'self' 'unsafe-inline'; img-src data:; script-src 'self' " in text
+        used = set(re.findall(r'<use href="#([^"]+)"/>', text))
+        assert all(f'<g id="{ref}">' in text for ref in used), path
+    host = (site / "hosts" / host_filename("node001")).read_text()
+    assert host.count("<use ") > host.count('<g id="ax') > 0
