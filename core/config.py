@@ -15,6 +15,7 @@ from typing import Any
 
 from onion.core import duration
 from onion.core.errors import ConfigError
+from onion.core.i18n import _
 from onion.core.units import parse_budget
 
 DEFAULT_CONFIG = Path("~/.config/onion/onion.toml")
@@ -185,20 +186,23 @@ def _fill(obj: Any, data: dict[str, Any], where: str) -> None:
             obj.settings[key] = value  # [probes.NAME]: that plugin's own table
             continue
         if key not in known or key == "source":
-            raise ConfigError(f"{where}: unknown setting {key!r} "
-                              f"(known: {', '.join(sorted(k for k in known if k != 'source'))})")
+            raise ConfigError(_("{where}: unknown setting {key} (known: {known})").format(
+                where=where, key=repr(key),
+                known=", ".join(sorted(k for k in known if k != "source"))))
         current = getattr(obj, key)
         if hasattr(current, "__dataclass_fields__"):
             if not isinstance(value, dict):
-                raise ConfigError(f"{where}: [{key}] must be a table")
+                raise ConfigError(_("{where}: [{key}] must be a table").format(
+                    where=where, key=key))
             _fill(current, value, f"{where} [{key}]")
             continue
         expected = type(current)
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-            raise ConfigError(f"{where}: {key} must be {expected.__name__}, "
-                              f"not {type(value).__name__} ({value!r})")
+            raise ConfigError(_("{where}: {key} must be {type}, not {got} ({value})").format(
+                where=where, key=key, type=expected.__name__, got=type(value).__name__,
+                value=repr(value)))
         setattr(obj, key, value)
 
 
@@ -210,11 +214,13 @@ def load(path: str | Path | None = None, db: str | None = None) -> Config:
         try:
             data = tomllib.loads(candidate.read_text())
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{candidate}: {exc}") from exc
+            raise ConfigError(_("{path}: not valid TOML: {error}").format(
+                path=candidate, error=exc)) from exc
         _fill(cfg, data, str(candidate))
         cfg.source = candidate
     elif explicit:
-        raise ConfigError(f"config file {candidate} does not exist (run `onion init {candidate}`)")
+        raise ConfigError(_("config file {path} does not exist (run `onion init {path}`)")
+                          .format(path=candidate))
     _check(cfg)
     db = db or os.environ.get("ONION_DB")
     if db:
@@ -232,68 +238,78 @@ def _check(cfg: Config) -> None:
     notifiers, sinks, patterns) when the application loads the config
     (:func:`onion.pipeline.setup.load_config`)."""
     if cfg.ssh.host_key_policy not in ("strict", "accept-new"):
-        raise ConfigError(f"[ssh] host_key_policy must be \"strict\" or \"accept-new\", "
-                          f"not {cfg.ssh.host_key_policy!r}")
+        raise ConfigError(_("[ssh] host_key_policy must be \"strict\" or \"accept-new\", "
+                            "not {value}").format(value=repr(cfg.ssh.host_key_policy)))
     for name in _POSITIVE:
         if getattr(cfg.poller, name) <= 0:
-            raise ConfigError(f"[poller] {name} must be above 0, not {getattr(cfg.poller, name)}")
+            raise ConfigError(_("[{table}] {name} must be above 0, not {value}").format(
+                table="poller", name=name, value=getattr(cfg.poller, name)))
     if cfg.poller.lock_wait < 0:
-        raise ConfigError(f"[poller] lock_wait must be 0 or more, not {cfg.poller.lock_wait}")
+        raise ConfigError(_("[{table}] {name} must be 0 or more, not {value}").format(
+            table="poller", name="lock_wait", value=cfg.poller.lock_wait))
     parse_budget(cfg.storage.max_size, "[storage] max_size")
     parse_budget(cfg.storage.max_spool, "[storage] max_spool")
     s = cfg.storage
     for name in ("hot_days", "raw_days", "rollup_5m_days", "rollup_1h_days", "rollup_1d_days"):
         if getattr(s, name) < 0:
-            raise ConfigError(f"[storage] {name} must be 0 or more, not {getattr(s, name)}")
+            raise ConfigError(_("[{table}] {name} must be 0 or more, not {value}").format(
+                table="storage", name=name, value=getattr(s, name)))
     if s.hot_days < 1:
-        raise ConfigError("[storage] hot_days must be at least 1 (today's rows stay hot)")
+        raise ConfigError(_("[storage] hot_days must be at least 1 (today's rows stay hot)"))
     _check_daemon(cfg.daemon)
     _check_central(cfg.central)
     for item in cfg.report.always_show:
         if not isinstance(item, str) or not item.strip():
-            raise ConfigError(f"[report] always_show lists names or globs (strings), "
-                              f"not {item!r}")
+            raise ConfigError(_("[report] always_show lists names or globs (strings), "
+                                "not {item}").format(item=repr(item)))
     for name, table in cfg.sinks.items():
         if not isinstance(table, dict) or not isinstance(table.get("type"), str):
-            raise ConfigError(f"[sinks.{name}] needs a type (\"jsonl\", or a sink plugin's)")
+            raise ConfigError(_("[sinks.{name}] needs a type (\"jsonl\", or a sink plugin's)")
+                              .format(name=name))
 
 
 def _check_daemon(d: DaemonSettings) -> None:
     interval = duration.parse(d.interval, "[daemon] interval").total_seconds()
     if interval <= 0:
-        raise ConfigError("[daemon] interval must be above 0")
+        raise ConfigError(_("{setting} must be above 0").format(setting="[daemon] interval"))
     if duration.parse(d.jitter, "[daemon] jitter").total_seconds() >= interval:
-        raise ConfigError(f"[daemon] jitter ({d.jitter}) must be shorter than the interval "
-                          f"({d.interval})")
+        raise ConfigError(_("[daemon] jitter ({jitter}) must be shorter than the interval "
+                            "({interval})").format(jitter=d.jitter, interval=d.interval))
     for name in ("max_connection_age", "reconnect_min", "reconnect_max"):
         if duration.parse(getattr(d, name), f"[daemon] {name}").total_seconds() <= 0:
-            raise ConfigError(f"[daemon] {name} must be above 0")
+            raise ConfigError(_("{setting} must be above 0").format(
+                setting=f"[daemon] {name}"))
     for name in ("stop_timeout", "query_timeout", "query_max_rows", "max_request_bytes"):
         if getattr(d, name) <= 0:
-            raise ConfigError(f"[daemon] {name} must be above 0, not {getattr(d, name)}")
+            raise ConfigError(_("[{table}] {name} must be above 0, not {value}").format(
+                table="daemon", name=name, value=getattr(d, name)))
     if d.listen:
-        host, _, port = d.listen.rpartition(":")
+        host, _sep, port = d.listen.rpartition(":")
         if not host or not port.isdecimal() or not 0 < int(port) < 65536:
-            raise ConfigError(f"[daemon] listen must be HOST:PORT, not {d.listen!r}")
+            raise ConfigError(_("[daemon] listen must be HOST:PORT, not {value}").format(
+                value=repr(d.listen)))
         if not (d.tls_cert and d.tls_key and d.token_file):
-            raise ConfigError("[daemon] listen (TCP) needs tls_cert, tls_key and token_file: "
-                              "the API is never served over TCP without TLS and a token")
+            raise ConfigError(_("[daemon] listen (TCP) needs tls_cert, tls_key and "
+                                "token_file: the API is never served over TCP without TLS "
+                                "and a token"))
     if d.role not in ("poller", "central"):
-        raise ConfigError(f"[daemon] role must be \"poller\" or \"central\", not {d.role!r}")
+        raise ConfigError(_("[daemon] role must be \"poller\" or \"central\", not {value}")
+                          .format(value=repr(d.role)))
     if d.url and not d.url.startswith("https://"):
-        raise ConfigError(f"[daemon] url must start with https:// (TCP is TLS only), "
-                          f"not {d.url!r}")
+        raise ConfigError(_("[daemon] url must start with https:// (TCP is TLS only), "
+                            "not {value}").format(value=repr(d.url)))
 
 
 def _check_central(c: CentralSettings) -> None:
     if duration.parse(c.stale_after, "[central] stale_after").total_seconds() <= 0:
-        raise ConfigError("[central] stale_after must be above 0")
+        raise ConfigError(_("{setting} must be above 0").format(
+            setting="[central] stale_after"))
     if c.max_batch_bytes < 1024:
-        raise ConfigError(f"[central] max_batch_bytes must be 1024 or more, not "
-                          f"{c.max_batch_bytes}")
+        raise ConfigError(_("[central] max_batch_bytes must be 1024 or more, not {value}")
+                          .format(value=c.max_batch_bytes))
     for name, table in c.pollers.items():
         if not isinstance(table, dict):
-            raise ConfigError(f"[central.pollers.{name}] must be a table")
+            raise ConfigError(_("[central.pollers.{name}] must be a table").format(name=name))
 
 
 EXAMPLE = '''\

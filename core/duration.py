@@ -6,6 +6,7 @@ import datetime as dt
 import re
 
 from onion.core.errors import ConfigError
+from onion.core.i18n import _
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
@@ -23,7 +24,8 @@ def parse(text: str, where: str) -> dt.timedelta:
         seconds += float(m.group(1)) * _UNITS[m.group(2)]
         pos = m.end()
     if pos != len(s):
-        raise ConfigError(f"{where}: {text!r} is not a duration (examples: 90s, 15m, 1h30m, 7d)")
+        raise ConfigError(_("{where}: {text} is not a duration (examples: 90s, 15m, 1h30m, "
+                            "7d)").format(where=where, text=repr(text)))
     return dt.timedelta(seconds=seconds)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from onion.core.errors import ConfigError
+from onion.core.i18n import _
 
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([KMGT]?)(i?)B", re.IGNORECASE)
 
@@ -14,8 +15,8 @@ def parse_size(text: str, where: str = "size") -> int:
     that ``"1"`` is never read as one byte."""
     m = _SIZE.fullmatch(text.strip())
     if not m:
-        raise ConfigError(f"{where}: cannot read {text!r} as a size (write it with a unit: "
-                          "\"10GB\", \"500MiB\", \"0B\")")
+        raise ConfigError(_("{where}: cannot read {text} as a size (write it with a unit: "
+                            "\"10GB\", \"500MiB\", \"0B\")").format(where=where, text=repr(text)))
     base = 1024 if m.group(3) else 1000
     power = " KMGT".index(m.group(2).upper() or " ")
     return int(float(m.group(1)) * base ** power)

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from onion.core.errors import ConfigError
+from onion.core.i18n import _
 from onion.inventory import ranges
 from onion.inventory.ansible_vars import HostRefused, read_vars_dirs, to_host
 from onion.inventory.model import Host
@@ -63,8 +64,9 @@ def parse_ini(text: str, source: str) -> Tree:
         if m:
             group, state = m.group(1), m.group(2) or "hosts"
             if state not in ("hosts", "children", "vars"):
-                raise ConfigError(f"{at}: section [{group}:{state}] has unknown type "
-                                  f"{state!r} (use hosts, children or vars)")
+                raise ConfigError(_("{where}: section [{group}:{state}] has unknown type "
+                                    "{kind} (use hosts, children or vars)").format(
+                    where=at, group=group, state=state, kind=repr(state)))
             if group not in tree.groups and state == "vars":
                 pending.setdefault(group, (number, "", "vars"))
             elif state != "vars":
@@ -72,20 +74,23 @@ def parse_ini(text: str, source: str) -> Tree:
             tree.group(group)
             continue
         if line.startswith("[") and (line.endswith("]") or "]" not in line):
-            raise ConfigError(f"{at}: invalid section {line!r}: no spaces, and only "
-                              "[group], [group:vars] or [group:children]")
+            raise ConfigError(_("{where}: invalid section {line}: no spaces, and only "
+                                "[group], [group:vars] or [group:children]").format(
+                where=at, line=repr(line)))
         if state == "hosts":
             _host_line(tree, group, line, at)
         elif state == "vars":
             key, sep, value = line.partition("=")
             if not sep or not key.strip():
-                raise ConfigError(f"{at}: expected key=value in [{group}:vars], got {line!r}")
+                raise ConfigError(_("{where}: expected key=value in [{group}:vars], got "
+                                    "{line}").format(where=at, group=group, line=repr(line)))
             tree.group(group).vars[key.strip()] = _value(value.strip())
         else:
             m = _GROUP_NAME.match(line)
             if not m:
-                raise ConfigError(f"{at}: expected a group name in [{group}:children], "
-                                  f"got {line!r}")
+                raise ConfigError(_("{where}: expected a group name in [{group}:children], "
+                                    "got {line}").format(where=at, group=group,
+                                                         line=repr(line)))
             child = m.group(1)
             if pending.get(child, (0, "", ""))[2] == "vars":
                 del pending[child]  # declared by being named here
@@ -93,8 +98,10 @@ def parse_ini(text: str, source: str) -> Tree:
                 pending.setdefault(child, (number, group, "children"))
             tree.add_child(group, child)
     for name, (number, parent, kind) in pending.items():
-        what = (f"[{name}:vars] is for a group that is never declared" if kind == "vars"
-                else f"[{parent}:children] names group {name!r}, which is never declared")
+        what = (_("[{group}:vars] is for a group that is never declared").format(group=name)
+                if kind == "vars" else
+                _("[{parent}:children] names group {group}, which is never declared").format(
+                    parent=parent, group=repr(name)))
         raise ConfigError(f"{source}:{number}: {what}")
     return tree
 
@@ -103,14 +110,16 @@ def _host_line(tree: Tree, group: str, line: str, at: str) -> None:
     try:
         tokens = shlex.split(line, comments=True)
     except ValueError as exc:
-        raise ConfigError(f"{at}: cannot split host line ({exc}): {line!r}") from None
+        raise ConfigError(_("{where}: cannot split host line ({error}): {line}").format(
+            where=at, error=exc, line=repr(line))) from None
     if not tokens:
         return
     variables: dict[str, Any] = {}
     for token in tokens[1:]:
         key, sep, value = token.partition("=")
         if not sep or not key:
-            raise ConfigError(f"{at}: expected key=value after the host name, got {token!r}")
+            raise ConfigError(_("{where}: expected key=value after the host name, got "
+                                "{token}").format(where=at, token=repr(token)))
         variables[key] = _value(value)
     for name, port in expand_host(tokens[0], at):
         entry = tree.host(name, group)
@@ -124,7 +133,8 @@ def expand_host(pattern: str, at: str) -> list[tuple[str, int | None]]:
         host, port = ranges.split_port(pattern)
         return [(name, port) for name in ranges.expand(host)]
     except ValueError as exc:
-        raise ConfigError(f"{at}: bad host pattern {pattern!r}: {exc}") from None
+        raise ConfigError(_("{where}: bad host pattern {pattern}: {error}").format(
+            where=at, pattern=repr(pattern), error=exc)) from None
 
 
 def _value(text: str) -> Any:
@@ -139,8 +149,9 @@ def _value(text: str) -> Any:
 def parse_yaml(data: Any, source: str) -> Tree:
     """An Ansible YAML inventory, already loaded: top-level keys are groups."""
     if not isinstance(data, dict):
-        raise ConfigError(f"{source}: an Ansible YAML inventory is a mapping of groups "
-                          f"(usually just `all:`), got {type(data).__name__}")
+        raise ConfigError(_("{where}: an Ansible YAML inventory is a mapping of groups "
+                            "(usually just `all:`), got {type}").format(
+            where=source, type=type(data).__name__))
     tree = Tree(source)
     for name, body in data.items():
         _yaml_group(tree, str(name), body, where(source, data, name))
@@ -152,20 +163,23 @@ def _yaml_group(tree: Tree, name: str, body: Any, at: str) -> None:
     if body is None:
         return
     if not isinstance(body, dict):
-        raise ConfigError(f"{at}: group {name!r} must be a mapping with hosts, children "
-                          f"or vars, got {type(body).__name__}")
+        raise ConfigError(_("{where}: group {group} must be a mapping with hosts, children "
+                            "or vars, got {type}").format(where=at, group=repr(name),
+                                                          type=type(body).__name__))
     for key, value in body.items():
         key_at = where(tree.source, body, key)
         if key not in ("hosts", "children", "vars"):
-            raise ConfigError(f"{key_at}: group {name!r} has unknown key {key!r} "
-                              "(expected hosts, children or vars)")
+            raise ConfigError(_("{where}: group {group} has unknown key {key} "
+                                "(expected hosts, children or vars)").format(
+                where=key_at, group=repr(name), key=repr(key)))
         if value is None:
             continue
         if key == "hosts" and isinstance(value, str):
             value = {value: None}  # `hosts: web1`: one host, as a scalar (a list is refused)
         if not isinstance(value, dict):
-            raise ConfigError(f"{key_at}: {key} of group {name!r} must be a mapping, "
-                              f"got {type(value).__name__}")
+            raise ConfigError(_("{where}: {key} of group {group} must be a mapping, "
+                                "got {type}").format(where=key_at, key=key, group=repr(name),
+                                                     type=type(value).__name__))
         for item, sub in value.items():
             item_at = where(tree.source, value, item)
             if key == "vars":
@@ -175,8 +189,9 @@ def _yaml_group(tree: Tree, name: str, body: Any, at: str) -> None:
                 _yaml_group(tree, str(item), sub, item_at)
             else:
                 if sub is not None and not isinstance(sub, dict):
-                    raise ConfigError(f"{item_at}: variables of host {item!r} must be a "
-                                      f"mapping, got {type(sub).__name__}")
+                    raise ConfigError(_("{where}: variables of host {host} must be a "
+                                        "mapping, got {type}").format(
+                        where=item_at, host=repr(item), type=type(sub).__name__))
                 for host, port in expand_host(str(item), item_at):
                     entry = tree.host(host, name)
                     if port is not None:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from onion.core.errors import ConfigError
+from onion.core.i18n import _
 from onion.inventory import vault
 from onion.inventory.model import Host
 from onion.inventory.tree import FlatHost, Tree
@@ -87,8 +88,9 @@ def to_host(flat: FlatHost, source: str) -> Host:
         except ValueError:
             port = 0
         if not 0 < port < 65536:
-            raise ConfigError(f"{source}: host {flat.name!r}: ansible_port must be a port "
-                              f"number, got {found['port']!r}")
+            raise ConfigError(_("{where}: host {host}: ansible_port must be a port number, "
+                                "got {value}").format(where=source, host=repr(flat.name),
+                                                      value=repr(found["port"])))
     local = vars_.get("ansible_connection") == "local"
     if local:
         del vars_["ansible_connection"]
@@ -106,13 +108,15 @@ def _decrypt(text: str, where: str) -> str:
     one it is an error: connection settings in it would otherwise be lost in silence."""
     password = vault.PASSWORD.get()
     if password is None:
-        raise ConfigError(f"{where}: vault-encrypted; name the vault password file in the "
-                          "config (vault_password_file = \"…\") and Onion decrypts it as "
-                          "ansible-vault does, or move it out of the inventory")
+        raise ConfigError(_("{where}: vault-encrypted; name the vault password file in the "
+                            "config (vault_password_file = \"…\") and Onion decrypts it as "
+                            "ansible-vault does, or move it out of the inventory").format(
+            where=where))
     try:
         return vault.decrypt(text, password)
     except vault.VaultError as exc:
-        raise ConfigError(f"{where}: cannot decrypt the vault: {exc}") from None
+        raise ConfigError(_("{where}: cannot decrypt the vault: {error}").format(
+            where=where, error=exc)) from None
 
 
 class HostRefused(ConfigError):
@@ -144,15 +148,16 @@ def _render(flat: FlatHost, name: str, text: str, source: str) -> str:
                "group_names": sorted(g for g in flat.groups if g != "all")}
     try:
         out = text
-        for _ in range(5):  # a variable may itself be a template: as Ansible, a few deep
+        for _depth in range(5):  # a variable may itself be a template: as Ansible, a few deep
             out = env.from_string(out).render(context)
             if "{{" not in out and "{%" not in out:
                 return out
-        raise TemplateError("templates nest more than 5 deep")
+        raise TemplateError(_("templates nest more than 5 deep"))
     except TemplateError as exc:
-        raise HostRefused(f"{source}: host {flat.name!r}: {name} = {text!r} needs what "
-                          f"Onion cannot evaluate ({type(exc).__name__}: {exc}); this host is "
-                          "left out") from None
+        raise HostRefused(_("{where}: host {host}: {name} = {text} needs what Onion cannot "
+                            "evaluate ({error}); this host is left out").format(
+            where=source, host=repr(flat.name), name=name, text=repr(text),
+            error=f"{type(exc).__name__}: {exc}")) from None
 
 
 def jump_from_args(args: str) -> str | None:
@@ -172,7 +177,7 @@ def jump_from_args(args: str) -> str | None:
         elif word.startswith("-o") and len(word) > 2:
             options.append(word[2:])
     for option in options:
-        key, _, value = option.replace("=", " ", 1).partition(" ")
+        key, _sep, value = option.replace("=", " ", 1).partition(" ")
         if key.lower() == "proxyjump" and value.strip():
             return value.strip()
         if key.lower() == "proxycommand":
@@ -229,13 +234,14 @@ def _read_vars_file(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from exc
+        raise ConfigError(_("{path}: cannot read: {error}").format(path=path, error=exc)) \
+            from exc
     if vault.is_vault(text):
         text = _decrypt(text, str(path))
     data = load_yaml(text, str(path))
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of variables, "
-                          f"got {type(data).__name__}")
+        raise ConfigError(_("{path}: expected a mapping of variables, got {type}").format(
+            path=path, type=type(data).__name__))
     return dict(data) if isinstance(data, LineDict) else data

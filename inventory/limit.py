@@ -26,6 +26,7 @@ import re
 from collections.abc import Sequence
 
 from onion.core.errors import ConfigError
+from onion.core.i18n import _
 from onion.inventory import ranges
 from onion.inventory.model import Host
 
@@ -33,7 +34,8 @@ from onion.inventory.model import Host
 def select(hosts: Sequence[Host], pattern: str) -> list[Host]:
     terms = split(pattern)
     if not terms:
-        raise ConfigError(f"limit {pattern!r}: empty pattern (use 'all' for every host)")
+        raise ConfigError(_("limit {pattern}: empty pattern (use 'all' for every host)")
+                          .format(pattern=repr(pattern)))
     plain = [t for t in terms if t[0] not in "!&"]
     chosen: set[str] = set() if plain else {h.name for h in hosts}
     for term in plain:
@@ -68,7 +70,8 @@ _SUBSCRIPT = re.compile(r"^(.+)\[(?:(-?[0-9]+)|([0-9]+)([:-])([0-9]+)?)\]$")
 
 def _matches(hosts: Sequence[Host], term: str, pattern: str) -> set[str]:
     if not term:
-        raise ConfigError(f"limit {pattern!r}: '!' or '&' with nothing after it")
+        raise ConfigError(_("limit {pattern}: '!' or '&' with nothing after it").format(
+            pattern=repr(pattern)))
     if term in ("all", "*"):
         return {h.name for h in hosts}
     sub = None if term.startswith("~") else _SUBSCRIPT.match(term)
@@ -79,16 +82,17 @@ def _matches(hosts: Sequence[Host], term: str, pattern: str) -> set[str]:
     if not found:
         groups = sorted({g for h in hosts for g in h.groups})
         names = [h.name for h in hosts]
-        raise ConfigError(
-            f"limit {pattern!r}: {term!r} matches no host and no group "
-            f"(groups: {_some(groups)}; hosts: {_some(names)})")
+        raise ConfigError(_(
+            "limit {pattern}: {term} matches no host and no group (groups: {groups}; "
+            "hosts: {hosts})").format(pattern=repr(pattern), term=repr(term),
+                                      groups=_some(groups), hosts=_some(names)))
     return found
 
 
 def _subscript(hosts: Sequence[Host], m: re.Match[str], term: str, pattern: str) -> set[str]:
     """Hosts by position, as Ansible applies a subscript: ``[N]`` one host (negative from
     the end), ``[N:M]`` from N to M included, ``[N:]`` from N to the last."""
-    base, one, start, _, end = m.groups()
+    base, one, start, _colon, end = m.groups()
     test = _matcher(base, pattern)
     members = [h.name for h in hosts if test(h.name) or any(test(g) for g in h.groups)]
     if not members:
@@ -98,16 +102,18 @@ def _subscript(hosts: Sequence[Host], m: re.Match[str], term: str, pattern: str)
         except ValueError:
             ranged = set()
         if ranged & {h.name for h in hosts}:
-            hint = (f"; Ansible reads [...] after a name as positions, not as a range: for "
-                    f"the hosts {ranges.expand(term)[0]}… name them, or use a regular "
-                    f"expression (~...)")
-        raise ConfigError(f"limit {pattern!r}: {base!r} matches no host and no group, so "
-                          f"{term!r} has no positions to take{hint}")
+            hint = "; " + _("Ansible reads [...] after a name as positions, not as a range: "
+                            "for the hosts {first}… name them, or use a regular expression "
+                            "(~...)").format(first=ranges.expand(term)[0])
+        raise ConfigError(_("limit {pattern}: {base} matches no host and no group, so {term} "
+                            "has no positions to take").format(
+            pattern=repr(pattern), base=repr(base), term=repr(term)) + hint)
     if one is not None:
         i = int(one)
         if not -len(members) <= i < len(members):
-            raise ConfigError(f"limit {pattern!r}: {term!r}: {base!r} has {len(members)} "
-                              f"host(s), no position {i}")
+            raise ConfigError(_("limit {pattern}: {term}: {base} has {n} host(s), no "
+                                "position {i}").format(pattern=repr(pattern), term=repr(term),
+                                                       base=repr(base), n=len(members), i=i))
         return {members[i]}
     first = int(start)
     last = len(members) - 1 if end is None else int(end)
@@ -119,14 +125,16 @@ def _matcher(term: str, pattern: str):  # type: ignore[no-untyped-def]
         try:
             regex = re.compile(term[1:])
         except re.error as exc:
-            raise ConfigError(f"limit {pattern!r}: bad regular expression {term!r}: "
-                              f"{exc}") from None
+            raise ConfigError(_("limit {pattern}: bad regular expression {term}: {error}")
+                              .format(pattern=repr(pattern), term=repr(term), error=exc)) \
+                from None
         return lambda name: regex.match(name) is not None
     if ranges.has_range(term):
         try:
             names = set(ranges.expand(term))
         except ValueError as exc:
-            raise ConfigError(f"limit {pattern!r}: {exc}") from None
+            raise ConfigError(_("limit {pattern}: {error}").format(
+                pattern=repr(pattern), error=exc)) from None
         return names.__contains__
     if any(ch in term for ch in "*?["):
         return lambda name: fnmatch.fnmatchcase(name, term)

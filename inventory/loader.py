@@ -25,6 +25,7 @@ import unicodedata
 from pathlib import Path
 
 from onion.core.errors import ConfigError
+from onion.core.i18n import _
 from onion.inventory import plain, ranges, vault
 from onion.inventory.model import LOCALHOST, Host
 
@@ -60,8 +61,9 @@ def _load(path: str | os.PathLike[str] | None) -> list[Host]:
     else:
         hosts = merge(_load_file(path))
     if len(hosts) > MAX_HOSTS:
-        raise ConfigError(f"{path}: {len(hosts)} hosts, more than one inventory may hold "
-                          f"({MAX_HOSTS}); split it across pollers")
+        raise ConfigError(_("{path}: {n} hosts, more than one inventory may hold ({max}); "
+                            "split it across pollers").format(path=path, n=len(hosts),
+                                                              max=MAX_HOSTS))
     for host in hosts:
         check_name(host.name, str(path))
     return hosts
@@ -72,8 +74,9 @@ def check_name(name: str, where: str) -> None:
     newline would forge lines of `onion poll -v`, a NUL reach the HTML)."""
     bad = next((c for c in name if unicodedata.category(c) == "Cc"), None)
     if bad is not None:
-        raise ConfigError(f"{where}: host name {name!r} holds the control character "
-                          f"U+{ord(bad):04X}; rename it")
+        raise ConfigError(_("{where}: host name {name} holds the control character "
+                            "{char}; rename it").format(where=where, name=repr(name),
+                                                         char=f"U+{ord(bad):04X}"))
 
 
 def _skipped(path: Path) -> bool:
@@ -85,12 +88,13 @@ def _load_file(path: Path) -> list[Host]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"{path}: inventory file not found") from None
+        raise ConfigError(_("{path}: inventory file not found").format(path=path)) from None
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not a UTF-8 text file ({exc.reason} at byte "
-                          f"{exc.start})") from None
+        raise ConfigError(_("{path}: not a UTF-8 text file ({error} at byte {byte})").format(
+            path=path, error=exc.reason, byte=exc.start)) from None
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the inventory: {exc.strerror}") from None
+        raise ConfigError(_("{path}: cannot read the inventory: {error}").format(
+            path=path, error=exc.strerror)) from None
     kind = detect(path, text)
     if kind == "plain":
         return plain.load(path, text)
@@ -105,8 +109,9 @@ def _load_file(path: Path) -> list[Host]:
         return native.load(path, data)
     if isinstance(data, dict) and data:
         return ansible.load_yaml(path, data)
-    raise ConfigError(f"{path}: not an inventory: expected `{native.MARKER}: "
-                      f"{native.VERSION}` (Onion) or `all:` (Ansible) at the top level")
+    raise ConfigError(_("{path}: not an inventory: expected `{marker}` (Onion) or `all:` "
+                        "(Ansible) at the top level").format(
+        path=path, marker=f"{native.MARKER}: {native.VERSION}"))
 
 
 def detect(path: Path, text: str) -> str:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from onion.core.errors import ConfigError
+from onion.core.i18n import _
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -45,16 +46,16 @@ def parse_jump(spec: str, where: str = "") -> tuple[Host, ...]:
     hops = []
     for hop in spec.split(","):
         hop = hop.strip()
-        user, _, hp = hop.rpartition("@")
+        user, _sep, hp = hop.rpartition("@")
         if hp.startswith("["):
             name, sep, port = hp[1:].partition("]")
             port = port.removeprefix(":") if sep else ""
         else:
-            name, _, port = hp.partition(":")
+            name, _sep, port = hp.partition(":")
         if not name or (port and not port.isdecimal()) or any(c.isspace() for c in hop) \
                 or (port and not 0 < int(port) < 65536):
-            raise ConfigError(f"{where + ': ' if where else ''}jump host {hop!r} is not "
-                              "[user@]host[:port]")
+            text = _("jump host {hop} is not [user@]host[:port]").format(hop=repr(hop))
+            raise ConfigError(f"{where}: {text}" if where else text)
         hops.append(Host(name=name, user=user or None, port=int(port) if port else None))
     return tuple(hops)
 

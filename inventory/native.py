@@ -53,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from onion.core.errors import ConfigError
+from onion.core.i18n import _
 from onion.inventory import ranges
 from onion.inventory.model import Host
 from onion.inventory.tree import FlatHost, Tree, flatten
@@ -77,11 +78,13 @@ def load(path: Path, data: Any) -> list[Host]:
 
 def parse(data: Any, source: str) -> Tree:
     if not is_native(data):
-        raise ConfigError(f"{source}: an Onion inventory starts with `{MARKER}: {VERSION}`")
+        raise ConfigError(_("{where}: an Onion inventory starts with `{marker}`").format(
+            where=source, marker=f"{MARKER}: {VERSION}"))
     if data[MARKER] != VERSION:
-        raise ConfigError(f"{where(source, data, MARKER)}: unsupported Onion inventory "
-                          f"version {data[MARKER]!r} (this Onion reads {VERSION})")
-    _check_keys(data, _TOP_KEYS, "the top level", source)
+        raise ConfigError(_("{where}: unsupported Onion inventory version {version} (this "
+                            "Onion reads {supported})").format(
+            where=where(source, data, MARKER), version=repr(data[MARKER]), supported=VERSION))
+    _check_keys(data, _TOP_KEYS, _("the top level"), source)
     tree = Tree(source)
     defaults = _mapping(data, "defaults", source)
     _check_keys(defaults, _SETTINGS, "defaults", source)
@@ -90,9 +93,9 @@ def parse(data: Any, source: str) -> Tree:
         at = where(source, data["hosts"], pattern)
         body = {} if body is None else body
         if not isinstance(body, dict):
-            raise ConfigError(f"{at}: host {pattern!r} must be a mapping, "
-                              f"got {type(body).__name__}")
-        _check_keys(body, _HOST_KEYS, f"host {pattern!r}", source)
+            raise ConfigError(_("{where}: host {host} must be a mapping, got {type}").format(
+                where=at, host=repr(pattern), type=type(body).__name__))
+        _check_keys(body, _HOST_KEYS, _("host {host}").format(host=repr(pattern)), source)
         for name in _names(pattern, at):
             entry = tree.host(name)
             _settings(entry, body, source)
@@ -106,9 +109,10 @@ def parse(data: Any, source: str) -> Tree:
         _group_name(str(group_name), at)
         body = {} if body is None else body
         if not isinstance(body, dict):
-            raise ConfigError(f"{at}: group {group_name!r} must be a mapping, "
-                              f"got {type(body).__name__}")
-        _check_keys(body, _GROUP_KEYS, f"group {group_name!r}", source)
+            raise ConfigError(_("{where}: group {group} must be a mapping, got {type}").format(
+                where=at, group=repr(group_name), type=type(body).__name__))
+        _check_keys(body, _GROUP_KEYS, _("group {group}").format(group=repr(group_name)),
+                    source)
         group = tree.group(str(group_name))
         _settings(group, body, source)
         for pattern in _names_list(body, "hosts", source):
@@ -134,22 +138,24 @@ def _settings(target: Any, body: dict, source: str) -> None:
     if "port" in body:
         port = body["port"]
         if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
-            raise ConfigError(f"{where(source, body, 'port')}: port must be a number "
-                              f"from 1 to 65535, got {port!r}")
+            raise ConfigError(_("{where}: port must be a number from 1 to 65535, got "
+                                "{value}").format(where=where(source, body, "port"),
+                                                  value=repr(port)))
         out["port"] = port
     for name in ("user", "jump"):
         if name in body:
             out[name] = None if body[name] is None else _str(body, name, source)
     if "key" in body and "keys" in body:
-        raise ConfigError(f"{where(source, body, 'keys')}: give `key` or `keys`, not both")
+        raise ConfigError(_("{where}: give `key` or `keys`, not both").format(
+            where=where(source, body, "keys")))
     if "key" in body:
         out["keys"] = (_str(body, "key", source),) if body["key"] is not None else ()
     if "keys" in body:
         out["keys"] = tuple(_names_list(body, "keys", source))
     if "local" in body:
         if not isinstance(body["local"], bool):
-            raise ConfigError(f"{where(source, body, 'local')}: local must be true or "
-                              f"false, got {body['local']!r}")
+            raise ConfigError(_("{where}: local must be true or false, got {value}").format(
+                where=where(source, body, "local"), value=repr(body["local"])))
         out["local"] = body["local"]
     variables = _mapping(body, "vars", source)
     target.vars.update({str(k): v for k, v in variables.items()})
@@ -158,8 +164,10 @@ def _settings(target: Any, body: dict, source: str) -> None:
 def _check_keys(body: dict, allowed: set[str], what: str, source: str) -> None:
     for key in body:
         if key not in allowed:
-            raise ConfigError(f"{where(source, body, key)}: unknown key {key!r} in {what} "
-                              f"(expected one of: {', '.join(sorted(allowed))})")
+            raise ConfigError(_("{where}: unknown key {key} in {what} (expected one of: "
+                                "{allowed})").format(where=where(source, body, key),
+                                                     key=repr(key), what=what,
+                                                     allowed=", ".join(sorted(allowed))))
 
 
 def _mapping(body: dict, key: str, source: str) -> dict:
@@ -167,16 +175,16 @@ def _mapping(body: dict, key: str, source: str) -> dict:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise ConfigError(f"{where(source, body, key)}: {key} must be a mapping, "
-                          f"got {type(value).__name__}")
+        raise ConfigError(_("{where}: {key} must be a mapping, got {type}").format(
+            where=where(source, body, key), key=key, type=type(value).__name__))
     return value
 
 
 def _str(body: dict, key: str, source: str) -> str:
     value = body[key]
     if isinstance(value, bool | dict | list) or value is None:
-        raise ConfigError(f"{where(source, body, key)}: {key} must be a string, "
-                          f"got {value!r}")
+        raise ConfigError(_("{where}: {key} must be a string, got {value}").format(
+            where=where(source, body, key), key=key, value=repr(value)))
     return str(value)
 
 
@@ -187,8 +195,8 @@ def _names_list(body: dict, key: str, source: str) -> list[str]:
     if isinstance(value, str):
         return [value]
     if not isinstance(value, list) or not all(isinstance(v, str | int) for v in value):
-        raise ConfigError(f"{where(source, body, key)}: {key} must be a list of names, "
-                          f"got {value!r}")
+        raise ConfigError(_("{where}: {key} must be a list of names, got {value}").format(
+            where=where(source, body, key), key=key, value=repr(value)))
     return [str(v) for v in value]
 
 
@@ -196,10 +204,11 @@ def _names(pattern: Any, at: str) -> list[str]:
     try:
         return ranges.expand(str(pattern))
     except ValueError as exc:
-        raise ConfigError(f"{at}: bad host name {pattern!r}: {exc}") from None
+        raise ConfigError(_("{where}: bad host name {host}: {error}").format(
+            where=at, host=repr(pattern), error=exc)) from None
 
 
 def _group_name(name: str, at: str) -> None:
     if name in _RESERVED:
-        raise ConfigError(f"{at}: {name!r} is implicit; use `defaults` for settings that "
-                          "apply to every host")
+        raise ConfigError(_("{where}: {name} is implicit; use `defaults` for settings that "
+                            "apply to every host").format(where=at, name=repr(name)))

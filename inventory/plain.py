@@ -16,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from onion.core.errors import ConfigError
+from onion.core.i18n import _
 from onion.inventory import ranges
 from onion.inventory.model import Host
 
@@ -37,19 +38,23 @@ def parse(text: str, source: str) -> list[Host]:
 
 def _parse_line(line: str, at: str) -> list[Host]:
     if len(line.split()) != 1:
-        raise ConfigError(f"{at}: expected one [user@]host[:port] per line, got {line!r}")
+        raise ConfigError(_("{where}: expected one [user@]host[:port] per line, got {line}")
+                          .format(where=at, line=repr(line)))
     user = None
     if "@" in line:
-        user, _, line = line.rpartition("@")
+        user, _sep, line = line.rpartition("@")
         if not user:
-            raise ConfigError(f"{at}: empty user name before '@' in {line!r}")
+            raise ConfigError(_("{where}: empty user name before '@' in {line}").format(
+                where=at, line=repr(line)))
     try:
         host, port = ranges.split_port(line)
         names = ranges.expand(host)
     except ValueError as exc:
-        raise ConfigError(f"{at}: bad host {line!r}: {exc}") from None
+        raise ConfigError(_("{where}: bad host {line}: {error}").format(
+            where=at, line=repr(line), error=exc)) from None
     if not host:
-        raise ConfigError(f"{at}: no host name in {line!r}")
+        raise ConfigError(_("{where}: no host name in {line}").format(where=at,
+                                                                       line=repr(line)))
     return [Host(name=name, user=user, port=port, groups=("ungrouped",)) for name in names]
 
 

@@ -17,6 +17,8 @@ import math
 import re
 import string
 
+from onion.core.i18n import _
+
 _RANGE = re.compile(r"\[([^\[\]]*)\]")
 # The most names one pattern may stand for (and one inventory may hold).
 MAX_EXPANSION = 100_000
@@ -41,19 +43,21 @@ def split_port(text: str) -> tuple[str, int | None]:
                 return text[1:end], None
             if rest.startswith(":") and rest[1:].isdigit():
                 return text[1:end], _port(rest[1:])
-            raise ValueError(f"unexpected {rest!r} after [{text[1:end]}]")
+            raise ValueError(_("unexpected {rest} after [{address}]").format(
+                rest=repr(rest), address=text[1:end]))
     if _top_level_colons(text) != 1:  # none, or a bare IPv6 address
         return text, None
     m = _PORT.match(text)
     if not m or not m.group(1):
-        raise ValueError(f"{text!r}: the port after ':' must be a number")
+        raise ValueError(_("{text}: the port after ':' must be a number").format(
+            text=repr(text)))
     return m.group(1), _port(m.group(2))
 
 
 def _port(text: str) -> int:
     port = int(text)
     if not 0 < port < 65536:
-        raise ValueError(f"port {port} is out of range 1-65535")
+        raise ValueError(_("port {port} is out of range 1-65535").format(port=port))
     return port
 
 
@@ -87,38 +91,45 @@ def expand(pattern: str) -> list[str]:
         pos = m.end()
     pieces.append([pattern[pos:]])
     if any("[" in p[0] or "]" in p[0] for p in pieces[::2]):
-        raise ValueError(f"{pattern!r}: a range is written [start:end] or [start:end:step]")
+        raise ValueError(_("{pattern}: a range is written [start:end] or [start:end:step]")
+                         .format(pattern=repr(pattern)))
     if math.prod(len(p) for p in pieces) > MAX_EXPANSION:
-        raise ValueError(f"{pattern!r} stands for more than {MAX_EXPANSION} hosts")
+        raise ValueError(_("{pattern} stands for more than {max} hosts").format(
+            pattern=repr(pattern), max=MAX_EXPANSION))
     return ["".join(parts) for parts in itertools.product(*pieces)]
 
 
 def _expand_one(spec: str) -> list[str]:
     parts = spec.split(":")
     if len(parts) not in (2, 3):
-        raise ValueError(f"[{spec}]: a range is written [start:end] or [start:end:step]")
+        raise ValueError(_("{pattern}: a range is written [start:end] or [start:end:step]")
+                         .format(pattern=f"[{spec}]"))
     beg, end = parts[0] or "0", parts[1]
     if not end:
-        raise ValueError(f"[{spec}]: the range has no end")
+        raise ValueError(_("[{range}]: the range has no end").format(range=spec))
     try:
         step = int(parts[2]) if len(parts) == 3 else 1
     except ValueError:
-        raise ValueError(f"[{spec}]: the step must be a number") from None
+        raise ValueError(_("[{range}]: the step must be a number").format(range=spec)) \
+            from None
     if step < 1:
-        raise ValueError(f"[{spec}]: the step must be 1 or more")
+        raise ValueError(_("[{range}]: the step must be 1 or more").format(range=spec))
     letters = string.ascii_letters
     if len(beg) == 1 and len(end) == 1 and beg in letters and end in letters:
         i, j = letters.index(beg), letters.index(end)
         if i > j:
-            raise ValueError(f"[{spec}]: the start comes after the end")
+            raise ValueError(_("[{range}]: the start comes after the end").format(range=spec))
         return list(letters[i:j + 1:step])
     if not (beg.isdigit() and end.isdigit()):
-        raise ValueError(f"[{spec}]: bounds must be two numbers or two letters")
+        raise ValueError(_("[{range}]: bounds must be two numbers or two letters").format(
+            range=spec))
     width = len(beg) if beg.startswith("0") and len(beg) > 1 else 0
     if width and len(end) != width:
-        raise ValueError(f"[{spec}]: zero-padded bounds must have the same width")
+        raise ValueError(_("[{range}]: zero-padded bounds must have the same width").format(
+            range=spec))
     if int(beg) > int(end):
-        raise ValueError(f"[{spec}]: the start comes after the end")
+        raise ValueError(_("[{range}]: the start comes after the end").format(range=spec))
     if (int(end) - int(beg)) // step + 1 > MAX_EXPANSION:  # counted before it is built
-        raise ValueError(f"[{spec}] stands for more than {MAX_EXPANSION} hosts")
+        raise ValueError(_("{pattern} stands for more than {max} hosts").format(
+            pattern=f"[{spec}]", max=MAX_EXPANSION))
     return [str(n).zfill(width) for n in range(int(beg), int(end) + 1, step)]

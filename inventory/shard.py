@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 
 from onion.core.errors import ConfigError
+from onion.core.i18n import _
 
 _SHAPE = re.compile(r"\s*(\d+)\s*/\s*(\d+)\s*")
 MAX_SHARDS = 4096
@@ -42,8 +43,10 @@ class Shard:
 def parse(text: str, where: str = "--shard") -> Shard:
     m = _SHAPE.fullmatch(text or "")
     if m is None:
-        raise ConfigError(f"{where}: K/N, shard K of N (such as 2/3), not {text!r}")
+        raise ConfigError(_("{where}: K/N, shard K of N (such as 2/3), not {text}").format(
+            where=where, text=repr(text)))
     k, n = int(m[1]), int(m[2])
     if not 1 <= n <= MAX_SHARDS or not 1 <= k <= n:
-        raise ConfigError(f"{where}: {text!r}: K from 1 to N, N from 1 to {MAX_SHARDS}")
+        raise ConfigError(_("{where}: {text}: K from 1 to N, N from 1 to {max}").format(
+            where=where, text=repr(text), max=MAX_SHARDS))
     return Shard(k, n)

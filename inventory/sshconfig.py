@@ -36,6 +36,7 @@ from asyncssh.config import SSHClientConfig
 from asyncssh.misc import IllegalUserName
 
 from onion.core.errors import ConfigError
+from onion.core.i18n import _
 from onion.inventory.model import Host, parse_jump
 
 ConfigPaths = Sequence[str | os.PathLike[str]]
@@ -130,7 +131,8 @@ def _load(host: Host, paths: list[Path], last: SSHClientConfig | None) -> SSHCli
             host.user if host.user is not None else (),
             host.target, host.port if host.port is not None else ())
     except (ValueError, IllegalUserName) as exc:  # ConfigParseError is a ValueError
-        raise ConfigError(f"ssh config for {host.name!r}: {exc}") from None
+        raise ConfigError(_("ssh config for {host}: {error}").format(
+            host=repr(host.name), error=exc)) from None
     except OSError as exc:
-        raise ConfigError(f"{exc.filename or 'ssh config'}: cannot read: "
-                          f"{exc.strerror}") from None
+        raise ConfigError(_("{path}: cannot read: {error}").format(
+            path=exc.filename or "ssh config", error=exc.strerror)) from None

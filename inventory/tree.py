@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from onion.core.errors import ConfigError
+from onion.core.i18n import _
 
 
 @dataclass(slots=True)
@@ -71,7 +72,8 @@ class Tree:
 
     def add_child(self, parent: str, child: str) -> None:
         if child == "all":
-            raise ConfigError(f"{self.source}: 'all' cannot be a child of {parent!r}")
+            raise ConfigError(_("{where}: 'all' cannot be a child of {parent}").format(
+                where=self.source, parent=repr(parent)))
         self.group(child)
         children = self.group(parent).children
         if child not in children:
@@ -135,7 +137,8 @@ def _depths(tree: Tree, groups: dict[str, Group]) -> dict[str, int]:
     def visit(name: str, level: int, path: list[str]) -> None:
         if state.get(name) == 1:
             loop = " -> ".join([*path[path.index(name):], name])
-            raise ConfigError(f"{tree.source}: groups are children of each other: {loop}")
+            raise ConfigError(_("{where}: groups are children of each other: {loop}").format(
+                where=tree.source, loop=loop))
         if state.get(name) == 2 and depth[name] >= level:
             return
         depth[name] = max(depth[name], level)
@@ -156,10 +159,14 @@ def _priority(tree: Tree, group: Group) -> int:
     # the priorities are settled, so ansible_group_priority there changes nothing.
     value = group.vars.get("ansible_group_priority", 1)
     if isinstance(value, bool) or not isinstance(value, int | str):
-        raise ConfigError(f"{tree.source}: group {group.name!r}: ansible_group_priority "
-                          f"must be a whole number, got {value!r}")
+        raise _not_whole(tree, group, value)
     try:
         return int(value)
     except ValueError:
-        raise ConfigError(f"{tree.source}: group {group.name!r}: ansible_group_priority "
-                          f"must be a whole number, got {value!r}") from None
+        raise _not_whole(tree, group, value) from None
+
+
+def _not_whole(tree: Tree, group: Group, value: object) -> ConfigError:
+    return ConfigError(_("{where}: group {group}: ansible_group_priority must be a whole "
+                         "number, got {value}").format(where=tree.source, group=repr(group.name),
+                                                       value=repr(value)))

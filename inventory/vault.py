@@ -21,6 +21,8 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 
+from onion.core.i18n import _
+
 HEADER = "$ANSIBLE_VAULT"
 # The vault password of the inventory being loaded (inventory.loader sets it for the
 # duration of one load), so the readers deep in the Ansible code need no extra argument.
@@ -40,24 +42,25 @@ def decrypt(text: str, password: bytes) -> str:
     lines = text.strip().splitlines()
     head = lines[0].strip().split(";")
     if len(head) < 3 or head[0] != HEADER or head[2].strip() != "AES256":
-        raise VaultError(f"not a vault this Onion reads (header {lines[0].strip()!r})")
+        raise VaultError(_("not a vault this Onion reads (header {header})").format(
+            header=repr(lines[0].strip())))
     try:
         body = binascii.unhexlify("".join(line.strip() for line in lines[1:]))
         salt_hex, mac_hex, cipher_hex = body.split(b"\n", 2)
         salt, mac = binascii.unhexlify(salt_hex), binascii.unhexlify(mac_hex)
         ciphertext = binascii.unhexlify(cipher_hex.strip())
     except (ValueError, binascii.Error) as exc:
-        raise VaultError(f"damaged vault data: {exc}") from None
+        raise VaultError(_("damaged vault data: {error}").format(error=exc)) from None
     material = PBKDF2HMAC(algorithm=SHA256(), length=80, salt=salt,
                           iterations=10000).derive(password)
     key, mac_key, nonce = material[:32], material[32:64], material[64:]
     if not hmac.compare_digest(hmac.new(mac_key, ciphertext, sha256).digest(), mac):
-        raise VaultError("wrong vault password (the HMAC does not match)")
+        raise VaultError(_("wrong vault password (the HMAC does not match)"))
     dec = Cipher(algorithms.AES(key), modes.CTR(nonce)).decryptor()
     padded = dec.update(ciphertext) + dec.finalize()
     unpadder = padding.PKCS7(128).unpadder()
     try:
         plain = unpadder.update(padded) + unpadder.finalize()
     except ValueError as exc:
-        raise VaultError(f"damaged vault data: {exc}") from None
+        raise VaultError(_("damaged vault data: {error}").format(error=exc)) from None
     return plain.decode("utf-8")

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from onion.core.errors import ConfigError
+from onion.core.i18n import _
 
 _BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -63,11 +64,12 @@ def _construct_map(loader: _Loader, node: yaml.MappingNode):  # type: ignore[no-
         try:
             first = seen.get(key)
         except TypeError:
-            raise ConfigError(f"{loader.source}:{line}: a mapping key must be a plain "
-                              f"value, not {type(key).__name__}") from None
+            raise ConfigError(_("{where}: a mapping key must be a plain value, not {type}")
+                              .format(where=f"{loader.source}:{line}",
+                                      type=type(key).__name__)) from None
         if first is not None:
-            raise ConfigError(f"{loader.source}:{line}: duplicate key {key!r} "
-                              f"(first on line {first})")
+            raise ConfigError(_("{where}: duplicate key {key} (first on line {first})").format(
+                where=f"{loader.source}:{line}", key=repr(key), first=first))
         seen[key] = line
         data[key] = loader.construct_object(value_node, deep=True)
         data.lines[key] = line
@@ -87,9 +89,11 @@ def load(text: str, source: str) -> Any:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{source}:{mark.line + 1}" if mark else source
-        raise ConfigError(f"{where}: not valid YAML: {exc.problem or exc}") from exc
+        raise ConfigError(_("{where}: not valid YAML: {error}").format(
+            where=where, error=exc.problem or exc)) from exc
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
+        raise ConfigError(_("{where}: not valid YAML: {error}").format(
+            where=source, error=exc)) from exc
     finally:
         loader.dispose()
 

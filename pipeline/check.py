@@ -7,6 +7,7 @@ import datetime as dt
 from collections.abc import Sequence
 
 from onion.alerts.rules import Rule
+from onion.core.i18n import _
 from onion.probes.base import Probe
 
 
@@ -39,7 +40,8 @@ def rule_errors(rules: Sequence[Rule], probes: Sequence[Probe]) -> list[str]:
             except duckdb.Error as exc:
                 if rule.builtin and isinstance(exc, duckdb.CatalogException):
                     continue  # over a probe that is not run: the engine skips it too
-                errors.append(f"rule {rule.name}: {str(exc).splitlines()[0]}")
+                errors.append(_("rule {rule}: {error}").format(
+                    rule=rule.name, error=str(exc).splitlines()[0]))
         return errors
     finally:
         con.close()

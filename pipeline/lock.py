@@ -11,6 +11,7 @@ from pathlib import Path
 
 from onion.core.errors import StorageError
 from onion.core.files import private_dir
+from onion.core.i18n import _
 
 
 @contextlib.contextmanager
@@ -28,13 +29,14 @@ def poll_lock(db: Path, wait: float, holder: str = "onion poll") -> Iterator[Non
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    pid, _, what = os.pread(fd, 64, 0).decode(errors="replace").strip() \
+                    pid, _sep, what = os.pread(fd, 64, 0).decode(errors="replace").strip() \
                         .partition(" ")
-                    hint = "use `onion ctl poll` to ask it for a round" \
-                        if what == "onion daemon" else "set [poller] lock_wait to wait"
-                    raise StorageError(
-                        f"another {what or 'onion poll'} (pid {pid or '?'}) holds {path}; "
-                        f"not starting a second one ({hint})") from None
+                    hint = _("use `onion ctl poll` to ask it for a round") \
+                        if what == "onion daemon" else _("set [poller] lock_wait to wait")
+                    raise StorageError(_(
+                        "another {what} (pid {pid}) holds {path}; not starting a second one "
+                        "({hint})").format(what=what or "onion poll", pid=pid or "?",
+                                           path=path, hint=hint)) from None
                 time.sleep(0.2)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()} {holder}".encode(), 0)

@@ -19,6 +19,7 @@ from typing import Any
 
 from onion.core.config import Config
 from onion.core.errors import StorageError
+from onion.core.i18n import _
 from onion.inventory.model import Host
 from onion.pipeline import setup
 from onion.pipeline.lock import poll_lock
@@ -40,8 +41,9 @@ def start_round(cfg: Config, meter: Meter) -> RunSummary:
     summary = RunSummary(rid.value, [], 0.0, 0.0)
     if rid.clock_behind_s:
         summary.warnings.append(
-            f"this machine's clock is {rid.clock_behind_s:.0f} s behind the last run's; "
-            "run ids continue from the last one (alerts are judged in run order)")
+            _("this machine's clock is {seconds} s behind the last run's; run ids continue "
+              "from the last one (alerts are judged in run order)").format(
+                seconds=f"{rid.clock_behind_s:.0f}"))
     return summary
 
 

@@ -12,6 +12,7 @@ from onion.alerts import notifiers
 from onion.core import config
 from onion.core.config import Config
 from onion.core.errors import ConfigError
+from onion.core.i18n import _
 from onion.core.plugins import PluginKind, Registry
 from onion.inventory import limit as limit_mod
 from onion.inventory import loader, sshconfig
@@ -76,8 +77,8 @@ def inventory(cfg: Config, path: str | None = None, limit: str | None = None,
         try:
             password = Path(cfg.vault_password_file).expanduser().read_bytes().strip()
         except OSError as exc:
-            raise ConfigError(f"vault_password_file {cfg.vault_password_file}: "
-                              f"{exc.strerror}") from exc
+            raise ConfigError(_("vault_password_file {path}: {error}").format(
+                path=cfg.vault_password_file, error=exc.strerror)) from exc
     hosts = loader.load(Path(where).expanduser() if where else None, password)
     if limit:
         hosts = limit_mod.select(hosts, limit)
@@ -88,9 +89,10 @@ def inventory(cfg: Config, path: str | None = None, limit: str | None = None,
         cfg.daemon.shard = str(part)  # what this poller's batches say it polls
     paths = [Path(p).expanduser() for p in cfg.ssh.config]
     remote = any(not h.local for h in hosts)
-    warnings = [f"{loose} says StrictHostKeyChecking no; not followed: host keys are always "
-                "verified ([ssh] host_key_policy = \"accept-new\" trusts new ones on first "
-                "use)" for loose in (sshconfig.loose_host_key_checking(paths) if remote else ())]
+    warnings = [_("{where} says StrictHostKeyChecking no; not followed: host keys are always "
+                  "verified ([ssh] host_key_policy = \"accept-new\" trusts new ones on first "
+                  "use)").format(where=loose)
+                for loose in (sshconfig.loose_host_key_checking(paths) if remote else ())]
     return [h if h.local else sshconfig.resolve(h, paths) for h in hosts], warnings
 
 
@@ -122,12 +124,13 @@ def configured_sinks(cfg: Config, reg: Registry, background: bool = False) -> li
     out: list[Sink] = []
     for name, table in cfg.sinks.items():
         if name == DEFAULT_SINK:
-            raise ConfigError(f"[sinks.{DEFAULT_SINK}]: that name is the DuckDB database's, "
-                              "set in [storage]; name this sink otherwise")
+            raise ConfigError(_("[sinks.{name}]: that name is the DuckDB database's, set in "
+                                "[storage]; name this sink otherwise").format(name=DEFAULT_SINK))
         kind = table.get("type")
         if kind not in types:
-            raise ConfigError(f"[sinks.{name}] type must be one of "
-                              f"{', '.join(sorted(types))}, not {kind!r}")
+            raise ConfigError(_("[sinks.{name}] type must be one of {types}, not {kind}")
+                              .format(name=name, types=", ".join(sorted(types)),
+                                      kind=repr(kind)))
         out.append(types[kind].from_config(name, {k: v for k, v in table.items()
                                                   if k != "type"}, context))
     return out

@@ -21,6 +21,7 @@ from onion.alerts import live
 from onion.core.clock import utcnow
 from onion.core.config import Config
 from onion.core.errors import StorageError
+from onion.core.i18n import _
 from onion.core.status import POLLER_SIDE
 from onion.core.units import parse_budget
 from onion.core.version import __version__
@@ -87,7 +88,7 @@ def store_round(cfg: Config, summary: RunSummary, meter: Meter, results: list[Ho
                     summary.maintenance = duck.maintain(utcnow())
                 except (StorageError, OSError, duckdb.Error) as exc:
                     # The samples are stored; archiving waits for the next run.
-                    summary.errors.append(f"archiving deferred: {exc}")
+                    summary.errors.append(_("archiving deferred: {error}").format(error=exc))
                 phase("archive")
             # Never raises: a failure is logged, the next run catches up.
             judged = live.judge_after_poll(cfg, duck.con, utcnow())
@@ -98,14 +99,15 @@ def store_round(cfg: Config, summary: RunSummary, meter: Meter, results: list[Ho
                 s.close()
             except Exception as exc:  # closing one sink must not cost the others
                 log.debug("closing sink %s failed", s.name, exc_info=True)
-                summary.errors.append(f"sink {s.name}: close failed: {exc}")
+                summary.errors.append(_("sink {sink}: close failed: {error}").format(
+                    sink=s.name, error=exc))
     if duck is not None and summary.maintenance is not None:
         try:
             duck.finish()
             upkeep.noted(duck.db_path, duck.queue_dir, summary.maintenance.size_after,
                          utcnow())
         except (StorageError, OSError, duckdb.Error) as exc:
-            summary.errors.append(f"rewrite deferred: {exc}")
+            summary.errors.append(_("rewrite deferred: {error}").format(error=exc))
         phase("archive")
     return judged
 

@@ -28,7 +28,9 @@ import pytest
 from click.testing import CliRunner
 
 from onion.cli.main import VERBS, main
-from onion.core import i18n
+from onion.core import config, duration, i18n
+from onion.core.errors import ConfigError
+from onion.inventory import loader
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCALE = ROOT / "core" / "locale"
@@ -182,6 +184,98 @@ def test_machine_output_is_the_same_in_every_language(tmp_path):
     assert json.loads(outputs["en"][2])[0]["status"] == "never polled"
     for lang, out in outputs.items():
         assert out == outputs["en"], lang
+
+
+# -- errors and messages of the layers below the CLI ------------------------------------
+
+def _config(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+_BAD_CONFIGS = {                   # a config file's text; None: the file does not exist
+    "unknown-setting": "[poller]\nconcurency = 5\n",
+    "bad-toml": "[poller\n",
+    "bad-duration": '[daemon]\ninterval = "soon"\n',
+    "bad-size": '[storage]\nmax_size = "lots"\n',
+    "no-config": None,
+}
+_BAD_INVENTORIES = {               # an inventory's text (None: missing) and the limit
+    "no-inventory": (None, None),
+    "bad-inventory": ("[web:bogus]\nnode01\n", None),
+    "bad-limit": ("node01\n", "nosuchgroup"),
+}
+
+_SAYS = {"unknown-setting": "unknown setting 'concurency'", "bad-toml": "not valid TOML",
+         "bad-duration": "'soon' is not a duration", "bad-size": "cannot read 'lots' as a size",
+         "no-config": "does not exist (run `onion init", "no-inventory": "file not found",
+         "bad-inventory": "unknown type 'bogus'",
+         "bad-limit": "'nosuchgroup' matches no host and no group"}
+
+
+@pytest.mark.parametrize("case", [*_BAD_CONFIGS, *_BAD_INVENTORIES])
+def test_onion_errors_are_translated_under_the_pseudo_locale(tmp_path, case):
+    """Errors that core/, inventory/ and pipeline/ raise reach people marked: the whole
+    message, the values filled into it included (they sit inside the markers)."""
+    cfg = tmp_path / "onion.toml"
+    if case in _BAD_CONFIGS:
+        text = _BAD_CONFIGS[case]
+        args = ["--config", str(_config(cfg, text) if text is not None else cfg)]
+    else:
+        text, limit = _BAD_INVENTORIES[case]
+        inv = tmp_path / "hosts.ini"
+        args = ["--config", str(_config(cfg, f'[storage]\ndb = "{tmp_path / "o.duckdb"}"\n')),
+                "-i", str(_config(inv, text) if text is not None else inv),
+                *(["-l", limit] if limit else [])]
+    result = CliRunner().invoke(main, ["--lang", "qps", "poll", *args], prog_name="onion")
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith("⟦Error: ⟦") and not unmarked(result.output).strip(), \
+        result.output
+    english = CliRunner().invoke(main, ["--lang", "en", "poll", *args], prog_name="onion")
+    assert english.output.startswith("Error: ") and "⟦" not in english.output
+    assert _SAYS[case] in english.output and _SAYS[case] in result.output, english.output
+
+
+def test_swedish_and_german_errors(tmp_path):
+    for lang, want in (("sv", "'soon' är ingen tidslängd"), ("de", "'soon' ist keine Dauer")):
+        i18n.use(lang)
+        with pytest.raises(ConfigError, match=want):
+            duration.parse("soon", "[daemon] interval")
+    i18n.use("de")
+    with pytest.raises(ConfigError, match="Inventardatei nicht gefunden"):
+        loader.load(tmp_path / "missing.ini")
+    i18n.use("sv")
+    zero = _config(tmp_path / "c.toml", "[poller]\nconcurrency = 0\n")
+    with pytest.raises(ConfigError, match=r"\[poller\] concurrency måste vara större än 0"):
+        config.load(zero)
+
+
+def test_a_poll_of_an_unreachable_host_under_the_pseudo_locale(tmp_path):
+    """`onion poll -v` of a host that refuses: what Onion says is marked; the host's line
+    shows its status and reason as they are stored, which no language changes."""
+    from tests.sshd import free_port
+
+    port = free_port("127.0.0.15")
+    hosts = _config(tmp_path / "hosts.ini", f"gone ansible_host=127.0.0.15 ansible_port={port}\n")
+    stored = {}
+    for lang in ("en", *LANGS, i18n.PSEUDO):
+        db = tmp_path / f"{lang}.duckdb"
+        cfg = _config(tmp_path / f"{lang}.toml",
+                      f'[storage]\ndb = "{db}"\n[probes]\nenable = ["memory"]\n'
+                      '[ssh]\nconfig = []\nagent = false\n')
+        out = invoke("--lang", lang, "poll", "-v", "--config", str(cfg), "-i", str(hosts))
+        host_line, *said = out.splitlines()
+        assert host_line.split()[:2] == ["gone", "unreachable"], out
+        if lang == i18n.PSEUDO:
+            assert said and all(line.startswith(("⟦", "onion: ⟦")) for line in said), out
+            assert not escaped("\n".join(said), {"onion", "gone", "unreachable"}), out
+        stored[lang] = [invoke("--lang", lang, "sql", "--db", str(db), "--format", fmt,
+                               "SELECT host, status, reason FROM polls")
+                        for fmt in ("json", "csv")] + [host_line.split(None, 2)[2]]
+    (row,) = json.loads(stored["en"][0])
+    assert row["status"] == "unreachable" and row["reason"] == stored["en"][2]
+    for lang, out in stored.items():
+        assert out == stored["en"], lang
 
 
 # -- the catalogs ------------------------------------------------------------------------
@@ -373,3 +467,34 @@ def test_alert_messages_are_translated_and_their_payload_is_not():
     assert "utlösta" in sv.subject and "UTLÖST (1)" in sv.text and "ÅTERSTÄLLT" in sv.text
     assert qps.payload == sv.payload == en.payload
     assert en.payload["subject"] == en.subject and en.payload["alerts"][0]["title"] == "FIRING"
+
+
+# -- errors for people, by a static read ------------------------------------------------
+
+_PEOPLE_TEXT = ["core/config.py", "core/duration.py", "core/units.py", "inventory/*.py",
+                "pipeline/*.py"]
+
+
+def test_every_error_for_people_goes_through_gettext():
+    """No exception raised, and no line added to a round's errors or warnings, with
+    literal words outside _() in the modules whose messages reach people (what poller/
+    and probes/ say is stored in the database, in English, and is not read here)."""
+    import ast
+
+    bad = []
+    for pattern in _PEOPLE_TEXT:
+        for path in sorted(ROOT.glob(pattern)):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call):
+                    args = node.exc.args
+                elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                        and node.func.attr == "append" and isinstance(node.func.value,
+                                                                      ast.Attribute) \
+                        and node.func.value.attr in ("errors", "warnings"):
+                    args = node.args
+                else:
+                    continue
+                text = " ".join(t for a in args[:1] for t in _literals(a))
+                if _WORD.findall(text):
+                    bad.append(f"{path.relative_to(ROOT)}:{node.lineno} {text!r}")
+    assert not bad, bad
