@@ -199,8 +199,7 @@ def archive_day(con: duckdb.DuckDBPyConnection, archive_dir: Path, spec: TableSp
             written.append((tier, path, n))
         path = None
         rows = written[0][2]
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with store.transaction(con):
             deleted = con.execute(f"DELETE FROM hot.{ident(table)} WHERE {where}").fetchone()[0]
             if deleted != rows:  # rows arrived between COPY and DELETE: never lose them
                 raise StorageError(f"{table} {lo}: wrote {rows} rows, hot had {deleted}")
@@ -209,11 +208,6 @@ def archive_day(con: duckdb.DuckDBPyConnection, archive_dir: Path, spec: TableSp
                             [table, tier, day, relative(archive_dir, f), n, f.stat().st_size,
                              now])
             refresh_views(con, only={table})
-            con.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(duckdb.Error):
-                con.execute("ROLLBACK")
-            raise
     except BaseException:
         for f in [*(w[1] for w in written), *([path] if path else [])]:
             f.unlink(missing_ok=True)
@@ -228,18 +222,12 @@ def _drop_files(con: duckdb.DuckDBPyConnection, archive_dir: Path, report: Maint
     it), never a view naming a file that is gone."""
     if not rows:
         return
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with store.transaction(con):
         for table, tier, day, path, size in rows:
             con.execute("DELETE FROM archive_files WHERE path = ?", [path])
             con.execute("INSERT INTO storage_events VALUES (?, ?, ?, ?, ?, ?, ?)",
                         [now, action, table, tier, day, size, path])
         refresh_views(con, only={r[0] for r in rows})
-        con.execute("COMMIT")
-    except BaseException:
-        with contextlib.suppress(duckdb.Error):
-            con.execute("ROLLBACK")
-        raise
     for table, tier, day, path, size in rows:
         resolve(archive_dir, path).unlink(missing_ok=True)
         report.dropped.append((table, tier, str(day), size, action))
@@ -366,19 +354,13 @@ def migrate_top(con: duckdb.DuckDBPyConnection, archive_dir: Path,
             source = f"(SELECT * FROM read_parquet({literal(str(old))}))"
             try:
                 n = write_parquet(con, top_select(source), _order(specs[table], "top"), new)
-                con.execute("BEGIN TRANSACTION")
-                try:
+                with store.transaction(con):
                     con.execute("UPDATE archive_files SET path = ?, rows = ?, bytes = ? "
                                 "WHERE path = ?", [relative(archive_dir, new), n,
                                                    new.stat().st_size, stored])
                     con.execute("INSERT INTO storage_events VALUES (?, 'migrated', ?, 'top', "
                                 "?, ?, ?)", [now, table, day, size, TOP_LAYOUT])
                     refresh_views(con, only={table})
-                    con.execute("COMMIT")
-                except BaseException:
-                    with contextlib.suppress(duckdb.Error):
-                        con.execute("ROLLBACK")
-                    raise
             except BaseException:
                 new.unlink(missing_ok=True)
                 raise

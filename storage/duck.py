@@ -96,6 +96,20 @@ def private_files() -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """BEGIN … COMMIT; anything raised inside rolls back. A failed COMMIT (disk full) has
+    already ended the transaction: its error is the one raised."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+        con.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            con.execute("ROLLBACK")
+        raise
+
+
+@contextlib.contextmanager
 def reading(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     """A connection for every read path (``onion sql``, the report, alerts replay): the
     database read-only, no file outside its archive folders, no extension installed or
