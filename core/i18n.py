@@ -25,6 +25,9 @@ PSEUDO = "qps"
 LANGUAGES = ("en", "sv", "de")  # the source and the catalogs that ship
 ENV = ("ONION_LANG", "LC_ALL", "LC_MESSAGES", "LANG")
 OPEN, CLOSE = "⟦", "⟧"
+# The decimal separator of numbers for people (a report's "3,5 GiB"), per language: all
+# the number formatting Onion needs, so Babel stays out of the runtime.
+DECIMAL = {"sv": ",", "de": ","}
 
 
 class _Pseudo(gettext.NullTranslations):
@@ -96,6 +99,12 @@ def ngettext(singular: str, plural: str, n: int) -> str:
     return _translation.ngettext(singular, plural, n)
 
 
+def decimal(text: str) -> str:
+    """A number already formatted (``"3.5"``) with the language's decimal separator."""
+    point = DECIMAL.get(_language, ".")
+    return text if point == "." else text.replace(".", point)
+
+
 def N_(text: str) -> str:
     """Mark ``text`` for extraction only; it is translated where it is shown."""
     return text
@@ -108,6 +117,7 @@ __all__ = [
     "N_",
     "PSEUDO",
     "_",
+    "decimal",
     "language",
     "ngettext",
     "use",

@@ -11,6 +11,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from onion.core.i18n import _
 from onion.core.sqltext import ident
 from onion.reports.sql import Con, columns, dicts, pick, relations
 
@@ -45,12 +46,12 @@ def firing_by_host(con: Con, rels: set[str] | None = None) -> dict[str, list[str
     state, rule = _state_col(cols), pick(cols, "rule", "name", "alertname", "alert")
     if not state or "host" not in cols:
         return {}
-    label = f"CAST({ident(rule)} AS VARCHAR)" if rule else "'alert'"
+    label = f"CAST({ident(rule)} AS VARCHAR)" if rule else "NULL"
     out: dict[str, list[str]] = {}
     for host, name in con.execute(
             f"SELECT host, {label} FROM alerts WHERE lower(CAST({ident(state)} AS VARCHAR)) "
             f"IN ('firing') ORDER BY 2").fetchall():
-        out.setdefault(host, []).append(name)
+        out.setdefault(host, []).append(_("alert") if name is None else name)
     return out
 
 

@@ -14,6 +14,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from onion.core.i18n import N_, _
 from onion.core.natural import natural_key
 from onion.core.sqltext import ident
 from onion.reports.sql import Con, dicts, relations
@@ -163,10 +164,21 @@ def _section(title: str, rows: list[dict[str, Any]], hosts: set[str] | None,
 
 Raw = dict[str, list[dict[str, Any]] | None]     # section -> rows; None: not collected
 
-TITLES = {"reboots": ("Reboots", "Reboots"),
-          "modules": ("Kernel modules appeared or vanished", "Kernel modules"),
-          "files": ("Watched files changed", "Watched files"),
-          "filesystems": ("File systems mounted or gone", "File systems")}
+TITLES = {"reboots": (N_("Reboots"), N_("Reboots")),
+          "modules": (N_("Kernel modules appeared or vanished"), N_("Kernel modules")),
+          "files": (N_("Watched files changed"), N_("Watched files")),
+          "filesystems": (N_("File systems mounted or gone"), N_("File systems"))}
+# A row's ``change`` as people read it (the code stays in the page's classes).
+CHANGES = {"appeared": N_("appeared"), "vanished": N_("vanished"), "created": N_("created"),
+           "deleted": N_("deleted"), "content": N_("content"),
+           "owner_or_mode": N_("owner or mode"), "touched": N_("touched")}
+
+
+def change_text(code: str | None) -> str:
+    """``owner_or_mode`` -> "owner or mode", in the language in use; a code this
+    does not know is shown as it is."""
+    text = CHANGES.get(code or "")
+    return _(text) if text else code or ""
 
 
 def raw(con: Con, start: dt.datetime, host: str | None = None,
@@ -188,7 +200,7 @@ def sections(found: Raw, hosts: set[str] | None = None,
              host: str | None = None) -> dict[str, Section]:
     out: dict[str, Section] = {}
     for key, rows in found.items():
-        title, short = TITLES[key]
+        title, short = (_(t) for t in TITLES[key])
         if rows is None:
             out[key] = Section(short, available=False)
             continue

@@ -12,6 +12,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from onion.core.i18n import _, decimal, ngettext
 from onion.core.natural import natural_key
 from onion.core.sqltext import ident
 from onion.reports import alerts as alerts_mod
@@ -119,23 +120,28 @@ def _judge(row: FleetRow) -> None:
     if not row.up:
         problems.append(f"{row.status}: {row.reason}" if row.reason else row.status)
     if row.alerts:
-        problems.append(f"{len(row.alerts)} alert{'s' if len(row.alerts) > 1 else ''} firing")
+        problems.append(ngettext("{n} alert firing", "{n} alerts firing",
+                                 len(row.alerts)).format(n=len(row.alerts)))
     if (f.get("fs_pct") or 0) >= FS_FULL_PCT:
-        problems.append(f"{f['fs_mount']} {f['fs_pct']:.0f} % full")
+        problems.append(_("{mount} {pct} full").format(mount=f["fs_mount"],
+                                                       pct=f"{f['fs_pct']:.0f} %"))
     if (f.get("inode_pct") or 0) >= FS_FULL_PCT:
-        problems.append(f"inodes {f['inode_pct']:.0f} % used")
+        problems.append(_("inodes {pct} used").format(pct=f"{f['inode_pct']:.0f} %"))
     if (f.get("mem_pct") or 0) >= MEM_FULL_PCT:
-        problems.append(f"memory {f['mem_pct']:.0f} % used")
+        problems.append(_("memory {pct} used").format(pct=f"{f['mem_pct']:.0f} %"))
     if (row.load_ratio or 0) > LOAD_PER_CPU:
-        problems.append(f"load {f['load_1m']:.1f} on {f['ncpu']} CPUs")
+        problems.append(_("load {load} on {n} CPUs").format(load=decimal(f"{f['load_1m']:.1f}"),
+                                                            n=f["ncpu"]))
     crit = f.get("hot_crit") or HOT_CELSIUS
     if f.get("hot_c") is not None and f["hot_c"] >= crit:
-        problems.append(f"{f['hot_label']} at {f['hot_c']:.0f} °C")
+        problems.append(_("{sensor} at {celsius} °C").format(sensor=f["hot_label"],
+                                                             celsius=f"{f['hot_c']:.0f}"))
     if (f.get("gpu_temp") or 0) >= HOT_CELSIUS:
-        problems.append(f"GPU at {f['gpu_temp']:.0f} °C")
+        problems.append(_("GPU at {celsius} °C").format(celsius=f"{f['gpu_temp']:.0f}"))
     for p in row.probe_issues:
         if p["status"] in PROBE_FAILURES:
-            problems.append(f"probe {p['probe']}: {p['status']}")
+            problems.append(_("probe {probe}: {status}").format(probe=p["probe"],
+                                                                status=p["status"]))
     row.problems = problems
     row.rank = 0 if not row.up else 1 if row.alerts else 2 if problems else 3
 
@@ -170,7 +176,7 @@ def load(con: Con, start: dt.datetime, hosts: set[str] | None = None,
         if hosts is not None and name not in hosts:
             continue
         run = status_runs.get(name, {})
-        row = FleetRow(name, host_filename(name), h["last_status"] or "never polled",
+        row = FleetRow(name, host_filename(name), h["last_status"] or _("never polled"),
                        h["last_reason"], h["last_seen"], h["last_ok"], h["os"],
                        list(h["groups"] or []), run.get("since"), bool(run.get("since_window")),
                        run.get("polls", 0), run.get("failed", 0), facts.get(name, {}),
@@ -189,10 +195,15 @@ class GroupSummary:
     problems: int = 0
 
 
+def no_group() -> str:
+    """The group summary's name for hosts in no group, in the language in use."""
+    return _("(no group)")
+
+
 def groups(rows: list[FleetRow]) -> list[GroupSummary]:
     out: dict[str, GroupSummary] = {}
     for r in rows:
-        for g in r.groups or ["(no group)"]:
+        for g in r.groups or [no_group()]:
             s = out.setdefault(g, GroupSummary(g))
             s.hosts += 1
             s.down += not r.up

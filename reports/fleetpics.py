@@ -13,6 +13,7 @@ from typing import Any
 
 from markupsafe import Markup
 
+from onion.core.i18n import _
 from onion.core.natural import natural_key
 from onion.reports import series, svg
 from onion.reports.fleet import FleetRow
@@ -64,18 +65,19 @@ def load(con: Con, rels: set[str], rows: Sequence[FleetRow],
         return svg.heatmap(title, hrows, g.t0, g.t1, g.cols)
 
     if cpu or "cpu" in rels:
-        pics.cpu_heat = heat("CPU use per host over the window", cpu, False)
+        pics.cpu_heat = heat(_("CPU use per host over the window"), cpu, False)
     if gpu:
-        pics.gpu_heat = heat("GPU use per host over the window", gpu, True)
+        pics.gpu_heat = heat(_("GPU use per host over the window"), gpu, True)
         pics.gpu_hosts = len(gpu)
+    labels = {"cpu": _("CPU busy"), "mem": _("memory used"), "gpu": _("GPU busy")}
     for r in rows:
         mine: dict[str, Markup] = {}
         if r.name in cpu:
-            mine["cpu"] = svg.spark(cpu[r.name], g.cols, "CPU busy")
+            mine["cpu"] = svg.spark(cpu[r.name], g.cols, labels["cpu"])
         if r.name in mem:
-            mine["mem"] = svg.spark(mem[r.name], g.cols, "memory used")
+            mine["mem"] = svg.spark(mem[r.name], g.cols, labels["mem"])
         if r.name in gpu:
-            mine["gpu"] = svg.spark(gpu[r.name], g.cols, "GPU busy")
+            mine["gpu"] = svg.spark(gpu[r.name], g.cols, labels["gpu"])
         pics.sparks[r.name] = mine
     return pics
 

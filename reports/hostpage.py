@@ -1,13 +1,18 @@
-"""Everything one host's page shows: charts over the window and the newest tables."""
+"""Everything one host's page shows: charts over the window and the newest tables.
+
+Titles, legends and notes are in the language in use (:mod:`onion.core.i18n`); the
+anchors (``cpu``, ``fs`` …) are the same in every language.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import fnmatch
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from onion.core.i18n import _, ngettext
 from onion.core.natural import natural_key
 from onion.core.sqltext import ident
 from onion.reports import alerts as alerts_mod
@@ -80,11 +85,19 @@ def _active(data: dict[str, list[series.Points]], always: Sequence[str] = ()
     return {k: v for k, v in data.items() if k not in idle}, idle
 
 
-def _idle_note(idle: list[str], what: str) -> str:
+def _listed(names: list[str], limit: int = 12) -> str:
+    """``a, b, c and 3 more``."""
+    shown = ", ".join(names[:limit])
+    more = len(names) - limit
+    return _("{names} and {n} more").format(names=shown, n=more) if more > 0 else shown
+
+
+def _idle_note(idle: list[str], message: Callable[[int], str]) -> str:
+    """``message(n)``: the text for ``n`` idle items, with ``{n}`` and ``{names}``, as
+    "{n} idle interfaces (nothing in the window): {names}"."""
     if not idle:
         return ""
-    shown = ", ".join(idle[:12]) + (f" and {len(idle) - 12} more" if len(idle) > 12 else "")
-    return f"{len(idle)} idle {what} (nothing in the window): {shown}"
+    return message(len(idle)).format(n=len(idle), names=_listed(idle))
 
 
 # Kernel and memory file systems: always "in use", never full in a way a person acts on.
@@ -116,35 +129,37 @@ class _Src:
 
 def _cpu_memory(src: _Src, w: series.Window, failed: list[float], rels: set[str]
                 ) -> ChartGroup:
-    g = ChartGroup("CPU and memory", "cpu")
+    g = ChartGroup(_("CPU and memory"), "cpu")
     if "cpu" in rels:
         use = src.rates("cpu", CPU_COUNTERS, CPU_OUTPUTS).get("", [[], [], []])
-        g.charts.append(_chart(w, failed, "CPU use", "%", [
-            ("busy", use[0]), ("iowait", use[1]), ("system", use[2])], y_max=100))
+        g.charts.append(_chart(w, failed, _("CPU use"), "%", [
+            (_("busy"), use[0]), (_("iowait"), use[1]), (_("system"), use[2])], y_max=100))
         load = src.gauges("cpu", ["avg(load_1m)", "avg(load_5m)", "max(ncpu)"]
                           ).get("", [[], [], []])
-        g.charts.append(_chart(w, failed, "Load average", "", [
-            ("1 min", load[0]), ("5 min", load[1]), ("CPUs", load[2])]))
+        g.charts.append(_chart(w, failed, _("Load average"), "", [
+            (_("1 min"), load[0]), (_("5 min"), load[1]), (_("CPUs"), load[2])]))
     if "memory" in rels:
         mem = src.gauges("memory", [
             MEM_PCT, "avg(100 * swap_used_bytes / nullif(swap_total_bytes, 0))"]
         ).get("", [[], []])
-        g.charts.append(_chart(w, failed, "Memory used", "%", [
-            ("memory", mem[0]), ("swap", mem[1])], y_max=100))
+        g.charts.append(_chart(w, failed, _("Memory used"), "%", [
+            (_("memory"), mem[0]), (_("swap"), mem[1])], y_max=100))
     return g
 
 
 def _filesystems(src: _Src, w: series.Window, failed: list[float], mounts: list[str]
                  ) -> ChartGroup:
-    g = ChartGroup("File systems", "fs")
+    g = ChartGroup(_("File systems"), "fs")
     data = src.gauges("filesystems", [
         "avg(used_pct)", "avg(100 * inodes_used / nullif(inodes_total, 0))"], key=ident("mount"))
     for m in mounts[:MAX_FILESYSTEMS]:
         pts = data.get(m, [[], []])
-        g.charts.append(_chart(w, failed, m, "%", [("space", pts[0]), ("inodes", pts[1])],
-                               y_max=100))
+        g.charts.append(_chart(w, failed, m, "%", [(_("space"), pts[0]),
+                                                   (_("inodes"), pts[1])], y_max=100))
     if len(mounts) > MAX_FILESYSTEMS:
-        g.note = f"{len(mounts) - MAX_FILESYSTEMS} fuller-to-emptier file systems not charted"
+        more = len(mounts) - MAX_FILESYSTEMS
+        g.note = ngettext("{n} emptier file system not charted",
+                          "{n} emptier file systems not charted", more).format(n=more)
     return g
 
 
@@ -152,20 +167,24 @@ def _network_disks(src: _Src, w: series.Window, failed: list[float], rels: set[s
                    always: Sequence[str]) -> list[ChartGroup]:
     out = []
     if "network" in rels:
-        g = ChartGroup("Network", "net")
+        g = ChartGroup(_("Network"), "net")
         data = src.rates("network", ["rx_bytes", "tx_bytes"], [
             "sum(d_rx_bytes) / sum(dt)", "sum(d_tx_bytes) / sum(dt)"], key=ident("interface"))
         data, idle = _active(data, always)
         names, more = _busiest(data, MAX_ITEMS)
         names += [n for n in data if n not in names and shown_always(n, always)]
         for n in names:
-            g.charts.append(_chart(w, failed, n, "B/s", [("received", data[n][0]),
-                                                         ("sent", data[n][1])]))
-        g.note = "; ".join(x for x in (f"{more} quieter interfaces not charted" if more else "",
-                                       _idle_note(idle, "interfaces")) if x)
+            g.charts.append(_chart(w, failed, n, "B/s", [(_("received"), data[n][0]),
+                                                         (_("sent"), data[n][1])]))
+        g.note = "; ".join(x for x in (
+            ngettext("{n} quieter interface not charted", "{n} quieter interfaces not charted",
+                     more).format(n=more) if more else "",
+            _idle_note(idle, lambda n: ngettext(
+                "{n} idle interface (nothing in the window): {names}",
+                "{n} idle interfaces (nothing in the window): {names}", n))) if x)
         out.append(g)
     if "disk_io" in rels:
-        g = ChartGroup("Disk IO", "disk")
+        g = ChartGroup(_("Disk IO"), "disk")
         data = src.rates("disk_io", ["read_bytes", "written_bytes", "transferred_bytes"], [
             "sum(d_read_bytes) / sum(dt)", "sum(d_written_bytes) / sum(dt)",
             "sum(d_transferred_bytes) / sum(dt)"], key=ident("device"))
@@ -174,9 +193,14 @@ def _network_disks(src: _Src, w: series.Window, failed: list[float], rels: set[s
         names += [n for n in data if n not in names and shown_always(n, always)]
         for n in names:
             g.charts.append(_chart(w, failed, n, "B/s", [
-                ("read", data[n][0]), ("written", data[n][1]), ("read+written", data[n][2])]))
-        g.note = "; ".join(x for x in (f"{more} quieter devices not charted" if more else "",
-                                       _idle_note(idle, "devices")) if x)
+                (_("read"), data[n][0]), (_("written"), data[n][1]),
+                (_("read+written"), data[n][2])]))
+        g.note = "; ".join(x for x in (
+            ngettext("{n} quieter device not charted", "{n} quieter devices not charted",
+                     more).format(n=more) if more else "",
+            _idle_note(idle, lambda n: ngettext(
+                "{n} idle device (nothing in the window): {names}",
+                "{n} idle devices (nothing in the window): {names}", n))) if x)
         out.append(g)
     return out
 
@@ -194,10 +218,12 @@ def _sensors_gpus(src: _Src, w: series.Window, failed: list[float], rels: set[st
         data = src.gauges("temperatures", ["avg(celsius)"], key="chip || ' / ' || sensor")
         if data:
             ranked = sorted(data, key=lambda k: -max((v for _, v in data[k][0]), default=0))
-            g = ChartGroup("Temperatures", "temp")
-            g.charts.append(_chart(w, failed, "Hottest sensors", "°C",
+            g = ChartGroup(_("Temperatures"), "temp")
+            g.charts.append(_chart(w, failed, _("Hottest sensors"), "°C",
                                    [(k, data[k][0]) for k in ranked[:10]], y_min=None))
-            g.note = f"{len(ranked) - 10} cooler sensors not charted" if len(ranked) > 10 else ""
+            cooler = len(ranked) - 10
+            g.note = ngettext("{n} cooler sensor not charted", "{n} cooler sensors not charted",
+                              cooler).format(n=cooler) if cooler > 0 else ""
             out.append(g)
     if "gpu" in rels:
         data = src.gauges("gpu", GPU_EXPRS, key=GPU_KEY)
@@ -206,14 +232,16 @@ def _sensors_gpus(src: _Src, w: series.Window, failed: list[float], rels: set[st
             # node is 4 charts to compare at a glance, not 24 to scroll through.
             keys = sorted(data, key=natural_key)
             names = {k.partition(": ")[2] for k in keys}
-            label = {k: f"GPU {k.partition(': ')[0]}" if len(names) == 1 else k for k in keys}
-            g = ChartGroup("GPUs", "gpu", note=f"{len(keys)} GPUs, all {names.pop()}"
-                           if len(names) == 1 else "")
-            for title, unit, i, kw in (("GPU use", "%", 0, {"y_max": 100}),
-                                       ("GPU memory used", "%", 1, {"y_max": 100}),
-                                       ("GPU temperature", "°C", 2, {"y_min": None}),
-                                       ("GPU memory temperature", "°C", 3, {"y_min": None}),
-                                       ("GPU power draw", "W", 4, {})):
+            label = {k: _("GPU {index}").format(index=k.partition(": ")[0])
+                     if len(names) == 1 else k for k in keys}
+            g = ChartGroup(_("GPUs"), "gpu", note=ngettext(
+                "{n} GPU, {name}", "{n} GPUs, all {name}", len(keys)).format(
+                    n=len(keys), name=names.pop()) if len(names) == 1 else "")
+            for title, unit, i, kw in ((_("GPU use"), "%", 0, {"y_max": 100}),
+                                       (_("GPU memory used"), "%", 1, {"y_max": 100}),
+                                       (_("GPU temperature"), "°C", 2, {"y_min": None}),
+                                       (_("GPU memory temperature"), "°C", 3, {"y_min": None}),
+                                       (_("GPU power draw"), "W", 4, {})):
                 lines = [(label[k], data[k][i]) for k in keys if data[k][i]]
                 if lines:
                     g.charts.append(_chart(w, failed, title, unit, lines, **kw))
@@ -246,17 +274,18 @@ def build(fd: FleetData, row: FleetRow, always_show: Sequence[str] = ()) -> Host
     if mounts or folded:
         fs = _filesystems(src, w, failed, mounts)
         if folded:
-            more = f" and {len(folded) - 12} more" if len(folded) > 12 else ""
-            fs.note = "; ".join(x for x in (fs.note, f"{len(folded)} kernel and memory file "
-                                            f"systems not charted: {', '.join(folded[:12])}"
-                                            f"{more}") if x)
+            fs.note = "; ".join(x for x in (fs.note, ngettext(
+                "{n} kernel or memory file system not charted: {names}",
+                "{n} kernel and memory file systems not charted: {names}", len(folded)).format(
+                    n=len(folded), names=_listed(folded))) if x)
         groups.append(fs)
     groups += _network_disks(src, w, failed, rels, always_show) + _sensors_gpus(
         src, w, failed, rels)
     if "polls" in rels:
         timing = src.gauges("polls", ["avg(connect_s)", "avg(command_s)"]).get("", [[], []])
-        groups.append(ChartGroup("Polls", "polls", [_chart(
-            w, failed, "Poll timings", "s", [("connect", timing[0]), ("command", timing[1])])]))
+        groups.append(ChartGroup(_("Polls"), "polls", [_chart(
+            w, failed, _("Poll timings"), "s", [(_("connect"), timing[0]),
+                                                (_("command"), timing[1])])]))
     procs = fd.newest("processes", "pid").get(host, [])
     gpus = fd.newest("gpu", '"index", uuid').get(host, [])
     names = {g["uuid"]: g.get("name") for g in gpus}

@@ -13,6 +13,8 @@ import datetime as dt
 import hashlib
 import re
 
+from onion.core.i18n import _
+
 _SLUG_DROP = re.compile(r"[^a-z0-9._-]+")
 _SINCE = re.compile(r"(\d+)\s*([smhdw])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -30,8 +32,9 @@ def parse_since(text: str) -> dt.timedelta:
     cleaned = text.strip().lower()
     parts = _SINCE.findall(cleaned)
     if not parts or _SINCE.sub("", cleaned).strip():
-        raise ValueError(f"cannot read the window {text!r} (try 7d, 12h, 30m or 2w)")
+        raise ValueError(_("cannot read the window {text} (try 7d, 12h, 30m or 2w)").format(
+            text=repr(text)))
     seconds = sum(int(n) * _UNITS[u] for n, u in parts)
     if seconds <= 0:
-        raise ValueError(f"the window {text!r} is empty")
+        raise ValueError(_("the window {text} is empty").format(text=repr(text)))
     return dt.timedelta(seconds=seconds)

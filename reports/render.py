@@ -14,6 +14,12 @@ those (``'self'``; an inline script is allowed by its hash), so the folder works
 offline and a string that slipped past escaping still could not run or phone home.
 (Served live by the daemon, a page has a second, inline script, allowed by hash too,
 that may fetch the same page from the same origin: ``connect-src 'self'``.)
+
+Texts for people are in the language in use (:mod:`onion.core.i18n`: ``onion --lang``,
+``ONION_LANG``, ``LANG``; the daemon's own for its pages), and ``<html lang>`` says
+which; a translation is text, escaped as data is. What programs read (classes, ids, the
+``data-`` values the script sorts and filters by, file names, the script) is the same in
+every language.
 """
 
 from __future__ import annotations
@@ -29,8 +35,9 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
+from onion.core import i18n
 from onion.core.version import __version__, describe
 from onion.reports import alerts as alerts_mod
 from onion.reports import changes as changes_mod
@@ -50,16 +57,33 @@ HOST_DIR = "hosts"
 ASSETS = {"style.css": "text/css", "onion.js": "text/javascript"}
 
 
+def _gettext(message: str) -> Markup:
+    """A translation as text: escaped as data is, so no catalog can add markup (jinja2
+    takes what this returns as markup, and escapes only the values put into it)."""
+    return escape(i18n._(message))
+
+
+def _ngettext(singular: str, plural: str, n: int) -> Markup:
+    return escape(i18n.ngettext(singular, plural, n))
+
+
 def environment(user_templates: Path | None = None) -> jinja2.Environment:
+    """The templates' environment; their texts for people are in the language in use
+    (:mod:`onion.core.i18n`, new-style gettext: ``_("%(n)s hosts", n=…)``)."""
     loaders: list[jinja2.BaseLoader] = []
     if user_templates:
         loaders.append(jinja2.FileSystemLoader(str(user_templates)))
     loaders.append(jinja2.FileSystemLoader(str(TEMPLATES)))
     env = jinja2.Environment(loader=jinja2.ChoiceLoader(loaders), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True,
-                             lstrip_blocks=True)
+                             lstrip_blocks=True, extensions=["jinja2.ext.i18n"])
+    env.install_gettext_callables(  # type: ignore[attr-defined]  # added by the extension
+        _gettext, _ngettext, newstyle=True)
     env.globals["onion_version"] = describe()  # the footer's "Onion 0.1.1 (unstable)"
     env.globals["palette"] = svg.PALETTE
+    env.globals["lang"] = i18n.language()      # <html lang=…>
+    env.globals["change_text"] = changes_mod.change_text
+    env.globals["no_group"] = fleet.no_group
     env.filters.update(bytes=human_bytes, ts=timestamp, duration=duration, num=number,
                        svg=svg.draw, epoch=epoch)
     return env
@@ -218,9 +242,11 @@ class Report:
 
         A host page changes with the host's polls (its ``hosts`` row says when it was
         last polled and how that went), a fleet page with any host's, or with alerts;
-        all of them with the window, the settings, the templates and Onion's version.
+        all of them with the window, the settings, the templates, the language and Onion's
+        version.
         """
-        common = [__version__, _template_stamp(TEMPLATES), self.since.total_seconds(),
+        common = [__version__, i18n.language(), _template_stamp(TEMPLATES),
+                  self.since.total_seconds(),
                   sorted(self.hosts or ()), self.always_show,
                   _template_stamp(self.user_templates)]
         out = {}

@@ -3,7 +3,8 @@
 No script and no fetch: the page stays readable offline, in a mail, with JavaScript off.
 A line breaks where consecutive points are farther apart than ``Chart.gap_s`` (polls
 failed or the host was not polled); failed polls are also marked in red along the
-time axis. Every text that comes from data (a mount point, a sensor label) is escaped.
+time axis. Every text that comes from data (a mount point, a sensor label) is escaped,
+and so is every text for people (in the language in use, :mod:`onion.core.i18n`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from operator import itemgetter
 import numpy as np
 from markupsafe import Markup, escape
 
+from onion.core import i18n
+from onion.core.i18n import _, decimal, ngettext
 from onion.reports.filters import human_bytes
 
 WIDTH, HEIGHT = 560, 190
@@ -90,7 +93,7 @@ def fmt(value: float, unit: str) -> str:
     if unit == "B":
         return human_bytes(value)
     digits = 2 if unit in ("", "s") and abs(value) < 10 else (1 if abs(value) < 10 else 0)
-    text = f"{value:.{digits}f}"
+    text = decimal(f"{value:.{digits}f}")
     return f"{text} {unit}" if unit else text
 
 
@@ -121,7 +124,7 @@ def _y_axis(lo: float, hi: float, unit: str) -> tuple[float, float, list[tuple[f
     v = bottom
     while v <= top + step / 2:
         label = f"{v:.{max(0, -math.floor(math.log10(step)))}f}" if step < 1 else f"{v:.0f}"
-        ticks.append((v * scale, f"{label} {name}".strip()))
+        ticks.append((v * scale, f"{decimal(label)} {name}".strip()))
         v += step
     return bottom * scale, top * scale, ticks
 
@@ -255,11 +258,12 @@ _FAILED = 'fill="none" stroke="#c0392b" stroke-width="5"'
 
 
 @functools.lru_cache(maxsize=256)
-def _frame(t0: float, t1: float, lo: float, hi: float, unit: str
+def _frame(t0: float, t1: float, lo: float, hi: float, unit: str, lang: str = "en"
            ) -> tuple[str, str, float, float]:
     """A chart's value axis (grid, labels), its time axis (ticks, labels, frame) and
     its value range rounded to ticks: the charts of a page share their time axis and
-    many their value axis, so each is drawn once for many."""
+    many their value axis, so each is drawn once for many. ``lang``: the language the
+    labels are in (their decimal separator), so that it is part of the cache's key."""
     pw, ph = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     lo, hi, yticks = _y_axis(lo, hi, unit)
     kx, ky = pw / (t1 - t0), ph / (hi - lo)
@@ -329,7 +333,7 @@ def draw(chart: Chart, axes: Axes | None = None) -> Markup:
     if hi - lo < 1e-6 * max(1.0, abs(hi)):   # a flat line: give it room to be seen
         pad = max(1.0, abs(hi) * 0.1)
         lo, hi = (lo - pad if chart.y_min is None else lo), hi + pad
-    yaxis, frame, lo, hi = _frame(t0, t1, lo, hi, chart.unit)
+    yaxis, frame, lo, hi = _frame(t0, t1, lo, hi, chart.unit, i18n.language())
     kx, ky = pw / (t1 - t0), ph / (hi - lo)
     out = [f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
            f'aria-label="{escape(chart.title)}">']
@@ -346,7 +350,9 @@ def draw(chart: Chart, axes: Axes | None = None) -> Markup:
         frame += f'<path class="failed" d="{"".join(marks)}" {_FAILED}/>'
     out.extend((axes.use(yaxis), axes.use(frame)) if axes is not None else (yaxis, frame))
     if marks:
-        out.append(f'<title>red marks: failed polls ({len(chart.failed)})</title>')
+        tip = ngettext("red mark: a failed poll ({n})", "red marks: failed polls ({n})",
+                       len(chart.failed)).format(n=len(chart.failed))
+        out.append(f"<title>{escape(tip)}</title>")
     lines = []
     for i, s in enumerate(chart.series):
         colour = PALETTE[i % len(PALETTE)]
@@ -361,7 +367,7 @@ def draw(chart: Chart, axes: Axes | None = None) -> Markup:
         out.append(f'<g class="ln" transform="scale(.5)">{"".join(lines)}</g>')
     if not len(values):
         out.append(f'<text class="empty" x="{LEFT + pw / 2}" y="{TOP + ph / 2}">'
-                   f'no data in this window</text>')
+                   f'{escape(_("no data in this window"))}</text>')
     out.append("</svg>")
     return Markup("".join(out))  # noqa: S704 - every data text above went through escape()
 
@@ -389,8 +395,9 @@ def spark(values: Mapping[int, float], cols: int, label: str, top: float = 100.0
     dots = "".join(f'<rect x="{2 * r[0]}" y="{level(r[0]) - 4}" width="2" height="8"/>'
                    for r in runs if len(r) == 1)
     last = values[max(values)] if values else None
-    text = f"{label}: {fmt(last, '%')} at the end of the window" if last is not None \
-        else f"{label}: no data in the window"
+    text = _("{label}: {value} at the end of the window").format(
+        label=label, value=fmt(last, "%")) if last is not None \
+        else _("{label}: no data in the window").format(label=label)
     return Markup(  # noqa: S704 - the label went through escape()
         f'<svg class="spark" viewBox="0 0 {2 * cols} 100" preserveAspectRatio="none" '
         f'role="img"><title>{escape(text)}</title>'
@@ -450,11 +457,11 @@ def heatmap(title: str, rows: Sequence[HeatRow], t0: float, t1: float, cols: int
         if segs:
             out.append(f'<path class="cell" stroke="{VIRIDIS[lv]}" d="{"".join(segs)}"/>')
     if down:
-        out.append(f'<path class="down" d="{"".join(down)}"><title>down: every poll '
-                   f'failed</title></path>')
+        out.append(f'<path class="down" d="{"".join(down)}">'
+                   f'<title>{escape(_("down: every poll failed"))}</title></path>')
     if partial:
         out.append(f'<path class="partial" transform="translate(0 .4)" d="{"".join(partial)}">'
-                   f'<title>some polls failed</title></path>')
+                   f'<title>{escape(_("some polls failed"))}</title></path>')
     out.append("</g>")
     out.extend(labels)
     out.append("</svg>")
@@ -465,6 +472,7 @@ def heat_scale(top: float = 100.0, unit: str = "%") -> Markup:
     """The heatmap's key, as HTML."""
     cells = "".join(f'<span style="background:{c}" title="{top * i / 10:.0f}–'
                     f'{top * (i + 1) / 10:.0f} {unit}"></span>' for i, c in enumerate(VIRIDIS))
-    return Markup(  # noqa: S704 - constants only
+    return Markup(  # noqa: S704 - constants, and texts for people through escape()
         f'<span class="heatkey">0 {unit} {cells} {top:.0f} {unit}'
-        f' <span class="downkey"></span> down <span class="nodatakey"></span> no data</span>')
+        f' <span class="downkey"></span> {escape(_("down"))} <span class="nodatakey"></span>'
+        f' {escape(_("no data"))}</span>')

@@ -193,7 +193,7 @@ def test_always_show_charts_idle_and_pseudo_items(tmp_path):
     assert titles(shown, "net") == ["ib0", "eth0"]
     assert titles(shown, "fs") == ["/", "/dev/shm"]
     (net,) = [g for g in shown.groups if g.anchor == "net"]
-    assert "1 idle interfaces (nothing in the window): eth1" in net.note
+    assert "1 idle interface (nothing in the window): eth1" in net.note
 
 
 @pytest.fixture
