@@ -14,7 +14,7 @@ from onion.cli.translated import Group
 from onion.core import duration
 from onion.core.clock import utcnow
 from onion.core.errors import ConfigError
-from onion.core.i18n import N_, _, ngettext
+from onion.core.i18n import N_, _, formats, ngettext
 from onion.storage import catalog
 from onion.storage import duck as store
 
@@ -27,7 +27,12 @@ def _since(text: str) -> dt.datetime:
 
 
 def _ts(t: dt.datetime | None) -> str:
-    return t.isoformat(sep=" ") + "Z" if t else "-"
+    """A time in a table for people: ISO 8601 with a Z in English, the language's date and
+    time (in UTC, saying so) in the others; CSV and JSON keep theirs in every language."""
+    if not t:
+        return "-"
+    f = formats()
+    return t.isoformat(sep=" ") + "Z" if f.iso else f.datetime(t, seconds=True)
 
 
 # Nagios' plugin exit codes: what a script or a monitoring system gates on.

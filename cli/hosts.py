@@ -10,7 +10,7 @@ import click
 from onion.cli.common import common, emit_rows, format_option, hosts_of, inventory_option, shown
 from onion.cli.translated import Command
 from onion.core import config as config_mod
-from onion.core.i18n import N_, _
+from onion.core.i18n import N_, _, formats
 from onion.core.status import HostStatus
 from onion.storage import duck as store
 from onion.storage import hoststate
@@ -52,18 +52,29 @@ def hosts(cfg: config_mod.Config, inventory: str | None, limit: str | None,
         emit_rows(["host", "target", "status", "last_seen", "last_ok", "groups", "reason",
                    "probes_not_ok"], rows, fmt)
         return
+    seen_text = {name: _seen(s.last_seen) for name, s in states.items()}
+    # English as it always was; a language's dates line up however long its month is.
+    width = 21 if formats().iso else max([21, *map(len, seen_text.values())])
     for h in inv:
-        status, seen, _ok, reason = last.get(h.name, (_("never polled"), None, None, None))
+        status, _seen_at, _ok, reason = last.get(h.name, (_("never polled"), None, None, None))
         target = "local" if h.local else f"{h.user + '@' if h.user else ''}{h.target}" \
             f"{':' + str(h.port) if h.port else ''}"
         groups = ",".join(h.groups)
         click.echo(f"{shown(h.name):28} {shown(target):32} {status:16} "
-                   f"{seen.isoformat() + 'Z' if isinstance(seen, dt.datetime) else '-':21} "
-                   f"{groups}".rstrip())
+                   f"{seen_text.get(h.name, '-'):{width}} {groups}".rstrip())
         if reason and status != HostStatus.OK:
             click.echo(f"    {shown(reason)}")
         for s in probe_states.get(h.name, []):
             click.echo(f"    {shown(s)}")
+
+
+def _seen(t: object) -> str:
+    """A last poll's time for people: ISO 8601 with a Z in English (as JSON has it), the
+    language's date and time (in UTC, saying so) in the others."""
+    if not isinstance(t, dt.datetime):
+        return "-"
+    f = formats()
+    return t.isoformat() + "Z" if f.iso else f.datetime(t, seconds=True)
 
 
 def _rekey(cfg: config_mod.Config, inventory: str | None, name: str, everywhere: bool) -> None:

@@ -100,10 +100,19 @@ def _use_language(name: str | None) -> None:
         raise click.BadParameter(str(exc), param_hint="--lang") from exc
 
 
+class _Described(str):
+    """The version as ``--version`` prints it, ``0.1.1 (unstable)``: the channel's word in
+    the language of ``--lang``, read when it is printed (after ``--lang`` is taken)."""
+
+    def __str__(self) -> str:
+        return _version.describe(str.__str__(self))
+
+
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-# The version and its release channel (core/version.py: stdlib only, so --version stays fast).
-@click.version_option(_version.__version__, prog_name="onion",
-                      message=f"%(prog)s {_version.describe()}")
+# The version and its release channel (core/version.py: no third-party import, so --version
+# stays fast; the channel's word in the language in use).
+@click.version_option(_Described(_version.__version__), prog_name="onion",
+                      message="%(prog)s %(version)s")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False),
               help=N_("Config file for every verb (env ONION_CONFIG)."))
 @click.option("--db", "db_path", type=click.Path(dir_okay=False),

@@ -10,6 +10,10 @@ translation shows (tests/test_i18n.py reads every ``--help`` so).
 
 Only text for people goes through here: JSON, CSV, SQL names, payloads, metric names and
 log keys stay as they are in every language.
+
+Numbers, sizes and times for people are in the language's way too: :func:`formats` (see
+:mod:`onion.core.formats`: English is ISO 8601 with no grouping on purpose; other
+languages are CLDR's, through Babel, imported only when such a language first formats).
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import gettext
 import os
 from pathlib import Path
 
+from onion.core import formats as _formats
+
 DOMAIN = "onion"
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 SOURCE = "en"
@@ -25,9 +31,6 @@ PSEUDO = "qps"
 LANGUAGES = ("en", "sv", "de")  # the source and the catalogs that ship
 ENV = ("ONION_LANG", "LC_ALL", "LC_MESSAGES", "LANG")
 OPEN, CLOSE = "⟦", "⟧"
-# The decimal separator of numbers for people (a report's "3,5 GiB"), per language: all
-# the number formatting Onion needs, so Babel stays out of the runtime.
-DECIMAL = {"sv": ",", "de": ","}
 
 
 class _Pseudo(gettext.NullTranslations):
@@ -73,16 +76,17 @@ def _load(code: str) -> gettext.NullTranslations:
 
 _language = from_environment()
 _translation = _load(_language)
+_formats_in_use: _formats.Formats | None = None   # made when first asked for (Babel: lazy)
 
 
 def use(name: str | None) -> str:
     """Switch to language ``name`` (``sv``, ``de_DE.UTF-8``, ``qps``; None: the
     environment's); returns the code in use. An unknown language raises ValueError."""
-    global _language, _translation
+    global _language, _translation, _formats_in_use
     code = normalise(name) if name else from_environment()
     if code is None or (code not in LANGUAGES and code != PSEUDO):
         raise ValueError(f"{name!r}: one of {', '.join((*LANGUAGES, PSEUDO))}")
-    _language, _translation = code, _load(code)
+    _language, _translation, _formats_in_use = code, _load(code), None
     return code
 
 
@@ -99,10 +103,20 @@ def ngettext(singular: str, plural: str, n: int) -> str:
     return _translation.ngettext(singular, plural, n)
 
 
+def formats() -> _formats.Formats:
+    """How the language in use writes numbers, sizes and times (:mod:`onion.core.formats`;
+    the first call in a language other than English reads its CLDR data from Babel)."""
+    global _formats_in_use
+    found = _formats_in_use
+    if found is None:
+        found = _formats_in_use = _formats.get(_language)
+    return found
+
+
 def decimal(text: str) -> str:
-    """A number already formatted (``"3.5"``) with the language's decimal separator."""
-    point = DECIMAL.get(_language, ".")
-    return text if point == "." else text.replace(".", point)
+    """A number already formatted with a point (``"3.5"``, ``"1234.5"``) in the language's
+    way: its decimal symbol, its group symbol from a thousand on (CLDR; English as is)."""
+    return formats().decimal(text)
 
 
 def N_(text: str) -> str:
@@ -118,6 +132,7 @@ __all__ = [
     "PSEUDO",
     "_",
     "decimal",
+    "formats",
     "language",
     "ngettext",
     "use",

@@ -1,7 +1,7 @@
 """Keeping the catalogs: extracting the messages, updating the ``.po`` files, compiling them.
 
-``python -m onion.core.i18n_extract`` (from the repository, with Babel: the ``i18n``
-extra) rewrites ``core/locale/onion.pot`` from the sources that ``babel.cfg`` maps and
+``python -m onion.core.i18n_extract`` (from the repository; Babel is one of Onion's
+dependencies) rewrites ``core/locale/onion.pot`` from the sources that ``babel.cfg`` maps and
 from click's own strings, merges it into each language's ``onion.po`` (a new message comes
 in untranslated, a removed one is dropped) and compiles each ``onion.mo``. Translating is
 editing the ``.po``; tests/test_i18n.py fails while a message is missing or untranslated.
@@ -13,7 +13,8 @@ function decorated as a command or group, and each ``help=`` text, both cleaned 
 cleans them (``inspect.cleandoc``), for they are looked up so at run time
 (:mod:`onion.cli.translated`).
 
-Runtime Onion never imports this module (nor Babel).
+Runtime Onion never imports this module (Babel's CLDR data, in :mod:`onion.core.formats`,
+only when a language other than English formats a number or a time).
 """
 
 from __future__ import annotations

@@ -21,6 +21,8 @@ import re
 from enum import StrEnum
 from importlib.metadata import PackageNotFoundError, version
 
+from onion.core.i18n import N_, _
+
 DISTRIBUTION = "onion-poller"
 
 try:
@@ -49,9 +51,16 @@ def channel(text: str = __version__) -> Channel:
     return Channel.TESTING if micro % 2 == 0 else Channel.UNSTABLE
 
 
+# The channel's word for people (the footer, the desktop view, ``onion --version``);
+# what programs read (/healthz, /api/status, /metrics' onion_build_info) is the Channel.
+_SAID = {Channel.STABLE: N_("stable"), Channel.TESTING: N_("testing"),
+         Channel.UNSTABLE: N_("unstable")}
+
+
 def describe(text: str = __version__) -> str:
-    """``0.1.1 (unstable)``: what ``onion --version`` and the desktop view show."""
-    return f"{text} ({channel(text)})"
+    """``0.1.1 (unstable)``: what ``onion --version``, the report's footer and the desktop
+    view show, the channel's word in the language in use (``0.1.1 (instabil)``)."""
+    return f"{text} ({_(_SAID[channel(text)])})"
 
 
 __all__ = ["DISTRIBUTION", "Channel", "__version__", "channel", "describe"]

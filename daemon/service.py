@@ -105,7 +105,10 @@ def load(config_path: str | None, db: str | None, inventory: str | None,
     setup.sinks(cfg, reg)   # a sink that cannot be configured stops the start (or reload)
     bad = checks.rule_errors([r for r in alert_config.check(cfg) if not r.builtin], probes)
     if bad:
-        raise ConfigError("; ".join(bad) + " (onion check lists every problem)")
+        from onion.core.i18n import _
+
+        raise ConfigError(_("{problems} (onion check lists every problem)").format(
+            problems="; ".join(bad)))
     return Loaded(cfg, hosts, reg, probes, [*warnings, *reg.broken])
 
 

@@ -1,5 +1,6 @@
-"""The desktop view's ``_()``: the one in :mod:`onion.core.i18n`."""
+"""The desktop view's ``_()``: the one in :mod:`onion.core.i18n` (and its numbers and
+times, :func:`formats`)."""
 
-from onion.core.i18n import N_, _, ngettext
+from onion.core.i18n import N_, _, decimal, formats, ngettext
 
-__all__ = ["N_", "_", "ngettext"]
+__all__ = ["N_", "_", "decimal", "formats", "ngettext"]

@@ -17,7 +17,7 @@ from typing import Any
 
 from onion.core.natural import natural_key
 from onion.gui import data
-from onion.gui.i18n import N_, _
+from onion.gui.i18n import N_, _, decimal, formats
 from onion.reports import alerts as alerts_mod
 from onion.reports import changes as changes_mod
 from onion.reports.filters import age, duration, human_bytes, number, timestamp
@@ -100,12 +100,12 @@ def _fleet_row(r: Any, snap: data.FleetSnapshot) -> tuple[list[Any], list[str], 
             and r.last_seen is not None and ts < r.last_seen else ""
 
     load = r.load_ratio
-    cpu = (_("{load} on {n} CPUs").format(load=f"{f['load_1m']:.2f}", n=f["ncpu"])
+    cpu = (_("{load} on {n} CPUs").format(load=number(f["load_1m"], 2), n=f["ncpu"])
            + old("cpu_ts") if load is not None else "—")
     mem = _pct(f.get("mem_pct")) + (old("memory_ts") if f.get("mem_pct") is not None else "")
-    fs = (f"{f['fs_mount']} {f['fs_pct']:.0f} %{old('filesystems_ts')}"
+    fs = (f"{f['fs_mount']} {number(f['fs_pct'], 0, '%')}{old('filesystems_ts')}"
           if f.get("fs_pct") is not None else "—")
-    hot = (f"{f['hot_label']} {f['hot_c']:.0f} °C{old('temperatures_ts')}"
+    hot = (f"{f['hot_label']} {number(f['hot_c'], 0, '°C')}{old('temperatures_ts')}"
            if f.get("hot_c") is not None else "—")
     gpu = "—"
     if f.get("gpus"):
@@ -170,7 +170,7 @@ def _cell(v: Any, col: str = "") -> str:
             return number(v, 1, "%")
         if col.endswith("_seconds") or col.endswith("_s"):
             return duration(v) if v >= 60 else number(v, 2, "s")
-        return f"{v:.4g}"
+        return decimal(f"{v:.4g}")
     if isinstance(v, int) and col.endswith("_bytes"):
         return human_bytes(v)
     if isinstance(v, list | tuple):
@@ -225,6 +225,18 @@ def changes_table(sections: dict[str, changes_mod.Section]) -> Table:
                  [shown[i] for i in order])
 
 
+def _when(text: Any) -> Any:
+    """A time from the daemon's status (ISO 8601 with a ``Z``) as a language other than
+    English writes one; English shows it as the daemon says it."""
+    if not isinstance(text, str) or formats().iso:
+        return text
+    try:
+        t = dt.datetime.fromisoformat(text.removesuffix("Z"))
+    except ValueError:
+        return text
+    return timestamp(t, True)
+
+
 def status_lines(status: dict[str, Any] | None, label: str) -> list[tuple[str, str]]:
     """The daemon's status as (label, value) lines."""
     if status is None:
@@ -237,15 +249,16 @@ def status_lines(status: dict[str, Any] | None, label: str) -> list[tuple[str, s
         (_("Source"), label),
         (_("Daemon"), _("onion {version} (pid {pid}) since {started}").format(
             version=status.get("version"), pid=status.get("pid"),
-            started=status.get("started_at"))),
+            started=_when(status.get("started_at")))),
         (_("Database"), str(status.get("database"))),
         (_("Hosts"), _("{n} every {interval} s").format(
             n=status.get("hosts"), interval=f"{status.get('interval_s', 0):g}")),
-        (_("Round now"), _("running since {started}").format(started=running.get("started_at"))
+        (_("Round now"), _("running since {started}").format(
+            started=_when(running.get("started_at")))
          if running else _("none")),
-        (_("Next round"), str(status.get("next_round_at") or "—")),
+        (_("Next round"), str(_when(status.get("next_round_at")) or "—")),
         (_("Last round"), (_("{started}: {ok} ok, {failed} failed, {wall}").format(
-            started=last.get("started_at"), ok=last.get("ok"), failed=last.get("failed"),
+            started=_when(last.get("started_at")), ok=last.get("ok"), failed=last.get("failed"),
             wall=number(last.get("wall_s"), 1, "s")) if last else "—")),
         (_("Rounds"), ", ".join(f"{k} {v}" for k, v in (status.get("rounds") or {}).items())),
         (_("SSH"), _("{open} open, {logins} logins").format(

@@ -36,7 +36,7 @@ from onion.core.natural import natural_key
 from onion.core.version import describe
 from onion.gui import data, tables
 from onion.gui.charts import ChartPanel
-from onion.gui.i18n import _
+from onion.gui.i18n import _, formats
 from onion.gui.models import KEY_ROLE, FilterProxy, TableModel
 from onion.gui.windows import DEFAULT, WINDOWS
 from onion.gui.worker import Runner
@@ -340,7 +340,7 @@ class MainWindow(QMainWindow):
         self.errors.pop(view, None)
         self.statusBar().showMessage(
             _("Updated {when} UTC from {source}").format(
-                when=dt.datetime.now(dt.UTC).strftime("%H:%M:%S"),
+                when=formats().clock(dt.datetime.now(dt.UTC), "%H:%M:%S"),
                 source=self.source.label))
 
     def _failed(self, view: str, message: str) -> None:

@@ -1,8 +1,9 @@
 """Formatting for people: sizes, rates, times in UTC, ages. Used as jinja2 filters.
 
 In the language in use (:mod:`onion.core.i18n`): the words of durations and ages, and
-the decimal separator. Unit symbols (``%``, ``KiB``, ``°C``) and times (ISO 8601, UTC)
-are the same in every language.
+numbers and times as :mod:`onion.core.formats` writes them (English: ISO 8601, a point,
+no grouping; Swedish and German: CLDR's symbols and date patterns). Unit symbols (``%``,
+``KiB``, ``°C``) are the same in every language, and every time is in UTC.
 """
 
 from __future__ import annotations
@@ -10,26 +11,21 @@ from __future__ import annotations
 import datetime as dt
 import math
 
-from onion.core.i18n import N_, _, decimal
-
-_BYTE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
+from onion.core.i18n import N_, _, formats
 
 
 def human_bytes(n: float | None) -> str:
+    """``3.5 GiB`` (IEC units; ``3,5 GiB`` in Swedish and German)."""
     if n is None or (isinstance(n, float) and math.isnan(n)):
         return "—"
-    value = float(n)
-    for unit in _BYTE_UNITS:
-        if abs(value) < 1024 or unit == _BYTE_UNITS[-1]:
-            return f"{value:.0f} {unit}" if unit == "B" else f"{decimal(f'{value:.1f}')} {unit}"
-        value /= 1024
-    return str(n)
+    return formats().size(n)
 
 
 def timestamp(value: dt.datetime | None, seconds: bool = False) -> str:
+    """A time in UTC (a naive datetime is one): ``2026-12-01 17:50 UTC`` in English."""
     if value is None:
         return "—"
-    return value.strftime("%Y-%m-%d %H:%M:%S UTC" if seconds else "%Y-%m-%d %H:%M UTC")
+    return formats().datetime(value, seconds)
 
 
 # A count of days, hours, minutes, seconds, as the language abbreviates it.
@@ -61,10 +57,15 @@ def age(value: dt.datetime | None, now: dt.datetime) -> str:
 
 
 def number(value: float | None, digits: int = 0, unit: str = "") -> str:
+    """``1234.5`` with ``digits`` decimals and a unit symbol after it (``1 234,5 W`` in
+    Swedish; a percentage as the language writes one)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
-    text = decimal(f"{value:.{digits}f}")
-    return f"{text} {unit}" if unit else text
+    f = formats()
+    if unit == "%":
+        return f.percent(value, digits)
+    text = f.number(value, digits)
+    return f"{text}{f.unit_space}{unit}" if unit else text
 
 
 def epoch(value: dt.datetime | None) -> str:

@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from onion.core.i18n import _, decimal, ngettext
+from onion.core.i18n import _, decimal, formats, ngettext
 from onion.core.natural import natural_key
 from onion.core.sqltext import ident
 from onion.reports import alerts as alerts_mod
@@ -124,11 +124,11 @@ def _judge(row: FleetRow) -> None:
                                  len(row.alerts)).format(n=len(row.alerts)))
     if (f.get("fs_pct") or 0) >= FS_FULL_PCT:
         problems.append(_("{mount} {pct} full").format(mount=f["fs_mount"],
-                                                       pct=f"{f['fs_pct']:.0f} %"))
+                                                       pct=formats().percent(f["fs_pct"])))
     if (f.get("inode_pct") or 0) >= FS_FULL_PCT:
-        problems.append(_("inodes {pct} used").format(pct=f"{f['inode_pct']:.0f} %"))
+        problems.append(_("inodes {pct} used").format(pct=formats().percent(f["inode_pct"])))
     if (f.get("mem_pct") or 0) >= MEM_FULL_PCT:
-        problems.append(_("memory {pct} used").format(pct=f"{f['mem_pct']:.0f} %"))
+        problems.append(_("memory {pct} used").format(pct=formats().percent(f["mem_pct"])))
     if (row.load_ratio or 0) > LOAD_PER_CPU:
         problems.append(_("load {load} on {n} CPUs").format(load=decimal(f"{f['load_1m']:.1f}"),
                                                             n=f["ncpu"]))

@@ -84,7 +84,7 @@ class LegendItem:
     def last_when(self) -> str:
         if self.last_at is None:
             return ""
-        return dt.datetime.fromtimestamp(self.last_at, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+        return i18n.formats().datetime(dt.datetime.fromtimestamp(self.last_at, dt.UTC))
 
 
 def fmt(value: float, unit: str) -> str:
@@ -144,7 +144,7 @@ def _time_ticks(t0: float, t1: float) -> list[tuple[float, str]]:
     out = []
     t = first
     while t <= t1:
-        label = dt.datetime.fromtimestamp(t, dt.UTC).strftime(pattern)
+        label = i18n.formats().clock(dt.datetime.fromtimestamp(t, dt.UTC), pattern)
         out.append((t, label))
         t += step
     return out

@@ -186,6 +186,38 @@ def test_machine_output_is_the_same_in_every_language(tmp_path):
         assert out == outputs["en"], lang
 
 
+def test_machine_output_of_times_is_the_same_in_every_language(tmp_path):
+    """Times in JSON and CSV (a host's last poll, an alert's since) stay ISO 8601 in every
+    language; only the tables for people write them as the language does."""
+    db = tmp_path / "onion.duckdb"
+    cfg = tmp_path / "onion.toml"
+    cfg.write_text(f'[storage]\ndb = "{db}"\n[probes]\nenable = ["memory"]\n'
+                   '[[alerts.rules]]\nname = "always"\ntable = "memory"\n'
+                   'condition = "total_bytes > 0"\nseverity = "info"\n')
+    base = ["--config", str(cfg)]
+    assert CliRunner().invoke(main, ["poll", *base]).exit_code == 0
+    outputs, tables = {}, {}
+    for lang in ("en", *LANGS, i18n.PSEUDO):
+        outputs[lang] = [invoke("--lang", lang, *verb, *base, "--format", fmt)
+                         for verb in (["hosts"], ["alerts"], ["alerts", "history"])
+                         for fmt in ("json", "csv")]
+        tables[lang] = [invoke("--lang", lang, *verb, *base)
+                        for verb in (["hosts"], ["alerts"], ["alerts", "history"])]
+    (host,) = json.loads(outputs["en"][0])
+    assert host["host"] == "localhost" and host["last_seen"]
+    assert any(a["rule"] == "always" for a in json.loads(outputs["en"][2]))
+    assert json.loads(outputs["en"][4]), "no alert history"
+    for lang, out in outputs.items():
+        assert out == outputs["en"], lang
+    iso = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d+)?Z")
+    assert all(iso.search(t) for t in tables["en"]), tables["en"]
+    assert tables["qps"][0].split()[3] == tables["en"][0].split()[3]   # English's own time
+    for lang, month in (("sv", r"\d{1,2} \w+\.? \d{4} \d\d:\d\d:\d\d UTC"),
+                        ("de", r"\d\d\.\d\d\.\d{4}, \d\d:\d\d:\d\d UTC")):
+        for text in tables[lang]:
+            assert re.search(month, text) and not iso.search(text), (lang, text)
+
+
 # -- errors and messages of the layers below the CLI ------------------------------------
 
 def _config(path: Path, text: str) -> Path:

@@ -315,3 +315,38 @@ def test_onion_report_writes_the_language_of_lang(alert_db, tmp_path):
     assert "<title>Onion · fleet</title>" in (out / "index.html").read_text(encoding="utf-8")
     assert all('<html lang="en">' in p.read_text(encoding="utf-8")
                for p in (out / "hosts").glob("*.html"))
+
+
+_ISO_TIME = re.compile(r"\b\d{4}-\d\d-\d\d \d\d:\d\d(?::\d\d)? UTC\b")
+_SV_TIME = re.compile(r"\b\d{1,2} (?:jan\.|feb\.|mars|apr\.|maj|juni|juli|aug\.|sep\.|okt\.|"
+                      r"nov\.|dec\.) \d{4} \d\d:\d\d(?::\d\d)? UTC\b")
+_DE_TIME = re.compile(r"\b\d\d\.\d\d\.\d{4}, \d\d:\d\d(?::\d\d)? UTC\b")
+
+
+def test_times_and_numbers_as_each_language_writes_them(alert_db, english):
+    """Swedish and German pages write times, sizes and the version's channel as CLDR has
+    them (core/formats.py); English keeps ISO 8601 and the point. The same moment, the
+    newest poll, heads every page ("Generated …") in every language."""
+    from onion.core import formats
+
+    with store.reading(alert_db) as con:
+        now = con.execute("SELECT max(ts) FROM polls").fetchone()[0]
+    index = english["index.html"]
+    host = next(p for n, p in english.items() if n.startswith("hosts/"))
+    assert f"Generated {now:%Y-%m-%d %H:%M} UTC" in index
+    assert _ISO_TIME.search(host) and not _SV_TIME.search(host) and "\u00a0GiB" not in host
+    assert re.search(r"\d\.\d GiB", host)
+    for lang, shape, word in (("sv", _SV_TIME, "instabil"), ("de", _DE_TIME, "instabil")):
+        pages = rendered(alert_db, lang)
+        generated = formats.get(lang).datetime(now)
+        assert shape.fullmatch(generated), generated
+        assert generated in pages["index.html"], lang
+        footer = re.search(r"<footer>(.*?)</footer>", pages["index.html"], re.S)
+        assert footer and f"({word})" in footer.group(1), lang
+        for name, html in pages.items():
+            if name.endswith(".js"):
+                continue
+            assert not _ISO_TIME.search(html), (lang, name, _ISO_TIME.search(html))
+        host = next(p for n, p in pages.items() if n.startswith("hosts/"))
+        assert len(shape.findall(host)) >= 2, lang       # last poll, booted, …
+        assert re.search(r"\d,\d GiB", host) and not re.search(r"\d\.\d GiB", host), lang
