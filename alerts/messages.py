@@ -78,6 +78,17 @@ def _same_n(singular: str, plural: str, n: int) -> str:
     return singular if n == 1 else plural
 
 
+def when(text: str | None) -> str:
+    """A time of the context (ISO 8601 with ``Z``, as the payload has it) for people: as
+    it is in English, in the language's own way elsewhere (``1 dec. 2026 17:50:12 UTC``)."""
+    if not text:
+        return ""
+    fmt = i18n.formats()
+    if fmt.iso:
+        return text
+    return fmt.datetime(dt.datetime.fromisoformat(text.removesuffix("Z")), seconds=True)
+
+
 def _env(folder: str, translated: bool = True) -> jinja2.Environment:
     import jinja2
 
@@ -91,6 +102,7 @@ def _env(folder: str, translated: bool = True) -> jinja2.Environment:
     env.install_gettext_callables(  # type: ignore[attr-defined]
         i18n._ if translated else _same, i18n.ngettext if translated else _same_n,
         newstyle=True)
+    env.filters["when"] = when if translated else (lambda text: text or "")
     return env
 
 

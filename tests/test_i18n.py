@@ -499,6 +499,16 @@ def test_alert_messages_are_translated_and_their_payload_is_not():
     assert "utlösta" in sv.subject and "UTLÖST (1)" in sv.text and "ÅTERSTÄLLT" in sv.text
     assert qps.payload == sv.payload == en.payload
     assert en.payload["subject"] == en.subject and en.payload["alerts"][0]["title"] == "FIRING"
+    # times for people: ISO 8601 in English, the language's own way elsewhere; the payload
+    # (for programs) keeps ISO in every language
+    assert "2024-05-01T12:00:00Z" in en.text and "2024-05-01T11:55:00Z" in en.html
+    for text in (sv.text, sv.html):
+        assert "1 maj 2024 12:00:00 UTC" in text and "1 maj 2024 11:55:00 UTC" in text
+        assert "2024-05-01T" not in text
+    assert sv.payload["generated_at"] == "2024-05-01T12:00:00Z"
+    i18n.use("de")
+    de = messages.render(evs, now)
+    assert "01.05.2024, 11:55:00 UTC" in de.text and "2024-05-01T" not in de.html
 
 
 # -- errors for people, by a static read ------------------------------------------------
