@@ -36,11 +36,13 @@ def set_changes(con: Con, table: str, item: str, start: dt.datetime,
     """Rows (host, item, change, ts), newest first.
 
     Most items are listed by every poll of their host: one grouped count finds them and
-    only the others go through the window functions.
+    only the others go through the window functions. ``m`` is read again where it is
+    named (NOT MATERIALIZED): a scan costs less than DuckDB's copy of every row.
     """
     hc = _host_clause(host)
     sql = f"""
-    WITH m AS (SELECT host, CAST({ident(item)} AS VARCHAR) AS item, ts FROM {ident(table)}
+    WITH m AS NOT MATERIALIZED (SELECT host, CAST({ident(item)} AS VARCHAR) AS item, ts
+                                FROM {ident(table)}
                WHERE ts >= $start{hc}),
     n AS (SELECT host, ts, row_number() OVER (PARTITION BY host ORDER BY ts) AS seq,
                  count(*) OVER (PARTITION BY host) AS polls
@@ -89,7 +91,8 @@ def file_changes(con: Con, start: dt.datetime, host: str | None = None) -> list[
     hc = _host_clause(host)
     state = "exists, sha256, size_bytes, mtime, mode, uid, gid"
     return dicts(con, f"""
-    WITH f AS (SELECT run_id, host, path, ts, {state} FROM files WHERE ts >= $start{hc}),
+    WITH f AS NOT MATERIALIZED (SELECT run_id, host, path, ts, {state} FROM files
+                                WHERE ts >= $start{hc}),
     moving AS (SELECT host, path FROM f GROUP BY host, path
                HAVING count(DISTINCT ({state})) > 1),
     w AS (SELECT f.*, lag(ts) OVER p AS prev_ts, lag(exists) OVER p AS prev_exists,

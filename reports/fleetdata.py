@@ -18,20 +18,46 @@ from onion.reports import changes as changes_mod
 from onion.reports import series
 from onion.reports.sql import Con, dicts
 
-RECENT_POLLS = 20
+RECENT_POLLS = 10       # a host page's newest polls,
+RECENT_FAILED = 10      # and its newest failed ones before them: why it failed, and when
+
+
+Runs = tuple[dict[str, dict[str, int]], dict[str, int]]
+
+
+def probe_runs(con: Con, rels: set[str], hosts: list[str]) -> Runs:
+    """probe -> host -> newest run that gave it rows, and host -> its newest run: one
+    pass over ``probe_results`` that FleetData objects of some of these hosts can share
+    (their ``runs``)."""
+    runs: dict[str, dict[str, int]] = {}
+    any_run: dict[str, int] = {}
+    if "probe_results" in rels and hosts:
+        src = f"hot.{ident('probe_results')}" if "hot.probe_results" in rels \
+            else ident("probe_results")
+        for probe, host, good, last in con.execute(
+                f"SELECT probe, host, max(run_id) FILTER (WHERE records > 0), "
+                f"max(run_id) FROM {src} "
+                "WHERE host IN (SELECT unnest($hosts)) GROUP BY probe, host",
+                {"hosts": hosts}).fetchall():
+            if good is not None:
+                runs.setdefault(probe, {})[host] = int(good)
+            any_run[host] = max(any_run.get(host, 0), int(last))
+    return runs, any_run
 
 
 class FleetData:
     def __init__(self, con: Con, rels: set[str], start: dt.datetime, end: dt.datetime,
-                 hosts: Iterable[str], changes: changes_mod.Raw | None = None) -> None:
+                 hosts: Iterable[str], changes: changes_mod.Raw | None = None,
+                 runs: Runs | None = None) -> None:
         self.con, self.rels, self.start, self.end = con, rels, start, end
         self.hosts = list(hosts)
         self.windows = series.windows(con, start, end, self.hosts) if "polls" in rels \
             else {h: series._window(h, start, end, None, None, None, None) for h in self.hosts}
         self.series = series.Batch(con, self.windows)
         self._newest: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = {}
-        self._runs: dict[str, dict[str, int]] | None = None
-        self._any_run: dict[str, int] = {}
+        # probe_runs(): given when read for more hosts than these already.
+        self._runs: dict[str, dict[str, int]] | None = runs[0] if runs else None
+        self._any_run: dict[str, int] = runs[1] if runs else {}
         self._polls: dict[str, list[dict[str, Any]]] | None = None
         self._changes = changes          # the fleet's, when the caller read them already
         self._alerts: alerts_mod.AlertData | None = None
@@ -49,16 +75,7 @@ class FleetData:
     def runs(self) -> dict[str, dict[str, int]]:
         """probe -> host -> newest run that gave it rows (as ``latest_*`` says)."""
         if self._runs is None:
-            self._runs = {}
-            if "probe_results" in self.rels and self.hosts:
-                for probe, host, good, last in self.con.execute(
-                        f"SELECT probe, host, max(run_id) FILTER (WHERE records > 0), "
-                        f"max(run_id) FROM {self.src('probe_results')} "
-                        "WHERE host IN (SELECT unnest($hosts)) GROUP BY probe, host",
-                        {"hosts": self.hosts}).fetchall():
-                    if good is not None:
-                        self._runs.setdefault(probe, {})[host] = int(good)
-                    self._any_run[host] = max(self._any_run.get(host, 0), int(last))
+            self._runs, self._any_run = probe_runs(self.con, self.rels, self.hosts)
         return self._runs
 
     def newest(self, table: str, order: str, columns: str = "*",
@@ -69,7 +86,9 @@ class FleetData:
             return self._newest[cache_key]
         out: dict[str, list[dict[str, Any]]] = {}
         if table in self.rels:
-            chosen = dict(runs if runs is not None else self.runs().get(table, {}))
+            mine = set(self.hosts)   # the runs may be of more hosts (probe_runs)
+            chosen = {h: r for h, r in (runs if runs is not None
+                                        else self.runs().get(table, {})).items() if h in mine}
             missing = [h for h in self.hosts if h not in chosen] if runs is None else []
             if missing:  # no probe_results with rows for them: their newest run there
                 chosen.update({h: int(r) for h, r in self.con.execute(
@@ -99,11 +118,20 @@ class FleetData:
         if self._polls is None:
             self._polls = {}
             if "polls" in self.rels:
+                cols = "host, ts, status, reason, connect_s, command_s, bytes_read"
+                newest = "QUALIFY row_number() OVER (PARTITION BY host ORDER BY ts DESC)"
+                # Two windows in one pass cost DuckDB ten times one each; the failed
+                # polls are few.
                 for r in dicts(self.con, f"""
-                        SELECT host, ts, status, reason, connect_s, command_s, bytes_read
-                        FROM polls WHERE ts >= $start AND host IN (SELECT unnest($hosts))
-                        QUALIFY row_number() OVER (PARTITION BY host ORDER BY ts DESC)
-                                <= {RECENT_POLLS}
+                        SELECT * FROM (
+                          SELECT {cols} FROM polls
+                          WHERE ts >= $start AND host IN (SELECT unnest($hosts))
+                          {newest} <= {RECENT_POLLS}
+                          UNION
+                          SELECT {cols} FROM polls
+                          WHERE ts >= $start AND host IN (SELECT unnest($hosts))
+                            AND status <> 'ok'
+                          {newest} <= {RECENT_FAILED})
                         ORDER BY host, ts DESC""", {"start": self.start, "hosts": self.hosts}):
                     self._polls.setdefault(r.pop("host"), []).append(r)
         return self._polls.get(host, [])

@@ -31,6 +31,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,7 @@ from onion.core import i18n
 from onion.core.version import __version__, describe
 from onion.reports import alerts as alerts_mod
 from onion.reports import changes as changes_mod
-from onion.reports import fleet, fleetpics, hostpage, svg
+from onion.reports import fleet, fleetdata, fleetpics, hostpage, svg
 from onion.reports import pollers as pollers_mod
 from onion.reports.filters import age, duration, epoch, human_bytes, number, timestamp
 from onion.reports.fleetdata import FleetData
@@ -53,6 +54,9 @@ DEFAULT_SINCE = dt.timedelta(days=7)
 _CSS_COMMENT = re.compile(r"/\*.*?\*/", re.DOTALL)
 _CSS_SPACE = re.compile(r"\s+")
 HOST_DIR = "hosts"
+# Host pages read at a time beside the rendering (Report.read_ahead); each chunk reads
+# every table again, so a few big ones: 200 hosts are two.
+HOST_CHUNK = 100
 # The files every page of a written folder (or of the daemon) names: name -> type.
 ASSETS = {"style.css": "text/css", "onion.js": "text/javascript"}
 
@@ -67,6 +71,29 @@ def _ngettext(singular: str, plural: str, n: int) -> Markup:
     return escape(i18n.ngettext(singular, plural, n))
 
 
+def _template_gettext() -> tuple[Callable[..., Markup], Callable[..., Markup]]:
+    """``gettext`` and ``ngettext`` for the templates, as jinja2's new-style ones behave
+    (the translation escaped, then always ``% variables``, so ``%%`` is ``%``), but plain
+    functions: jinja2's go through three ``context.call`` layers, and a 200-host report
+    asks for some 35,000 texts. A text without variables is looked up once per language."""
+    memo: dict[tuple[str, str], Markup] = {}
+
+    def gettext(message: str, /, **variables: Any) -> Markup:
+        if variables:
+            return _gettext(message) % variables
+        key = (i18n.language(), message)
+        found = memo.get(key)
+        if found is None:
+            found = memo[key] = _gettext(message) % {}
+        return found
+
+    def ngettext(singular: str, plural: str, n: int, /, **variables: Any) -> Markup:
+        variables.setdefault("num", n)
+        return _ngettext(singular, plural, n) % variables
+
+    return gettext, ngettext
+
+
 def environment(user_templates: Path | None = None) -> jinja2.Environment:
     """The templates' environment; their texts for people are in the language in use
     (:mod:`onion.core.i18n`, new-style gettext: ``_("%(n)s hosts", n=…)``)."""
@@ -77,13 +104,19 @@ def environment(user_templates: Path | None = None) -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.ChoiceLoader(loaders), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True,
                              lstrip_blocks=True, extensions=["jinja2.ext.i18n"])
-    env.install_gettext_callables(  # type: ignore[attr-defined]  # added by the extension
-        _gettext, _ngettext, newstyle=True)
+    # The extension stays for {% trans %} (new-style, as the callables below expect).
+    gettext, ngettext = _template_gettext()
+    env.newstyle_gettext = True  # type: ignore[attr-defined]  # added by the extension
+    env.globals.update(_=gettext, gettext=gettext, ngettext=ngettext)
     env.globals["onion_version"] = describe()  # the footer's "Onion 0.1.1 (unstable)"
     env.globals["palette"] = svg.PALETTE
     env.globals["lang"] = i18n.language()      # <html lang=…>
     env.globals["change_text"] = changes_mod.change_text
     env.globals["no_group"] = fleet.no_group
+    # A chart is drawn in Python (the same markup as _chart.html) unless the user's
+    # templates have their own _chart.html, which host.html then includes.
+    env.globals["chart_figure"] = None if user_templates and (
+        user_templates / "_chart.html").is_file() else svg.figure
     env.filters.update(bytes=human_bytes, ts=timestamp, duration=duration, num=number,
                        svg=svg.draw, epoch=epoch)
     return env
@@ -157,6 +190,9 @@ class Report:
         self._all: FleetData | None = None
         self._pages: FleetData | None = None
         self._changes: changes_mod.Raw | None = None
+        self._changes_soon: Future[changes_mod.Raw] | None = None   # read_ahead's
+        self._runs_soon: Future[fleetdata.Runs] | None = None
+        self._pics_soon: Future[fleetpics.Pictures] | None = None
         self.rels = relations(con)
 
     @property
@@ -170,7 +206,8 @@ class Report:
         """The fleet's newest rows and windows (the overview and the GPU page)."""
         if self._all is None:
             self._all = FleetData(self.con, self.rels, self.start, self.end,
-                                  [r.name for r in self.rows])
+                                  [r.name for r in self.rows],
+                                  runs=self._runs_soon.result() if self._runs_soon else None)
         return self._all
 
     def prepare(self, names: Sequence[str]) -> None:
@@ -186,15 +223,57 @@ class Report:
         """The window's changes of every host: the changes page and the host pages
         share one pass."""
         if self._changes is None:
-            self._changes = changes_mod.raw(self.con, self.start, rels=self.rels)
+            self._changes = self._changes_soon.result() if self._changes_soon is not None \
+                else changes_mod.raw(self.con, self.start, rels=self.rels)
         return self._changes
+
+    def read_ahead(self, rows: Sequence[fleet.FleetRow], pool: Executor,
+                   cursor: Callable[[], Con], size: int | None = None
+                   ) -> list[tuple[list[fleet.FleetRow], Future[FleetData]]]:
+        """Read what these hosts' pages show on ``pool``'s thread, ``size`` hosts at a
+        time (a query per table and chunk), while this thread renders: DuckDB runs a
+        query without the GIL, so the other core reads the next chunk while this one
+        draws the pages of the last. Each chunk has a cursor of its own (``cursor()``,
+        called here), used by one thread at a time. The changes are read first: the
+        changes page and every chunk share them; the overview's pictures come before
+        them."""
+        runs_cur, pics_cur, changes_cur = cursor(), cursor(), cursor()
+        runs = pool.submit(fleetdata.probe_runs, runs_cur, self.rels, [r.name for r in rows])
+        if {r.name for r in rows} == {r.name for r in self.rows}:
+            self._runs_soon = runs       # the overview's reads need the same
+        self._pics_soon = pool.submit(self._pictures, pics_cur)
+        self._changes_soon = pool.submit(changes_mod.raw, changes_cur, self.start,
+                                         rels=self.rels)
+        out = []
+        size = size or HOST_CHUNK
+        for i in range(0, len(rows), size):
+            chunk = list(rows[i:i + size])
+            out.append((chunk, pool.submit(self._read_chunk, cursor(), chunk, runs)))
+        return out
+
+    def _read_chunk(self, con: Con, rows: list[fleet.FleetRow],
+                    runs: Future[fleetdata.Runs]) -> FleetData:
+        fd = FleetData(con, self.rels, self.start, self.end, [r.name for r in rows],
+                       self.changes_raw() if self._changes_soon is not None else None,
+                       runs=runs.result())
+        # A page asks every query of its chunk (each for all the chunk's hosts): building
+        # the first one reads everything the others need.
+        hostpage.build(fd, rows[0], self.always_show)
+        return fd
 
     def _render(self, template: str, root: str, **ctx: Any) -> str:
         return self.env.get_template(template).render(root=root, **ctx)
 
     def pictures(self) -> fleetpics.Pictures:
+        if self._pics_soon is not None:
+            return self._pics_soon.result()
         return fleetpics.load(self.con, self.rels, self.rows, self.data.windows,
                               self.start, self.end)
+
+    def _pictures(self, con: Con) -> fleetpics.Pictures:
+        """:meth:`pictures` on a cursor of its own (read_ahead's thread)."""
+        ws = FleetData(con, self.rels, self.start, self.end, [r.name for r in self.rows]).windows
+        return fleetpics.load(con, self.rels, self.rows, ws, self.start, self.end)
 
     def overview(self) -> str:
         rows = self.rows
@@ -205,9 +284,11 @@ class Report:
                             pollers=pollers_mod.load(self.con, self.start, self.rels),
                             pics=self.pictures())
 
-    def host(self, row: fleet.FleetRow, con: Con | None = None) -> str:
-        fd = self._pages if self._pages is not None and row.name in self._pages.windows \
-            else FleetData(con or self.con, self.rels, self.start, self.end, [row.name])
+    def host(self, row: fleet.FleetRow, con: Con | None = None,
+             fd: FleetData | None = None) -> str:
+        if fd is None:
+            fd = self._pages if self._pages is not None and row.name in self._pages.windows \
+                else FleetData(con or self.con, self.rels, self.start, self.end, [row.name])
         data = hostpage.build(fd, row, self.always_show)
         return self._render("host.html", "../", page="host", h=data, row=row,
                             axes=svg.Axes())
@@ -335,16 +416,35 @@ def write_pages(con: Con, out: Path, user_templates: Path | None = None,
     def stale(name: str) -> bool:
         return old.get(name) != new[name] or not (out / name).is_file()
 
-    for name, render in report.fleet_pages():
-        if stale(name):
-            _write(out / name, render())
-            written.append(name)
     todo = [r for r in report.rows if stale(f"{HOST_DIR}/{r.page}")]
-    if todo:
-        report.prepare([r.name for r in todo])
-    for row in todo:
-        _write(out / HOST_DIR / row.page, report.host(row))
-        written.append(f"{HOST_DIR}/{row.page}")
+    cursors: list[Con] = []
+
+    def cursor() -> Con:
+        cursors.append(store.cursor(con))
+        return cursors[-1]
+
+    chunks: list[tuple[list[fleet.FleetRow], Future[FleetData] | None]] = []
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="onion-report-sql") as pool:
+        try:
+            if len(todo) > 1:
+                chunks.extend(report.read_ahead(todo, pool, cursor))
+            for name, render in report.fleet_pages():
+                if stale(name):
+                    _write(out / name, render())
+                    written.append(name)
+            if len(todo) == 1:
+                chunks.append((todo, None))
+            for rows, soon in chunks:
+                fd = soon.result() if soon is not None else None
+                for row in rows:
+                    _write(out / HOST_DIR / row.page, report.host(row, fd=fd))
+                    written.append(f"{HOST_DIR}/{row.page}")
+        finally:
+            for f in (soon for _, soon in chunks if soon is not None):
+                f.cancel()   # after an error, the reads not yet begun are not needed
+            pool.shutdown(wait=True)
+            for c in cursors:
+                c.close()
     keep = {r.page for r in report.rows}
     for gone in (out / HOST_DIR).glob("*.html"):
         if gone.name not in keep:   # a host that left the inventory or the --limit

@@ -28,11 +28,21 @@ import numpy as np
 from onion.core.sqltext import ident
 from onion.reports.sql import Con
 
-POINTS = 240
+POINTS = 160    # about 3 px of the 490 px plot a point; 7 days of polls: 2 h buckets
 _STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600,
           43200, 86400)
 
-Points = list[tuple[float, float]]
+
+
+class Points(list[tuple[float, float]]):
+    """A series' (epoch seconds, value) points, oldest first; read from a query, they are
+    also kept as an (n, 2) array (``array``), what a chart draws from: made from the
+    tuples again, they cost a report more than drawing them. Read-only: the array does
+    not follow a change to the list."""
+
+    __slots__ = ("array",)
+
+
 Keyed = dict[str, list[Points]]
 
 
@@ -114,8 +124,8 @@ def _wparams(ws: Mapping[str, Window], start: dt.datetime) -> dict[str, Any]:
             "tls": [w.anchor for w in ws.values()]}
 
 
-# Hosts asked, each with its bucket width and the time its buckets count back from; the
-# join keeps only their rows (a table is read once for all of them).
+# Hosts asked, each with its bucket width and the time its buckets count back from; only
+# their rows are read (a table is read once for all of them, or for a chunk of a report's).
 _W = "w AS (SELECT unnest($hosts) AS host, unnest($steps) AS step, unnest($tls) AS tl)"
 _BUCKET = "CASE WHEN w.step = 0 THEN t ELSE ceil((tl - t) / w.step) END"
 
@@ -138,7 +148,8 @@ def gauges_many(con: Con, ws: Mapping[str, Window], table: str, exprs: Sequence[
         WITH {_W}
         SELECT host, k, avg(t) AS t_, {", ".join(exprs)}
         FROM (SELECT x.*, {k} AS k, epoch(x.ts) AS t FROM {ident(table)} x
-              WHERE x.ts >= $start{where}) JOIN w USING (host)
+              WHERE x.ts >= $start AND x.host IN (SELECT unnest($hosts)){where})
+             JOIN w USING (host)
         GROUP BY host, k, {_BUCKET} ORDER BY host, k, t_""",
                        _wparams(ws, _start(ws)))
     return _split(rows, len(exprs))
@@ -161,7 +172,8 @@ def rates_many(con: Con, ws: Mapping[str, Window], table: str, counters: Sequenc
     rows = con.execute(f"""
         WITH {_W},
         r0 AS (SELECT host, {k} AS k, epoch(ts) AS t, epoch(lag(ts) OVER p) AS pt, {prevs}
-               FROM {ident(table)} WHERE ts >= $start WINDOW p AS ({part}ORDER BY ts)),
+               FROM {ident(table)} WHERE ts >= $start AND host IN (SELECT unnest($hosts))
+               WINDOW p AS ({part}ORDER BY ts)),
         q AS (SELECT host, k, t, t - pt AS dt, {deltas} FROM r0 WHERE t - pt > 0)
         SELECT host, k, avg(t) AS t_, {", ".join(outputs)} FROM q JOIN w USING (host)
         GROUP BY host, k, {_BUCKET} ORDER BY host, k, t_""",
@@ -186,7 +198,10 @@ def _split(rel: Con, n: int) -> dict[str, Keyed]:
         for v in vals:
             seg, ts = v[a:b], t[a:b]
             keep = ~np.isnan(seg)
-            lists.append(list(zip(ts[keep].tolist(), seg[keep].tolist(), strict=True)))
+            seg, ts = seg[keep], ts[keep]
+            pts = Points(zip(ts.tolist(), seg.tolist(), strict=True))
+            pts.array = np.column_stack((ts, seg))
+            lists.append(pts)
         out.setdefault(str(host[a]), {})[str(key[a])] = lists
     return out
 

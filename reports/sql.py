@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
+
+from onion.storage import duck as store
 
 Con = duckdb.DuckDBPyConnection
 
@@ -39,21 +43,54 @@ def pick(available: Sequence[str], *candidates: str) -> str | None:
     return next((c for c in candidates if c in have), None)
 
 
+@dataclass(slots=True)
+class _Tally:
+    seconds: float = 0.0
+    queries: int = 0
+    slowest: list[tuple[float, str]] = field(default_factory=list)  # (seconds, query)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, took: float, query: str | None = None) -> None:
+        with self.lock:
+            self.seconds += took
+            if query is not None:
+                self.queries += 1
+                self.slowest.append((took, " ".join(query.split())[:150]))
+
+
 class Timed:
     """A connection that adds up the time its queries take, fetching included (what
-    ``bench/report.py`` prints as "SQL alone"). Not thread-safe: one renderer at a time."""
+    ``bench/report.py`` prints as "SQL"). One thread at a time on each; its cursors
+    (:meth:`cursor`, one per thread) add to the same sums, so with a second thread the
+    sum can be more than the time that passed."""
 
-    def __init__(self, con: Con) -> None:
-        self.con, self.seconds, self.queries = con, 0.0, 0
-        self.slowest: list[tuple[float, str]] = []     # (seconds, query), every one
+    def __init__(self, con: Con, tally: _Tally | None = None) -> None:
+        self.con = con
+        self._tally = tally or _Tally()
+
+    @property
+    def seconds(self) -> float:
+        return self._tally.seconds
+
+    @property
+    def queries(self) -> int:
+        return self._tally.queries
+
+    @property
+    def slowest(self) -> list[tuple[float, str]]:
+        return self._tally.slowest
+
+    def cursor(self) -> Timed:
+        """A cursor (as :func:`storage.duck.cursor` makes one) adding to these sums."""
+        return Timed(store.cursor(self.con), self._tally)
+
+    def close(self) -> None:
+        self.con.close()
 
     def execute(self, query: str, params: Any = None) -> Timed:
         t = time.perf_counter()
         self.con.execute(query, params) if params is not None else self.con.execute(query)
-        took = time.perf_counter() - t
-        self.seconds += took
-        self.queries += 1
-        self.slowest.append((took, " ".join(query.split())[:150]))
+        self._tally.add(time.perf_counter() - t, query)
         return self
 
     @property
@@ -65,7 +102,7 @@ class Timed:
         try:
             return getattr(self.con, name)()
         finally:
-            self.seconds += time.perf_counter() - t
+            self._tally.add(time.perf_counter() - t)
 
     def fetchall(self) -> list[tuple[Any, ...]]:
         return self._timed("fetchall")

@@ -150,11 +150,21 @@ def _time_ticks(t0: float, t1: float) -> list[tuple[float, str]]:
     return out
 
 
-# Line paths are written in half units (drawn under ``scale(.5)``), as an absolute start
-# then relative whole steps (a level stretch as one "h", no blank before a minus): about
-# a third of the bytes of absolute coordinates with one decimal, and nothing a screen
-# can show is lost.
-UNITS = 2
+# Line paths are written in whole pixels, as an absolute start then relative whole steps
+# (a level stretch as one "h", no blank before a minus): about a third of the bytes of
+# absolute coordinates with one decimal; a line's corners move by at most half a pixel.
+UNITS = 1
+# Steps as text, a blank before each one that is not negative ("6-3 6 5" joins them):
+# looked up, as str() of every number was most of a chart's time.
+_STEP_MAX = 4096
+_STEP_TEXT = [f" {i}" if i >= 0 else str(i) for i in range(-_STEP_MAX, _STEP_MAX)]
+
+
+def _joined(numbers: np.ndarray) -> str:
+    """``6-3 6 5`` of the numbers (whole ones)."""
+    if len(numbers) and -_STEP_MAX <= numbers.min() and numbers.max() < _STEP_MAX:
+        return "".join(map(_STEP_TEXT.__getitem__, (numbers + _STEP_MAX).tolist())).lstrip()
+    return " ".join(map(str, numbers.tolist())).replace(" -", "-")
 
 
 def _path(xs: list[int], ys: list[int]) -> str:
@@ -184,7 +194,7 @@ def _steps(x0: int, y0: int, dx: np.ndarray, dy: np.ndarray) -> str:
     if 10 * (len(dy) - len(moving)) < len(dy):   # hardly a level step: pairs alone, fast
         pairs = np.empty(2 * len(dx), dtype=np.int64)
         pairs[0::2], pairs[1::2] = dx, dy
-        return f"M{x0} {y0}l" + " ".join(map(str, pairs.tolist())).replace(" -", "-")
+        return f"M{x0} {y0}l" + _joined(pairs)
     level = np.concatenate(([0], np.cumsum(np.where(dy == 0, dx, 0))))
     # Level distance before each moving step (since the previous one), and after the last.
     before = np.diff(level[moving], prepend=0).tolist()
@@ -222,24 +232,28 @@ def _line(points: Sequence[tuple[float, float]] | np.ndarray, gap_s: float, ax: 
     pixel columns are thinned to each column's first, lowest, highest and last."""
     if not len(points):
         return [], []
-    arr = np.asarray(points, dtype=float).reshape(-1, 2)
-    arr = arr[~np.isnan(arr[:, 1])]
-    if not len(arr):
-        return [], []
+    arr = _array(points)
+    if np.isnan(arr[:, 1]).any():
+        arr = arr[~np.isnan(arr[:, 1])]
+        if not len(arr):
+            return [], []
     t = arr[:, 0]
     xs = np.rint(ax + bx * t).astype(np.int64)
     ys = np.rint(ay + by * arr[:, 1]).astype(np.int64)
-    runs = np.concatenate(([0], np.cumsum(np.diff(t) > gap_s)))   # gaps, before thinning
+    gaps = np.diff(t) > gap_s                                     # before thinning
     if len(xs) > 2 * (int(xs[-1] - xs[0]) // UNITS + 1):
+        runs = np.concatenate(([0], np.cumsum(gaps)))
         keep = _envelope(arr[:, 1], xs // UNITS, runs)
-        xs, ys, runs = xs[keep], ys[keep], runs[keep]
-    cuts = (np.flatnonzero(np.diff(runs)) + 1).tolist()
+        xs, ys = xs[keep], ys[keep]
+        gaps = np.diff(runs[keep]) != 0
+    cuts = (np.flatnonzero(gaps) + 1).tolist()
+    dxs, dys = np.diff(xs), np.diff(ys)
     paths, dots = [], []
     for a, b in zip([0, *cuts], [*cuts, len(xs)], strict=True):
         if b - a == 1:
             dots.append(f'<circle cx="{_n(xs[a] / UNITS)}" cy="{_n(ys[a] / UNITS)}" r="2"/>')
             continue
-        paths.append(_steps(int(xs[a]), int(ys[a]), np.diff(xs[a:b]), np.diff(ys[a:b])))
+        paths.append(_steps(int(xs[a]), int(ys[a]), dxs[a:b - 1], dys[a:b - 1]))
     return paths, dots
 
 
@@ -314,12 +328,19 @@ class Axes:
             f'<svg class="chart" aria-hidden="true"><defs>{inner}</defs></svg>')
 
 
+def _array(points: Sequence[tuple[float, float]]) -> np.ndarray:
+    """The points as an (n, 2) array: the one a query's points carry (series.Points),
+    else made here."""
+    found = getattr(points, "array", None)
+    return found if found is not None else np.asarray(points, dtype=float).reshape(-1, 2)
+
+
 def draw(chart: Chart, axes: Axes | None = None) -> Markup:
     """The chart's ``<svg>`` element; with ``axes``, its axes are named, not drawn (put
     ``axes.defs()`` on the page)."""
     pw, ph = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     t0, t1 = chart.t0, max(chart.t1, chart.t0 + 1)
-    arrays = [np.asarray(s.points, dtype=float).reshape(-1, 2) for s in chart.series]
+    arrays = [_array(s.points) for s in chart.series]
     found = [a[:, 1] for a in arrays if len(a)]
     values = np.concatenate(found) if found else np.empty(0)
     values = values[~np.isnan(values)]
@@ -364,12 +385,36 @@ def draw(chart: Chart, axes: Axes | None = None) -> Markup:
         if dots:
             out.append(f'<g fill="{colour}">{title}{"".join(dots)}</g>')
     if lines:
-        out.append(f'<g class="ln" transform="scale(.5)">{"".join(lines)}</g>')
+        out.append(f'<g class="ln">{"".join(lines)}</g>')
     if not len(values):
         out.append(f'<text class="empty" x="{LEFT + pw / 2}" y="{TOP + ph / 2}">'
                    f'{escape(_("no data in this window"))}</text>')
     out.append("</svg>")
     return Markup("".join(out))  # noqa: S704 - every data text above went through escape()
+
+
+def figure(chart: Chart, axes: Axes | None = None) -> Markup:
+    """The chart with its caption and legend: the markup of ``_chart.html``, without a
+    template call per chart (a 200-host report draws 2,800 of them)."""
+    unit = f' <span class="unit">({escape(chart.unit)})</span>' if chart.unit else ""
+    out = [f'<figure class="chart">\n<figcaption>{escape(chart.title)}{unit}</figcaption>\n',
+           draw(chart, axes), "\n"]
+    if chart.legend:
+        now, peak = escape(_("now %(value)s")), escape(_("peak %(value)s"))
+        out.append('<ul class="legend">\n')
+        for i, item in enumerate(chart.legend):
+            if item.stale:
+                why = escape(_("the host's newest poll had no value"))
+                last = escape(_("last %(value)s, as of %(ts)s")) % {
+                    "value": item.last, "ts": item.last_when}
+                value = f'<span class="stale" title="{why}">{last}</span>'
+            else:
+                value = f'<span class="now">{now % {"value": item.last}}</span>'
+            out.append(f'<li class="c{i % len(PALETTE)}">{escape(item.label)} '
+                       f'<span class="v">{value} · {peak % {"value": item.peak}}</span></li>\n')
+        out.append("</ul>\n")
+    out.append("</figure>")
+    return Markup("".join(out))  # noqa: S704 - every text above went through escape()
 
 
 # Sparklines and heatmaps: the fleet on one time axis (series.Grid's columns).
