@@ -129,8 +129,9 @@ def write_fleet(args: argparse.Namespace, db: Path, arch: Path, spool_dir: Path,
                 queue.put(batch, [sink.name])
         try:  # what onion poll does: the batch to the sink, the queue only when it must wait
             delivery = fanout.deliver([sink], queue, None if args.via_spool else batch)
-            sink.checkpoint()
         finally:
+            # Closing checkpoints, as at the end of onion poll (which checkpoints before
+            # only on a round that maintains): the WAL's rows are in the file, timed here.
             sink.close()
         if not delivery.of(sink.name).ok or batch.batch_id not in delivery.of(sink.name).stored:
             raise RuntimeError(f"round {k}: store failed: {delivery.of(sink.name).error}")

@@ -35,7 +35,6 @@ from onion.storage.catalog import (
     HOT,
     archive_root,
     ensure_table,
-    has_table,
     recorded_root,
 )
 from onion.storage.schema import CORE, SAMPLED_CORE, TableSpec
@@ -307,6 +306,17 @@ def _arrays(columns: Sequence[tuple[str, str]], data: dict[str, list[Any]]
     return out
 
 
+def _append(con: duckdb.DuckDBPyConnection, target: str, columns: Sequence[tuple[str, str]],
+            data: Mapping[str, list[Any]], registered: list[str]) -> None:
+    """INSERT one table's rows into ``target`` (quoted, schema-qualified) from arrays
+    registered under a name, which is added to ``registered`` (the caller unregisters)."""
+    src = f"_onion_rows_{len(registered)}"
+    con.register(src, _arrays(columns, data))
+    registered.append(src)
+    listed = ", ".join(ident(c) for c, _ in columns)
+    con.execute(f"INSERT INTO {target} ({listed}) SELECT {listed} FROM {src}")
+
+
 def insert_rows(con: duckdb.DuckDBPyConnection, table: str,
                 columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]]) -> None:
     """INSERT many rows at C speed (``executemany`` costs milliseconds per row)."""
@@ -323,6 +333,13 @@ def insert_rows(con: duckdb.DuckDBPyConnection, table: str,
         con.unregister(name)
 
 
+def _stored_specs(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, str]]:
+    # duckdb_tables(), not information_schema (half the cost): this runs every round.
+    if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main' "
+                       "AND table_name = 'table_specs'").fetchone()[0]:  # type: ignore[index]
+        return {}
+    return {n: (c, s) for n, c, s in con.execute(
+        "SELECT name, columns, spec FROM table_specs").fetchall()}
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection, tables: Mapping[str, TableSpec]) -> None:
@@ -330,10 +347,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection, tables: Mapping[str, TableSpec
     tables = {**CORE, **tables}
     sampled = {n: t for n, t in tables.items() if n in SAMPLED_CORE or n not in CORE}
     wanted = {n: t.dumps() for n, t in sampled.items()}
-    have = {}
-    if has_table(con, "table_specs"):
-        have = {n: (c, s) for n, c, s in con.execute(
-            "SELECT name, columns, spec FROM table_specs").fetchall()}
+    have = _stored_specs(con)
     if all(have.get(n) == w for n, w in wanted.items()):
         return  # the usual case: nothing changed since the last run
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {HOT}")
@@ -349,12 +363,67 @@ def ensure_schema(con: duckdb.DuckDBPyConnection, tables: Mapping[str, TableSpec
     refresh_views(con)
 
 
-def write_batch(con: duckdb.DuckDBPyConnection, batch: Batch) -> bool:
-    """One batch into the database in one transaction; False if it was there already."""
+# What a round changes in a host's row; the other columns (address, port, user, groups,
+# os) say who it is and change rarely.
+HOST_STATE = ("last_seen", "last_ok", "last_status", "last_reason")
+
+
+def _upsert(con: duckdb.DuckDBPyConnection, table: str, spec: TableSpec,
+            data: Mapping[str, list[Any]], registered: list[str]) -> None:
+    """Rows of a state table (``hosts``) replaced by key; first_seen stays the first."""
+    src = f"_onion_rows_{len(registered)}"
+    con.register(src, _arrays(spec.pairs(), data))
+    registered.append(src)
+    names = ", ".join(ident(c) for c in spec.names)
+    keep = set(spec.upsert_key) | {"first_seen", "last_ok"}
+    updates = ", ".join(f"{ident(c)} = excluded.{ident(c)}" for c in spec.names
+                        if c not in keep)
+    # last_ok keeps the last good poll's time across failed ones
+    extra = (", last_ok = coalesce(excluded.last_ok, hosts.last_ok)"
+             if table == "hosts" else "")
+    con.execute(f"INSERT INTO {ident(table)} ({names}) SELECT {names} FROM {src} "
+                f"ON CONFLICT ({', '.join(map(ident, spec.upsert_key))}) "
+                f"DO UPDATE SET {updates}{extra}")
+
+
+def _store_hosts(con: duckdb.DuckDBPyConnection, spec: TableSpec,
+                 data: Mapping[str, list[Any]], registered: list[str]) -> None:
+    """The hosts' rows: the upsert for new hosts and those whose identity changed, an
+    UPDATE of the state columns for the rest (each round, nearly all). For 20 hosts the
+    upsert costs 8 ms of CPU here, the UPDATE and the SELECT that picks its rows 3 ms."""
+    n = len(next(iter(data.values())))
+    who = [c for c in spec.names if c != "host" and c != "first_seen" and c not in HOST_STATE]
+    stored = {r[0]: r[1:] for r in con.execute(
+        f"SELECT host, {', '.join(ident(c) for c in who)} FROM hosts").fetchall()}
+    cols = [data.get(c) or [None] * n for c in who]
+    same = [i for i, h in enumerate(data.get("host") or [None] * n)
+            if stored.get(h) == tuple(c[i] for c in cols)] if stored else []
+    if len(same) < n:
+        rest = set(range(n)).difference(same)
+        _upsert(con, "hosts", spec, {c: [v[i] for i in sorted(rest)] for c, v in data.items()},
+                registered)
+    if same:
+        state = [("host", "VARCHAR")] + [p for p in spec.pairs() if p[0] in HOST_STATE]
+        src = f"_onion_rows_{len(registered)}"
+        con.register(src, _arrays(state, {c: [(data.get(c) or [None] * n)[i] for i in same]
+                                          for c, _ in state}))
+        registered.append(src)
+        sets = ", ".join(f"{ident(c)} = s.{ident(c)}" for c, _ in state[1:] if c != "last_ok")
+        con.execute(f"UPDATE hosts SET {sets}, last_ok = coalesce(s.last_ok, hosts.last_ok) "
+                    f"FROM {src} AS s WHERE hosts.host = s.host")
+
+
+def write_batch(con: duckdb.DuckDBPyConnection, batch: Batch, check_schema: bool = True
+                ) -> bool:
+    """One batch into the database in one transaction; False if it was there already.
+    ``check_schema``: False where the caller made sure of this batch's schema on this
+    connection already (:class:`onion.storage.duckdb_sink.DuckDBSink` does, once per
+    connection and schema)."""
     registered: list[str] = []
     con.execute("BEGIN TRANSACTION")
     try:
-        ensure_schema(con, batch.tables)
+        if check_schema:
+            ensure_schema(con, batch.tables)
         if batch.origin:
             # From another poller (a central's): the ledger of batch ids, written in
             # this transaction, says whether it is here already.
@@ -377,24 +446,13 @@ def write_batch(con: duckdb.DuckDBPyConnection, batch: Batch) -> bool:
             data = batch.data.get(table)
             if not data or not next(iter(data.values()), None):
                 continue
-            src = f"_onion_batch_{len(registered)}"
-            con.register(src, _arrays(spec.pairs(), data))
-            registered.append(src)
-            names = ", ".join(ident(c) for c in spec.names)
-            if spec.upsert_key:
-                keep = set(spec.upsert_key) | {"first_seen", "last_ok"}
-                updates = ", ".join(f"{ident(c)} = excluded.{ident(c)}" for c in spec.names
-                                    if c not in keep)
-                # last_ok keeps the last good poll's time across failed ones
-                extra = (", last_ok = coalesce(excluded.last_ok, hosts.last_ok)"
-                         if table == "hosts" else "")
-                con.execute(f"INSERT INTO {ident(table)} ({names}) SELECT {names} FROM {src} "
-                            f"ON CONFLICT ({', '.join(map(ident, spec.upsert_key))}) "
-                            f"DO UPDATE SET {updates}{extra}")
+            if table == "hosts":
+                _store_hosts(con, spec, data, registered)
+            elif spec.upsert_key:
+                _upsert(con, table, spec, data, registered)
             else:
                 schema = "main" if table in CORE and table not in SAMPLED_CORE else HOT
-                con.execute(f"INSERT INTO {schema}.{ident(table)} ({names}) "
-                            f"SELECT {names} FROM {src}")
+                _append(con, f"{schema}.{ident(table)}", spec.pairs(), data, registered)
         con.execute("COMMIT")
     except Exception:
         # A failed COMMIT (disk full) has already ended the transaction: keep its error.

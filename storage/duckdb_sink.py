@@ -36,6 +36,10 @@ class DuckDBSink:
         self.queue_dir = queue_dir
         self.con: duckdb.DuckDBPyConnection | None = None
         self._maintenance: archive.MaintainReport | None = None
+        # The table specs whose schema this connection has made sure of. Valid while it
+        # is open: it holds the database's write lock, so nothing else changes the
+        # schema meanwhile; a new connection checks again (another process may have).
+        self._schema_ok: list[Mapping[str, TableSpec]] = []
 
     @classmethod
     def from_config(cls, name: str, table: Mapping[str, Any], context: SinkContext
@@ -53,6 +57,7 @@ class DuckDBSink:
     def open(self) -> None:
         if self.con is not None:
             return
+        self._schema_ok = []
         try:
             with store.private_files():
                 self.con = store.connect(self.db_path)
@@ -63,22 +68,32 @@ class DuckDBSink:
         except OSError as exc:
             raise SinkError(f"{self.db_path}: {exc.strerror or exc}") from exc
 
+    def _schema_checked(self, tables: Mapping[str, TableSpec]) -> bool:
+        return any(t == tables for t in self._schema_ok)
+
     def ensure_schema(self, tables: Mapping[str, TableSpec]) -> None:
         self.open()
         assert self.con is not None
+        if self._schema_checked(tables):
+            return
         try:
             with store.private_files():
                 store.ensure_schema(self.con, tables)
         except duckdb.Error as exc:
             raise SinkError(f"{self.db_path}: {exc}") from exc
+        self._schema_ok.append(dict(tables))
 
     def write(self, batch: Batch) -> Written:
         self.open()
         assert self.con is not None
         try:
             with store.private_files():
-                stored = store.write_batch(self.con, batch)
+                # Checked in the batch's transaction unless ensure_schema did it on
+                # this connection (fanout calls it first: once per round, not twice).
+                stored = store.write_batch(self.con, batch,
+                                           check_schema=not self._schema_checked(batch.tables))
         except duckdb.Error as exc:
+            self._schema_ok = []  # whatever broke, the next batch checks again
             raise SinkError(f"{self.db_path}: {type(exc).__name__}: {exc}") from exc
         return Written.STORED if stored else Written.DUPLICATE
 
@@ -118,6 +133,7 @@ class DuckDBSink:
         return self._maintenance
 
     def close(self) -> None:
+        self._schema_ok = []
         if self.con is not None:
             self.con.close()
             self.con = None
