@@ -94,6 +94,22 @@ def _template_gettext() -> tuple[Callable[..., Markup], Callable[..., Markup]]:
     return gettext, ngettext
 
 
+def _bytecode_cache() -> jinja2.BytecodeCache | None:
+    """The templates compiled by an earlier run (``$XDG_CACHE_HOME/onion/templates``, a
+    0700 folder): compiling them is 0.3 s of CPU, every run of a cron report. jinja2 keys
+    each by its file and checks its source and jinja2's and Python's versions; a file
+    written there is 0600. None (compile every time) where that folder cannot be made."""
+    folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "onion" \
+        / "templates"
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if folder.stat().st_uid != os.getuid() or folder.stat().st_mode & 0o077:
+            return None   # not ours alone: code loaded from it must be
+    except OSError:
+        return None
+    return jinja2.FileSystemBytecodeCache(str(folder))
+
+
 def environment(user_templates: Path | None = None) -> jinja2.Environment:
     """The templates' environment; their texts for people are in the language in use
     (:mod:`onion.core.i18n`, new-style gettext: ``_("%(n)s hosts", n=…)``)."""
@@ -103,7 +119,8 @@ def environment(user_templates: Path | None = None) -> jinja2.Environment:
     loaders.append(jinja2.FileSystemLoader(str(TEMPLATES)))
     env = jinja2.Environment(loader=jinja2.ChoiceLoader(loaders), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True,
-                             lstrip_blocks=True, extensions=["jinja2.ext.i18n"])
+                             lstrip_blocks=True, extensions=["jinja2.ext.i18n"],
+                             bytecode_cache=_bytecode_cache())
     # The extension stays for {% trans %} (new-style, as the callables below expect).
     gettext, ngettext = _template_gettext()
     env.newstyle_gettext = True  # type: ignore[attr-defined]  # added by the extension

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -16,6 +19,9 @@ EXAMPLE_PLUGINS = Path(__file__).parent.parent / "docs" / "examples"
 # otherwise give Swedish); tests of other languages ask for them. Set before onion's
 # i18n is imported, and inherited by every daemon and CLI the tests start.
 os.environ["ONION_LANG"] = "en"
+# Caches (the report's compiled templates) in a folder of the run's own, not the user's.
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="onion-test-cache-")
+atexit.register(shutil.rmtree, os.environ["XDG_CACHE_HOME"], ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)
