@@ -350,3 +350,50 @@ def test_times_and_numbers_as_each_language_writes_them(alert_db, english):
         host = next(p for n, p in pages.items() if n.startswith("hosts/"))
         assert len(shape.findall(host)) >= 2, lang       # last poll, booted, …
         assert re.search(r"\d,\d GiB", host) and not re.search(r"\d\.\d GiB", host), lang
+
+
+class _SortCells(HTMLParser):
+    """The cells of sortable tables that sort by their text (no ``data-v``), with it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.depth = 0          # inside how many sortable tables
+        self.cell: list[str] | None = None
+        self.found: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "table" and "sortable" in (a.get("class") or "").split():
+            self.depth += 1
+        elif tag in ("td", "tr", "tbody") and self.cell is not None:
+            self.found.append("".join(self.cell).strip())  # an end tag HTML lets out
+            self.cell = None
+        if tag == "td" and self.depth and "data-v" not in a:
+            self.cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "tr", "tbody", "table") and self.cell is not None:
+            self.found.append("".join(self.cell).strip())
+            self.cell = None
+        if tag == "table" and self.depth:
+            self.depth -= 1
+
+    def handle_data(self, data: str) -> None:
+        if self.cell is not None:
+            self.cell.append(data)
+
+
+def test_sortable_cells_with_a_localised_number_sort_by_their_value(alert_db):
+    """A decimal comma or a group space makes a cell's text no number for the page's
+    sort (which falls back to natural text order, right for ``45 °C`` but not for
+    ``1 234,5``): every such cell of a sortable table carries its value in ``data-v``."""
+    localised = re.compile(r"\d[,.\u00a0\u202f]\d{3}\b|\d,\d")
+    for lang in ("sv", "de"):
+        for name, html in rendered(alert_db, lang).items():
+            if not name.endswith(".html"):
+                continue
+            cells = _SortCells()
+            cells.feed(html)
+            # "1 000 B → 2 000 B" is a change, read rather than sorted by size
+            bad = [c for c in cells.found if localised.search(c) and "→" not in c]
+            assert not bad, (lang, name, bad[:5])
