@@ -1,7 +1,8 @@
 """One round's rows, table by table and column by column, on their way to every sink.
 
-Columns, not row dicts: DuckDB reads them from numpy arrays at C speed, which is most of
-what storing costs per host (bench/poll.py), and other engines take them as they are.
+Columns, not row dicts: DuckDB reads them as list parameters (a small table) or numpy
+arrays (a big one) at C speed, which is most of what storing costs per host
+(bench/poll.py), and other engines take them as they are.
 A batch is identified by its ``batch_id`` (the origin and the run id): every sink stores a
 batch once, however often it is handed over (a retry after a crash, a replay from the
 queue).
