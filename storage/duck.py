@@ -18,7 +18,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -225,10 +225,10 @@ _NUMPY = {"TINYINT": "int8", "SMALLINT": "int16", "INTEGER": "int32", "BIGINT": 
           "UTINYINT": "uint8", "USMALLINT": "uint16", "UINTEGER": "uint32",
           "UBIGINT": "uint64", "FLOAT": "float64", "DOUBLE": "float64"}  # DuckDB narrows
 
-# A table of fewer rows than this goes to DuckDB as Python lists (one list parameter per
-# column, unnested): no numpy, whose import is 80-100 ms of every cron poll's CPU, against
-# 4.4 ms for 300 rows either way. From here on numpy's typed columns win (5,000 rows: 6 ms
-# against 42).
+# A batch whose tables all have fewer rows than this goes to DuckDB as Python lists (one
+# list parameter per column, unnested): no numpy, whose import is 80-100 ms of every cron
+# poll's CPU, against 4.4 ms for 300 rows either way. A bigger batch pays for numpy anyway,
+# and its typed columns win from a few hundred rows (5,000 rows: 6 ms against 42).
 LISTS_MAX_ROWS = 2048
 
 
@@ -252,18 +252,35 @@ def _lists(columns: Sequence[tuple[str, str]], data: Mapping[str, list[Any]], n:
     return f"(SELECT {picked})", params
 
 
-def _source(con: duckdb.DuckDBPyConnection, columns: Sequence[tuple[str, str]],
-            data: Mapping[str, list[Any]], registered: list[str]) -> tuple[str, list[Any]]:
-    """What an INSERT selects a table's rows from, and its parameters: list parameters
-    for a small table, registered numpy arrays for a big one (the name is added to
-    ``registered``; the caller unregisters)."""
-    n = len(next(iter(data.values()), []))
-    if n < LISTS_MAX_ROWS:
-        return _lists(columns, data, n)
-    src = f"_onion_rows_{len(registered)}"
-    con.register(src, _arrays(columns, data))
-    registered.append(src)
-    return src, []
+@dataclass(slots=True)
+class _Feed:
+    """Where one transaction's INSERTs select their rows from: list parameters for a
+    small batch (``lists``), numpy arrays registered under names for a big one (dropped
+    by :meth:`close`)."""
+
+    con: duckdb.DuckDBPyConnection
+    lists: bool
+    registered: list[str] = field(default_factory=list)
+
+    @classmethod
+    def for_rows(cls, con: duckdb.DuckDBPyConnection, most: int) -> _Feed:
+        return cls(con, most < LISTS_MAX_ROWS)
+
+    def source(self, columns: Sequence[tuple[str, str]], data: Mapping[str, list[Any]]
+               ) -> tuple[str, list[Any]]:
+        """The FROM of a table's rows, and its parameters."""
+        n = len(next(iter(data.values()), []))
+        if self.lists:
+            return _lists(columns, data, n)
+        src = f"_onion_rows_{len(self.registered)}"
+        self.con.register(src, _arrays(columns, data))
+        self.registered.append(src)
+        return src, []
+
+    def close(self) -> None:
+        for name in self.registered:
+            self.con.unregister(name)
+        self.registered.clear()
 
 
 def _timestamps(values: Sequence[Any]) -> np.ndarray:
@@ -356,13 +373,12 @@ def _arrays(columns: Sequence[tuple[str, str]], data: dict[str, list[Any]]
     return out
 
 
-def _append(con: duckdb.DuckDBPyConnection, target: str, columns: Sequence[tuple[str, str]],
-            data: Mapping[str, list[Any]], registered: list[str]) -> None:
-    """INSERT one table's rows into ``target`` (quoted, schema-qualified) from arrays
-    registered under a name, which is added to ``registered`` (the caller unregisters)."""
-    src, params = _source(con, columns, data, registered)
+def _append(feed: _Feed, target: str, columns: Sequence[tuple[str, str]],
+            data: Mapping[str, list[Any]]) -> None:
+    """INSERT one table's rows into ``target`` (quoted, schema-qualified)."""
+    src, params = feed.source(columns, data)
     listed = ", ".join(ident(c) for c, _ in columns)
-    con.execute(f"INSERT INTO {target} ({listed}) SELECT {listed} FROM {src}", params)
+    feed.con.execute(f"INSERT INTO {target} ({listed}) SELECT {listed} FROM {src}", params)
 
 
 def insert_rows(con: duckdb.DuckDBPyConnection, table: str,
@@ -372,12 +388,11 @@ def insert_rows(con: duckdb.DuckDBPyConnection, table: str,
         return
     data = {name: list(values)
             for (name, _), values in zip(columns, zip(*rows, strict=True), strict=True)}
-    registered: list[str] = []
+    feed = _Feed.for_rows(con, len(rows))
     try:
-        _append(con, ident(table), columns, data, registered)
+        _append(feed, ident(table), columns, data)
     finally:
-        for name in registered:
-            con.unregister(name)
+        feed.close()
 
 
 def _stored_specs(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, str]]:
@@ -415,10 +430,9 @@ def ensure_schema(con: duckdb.DuckDBPyConnection, tables: Mapping[str, TableSpec
 HOST_STATE = ("last_seen", "last_ok", "last_status", "last_reason")
 
 
-def _upsert(con: duckdb.DuckDBPyConnection, table: str, spec: TableSpec,
-            data: Mapping[str, list[Any]], registered: list[str]) -> None:
+def _upsert(feed: _Feed, table: str, spec: TableSpec, data: Mapping[str, list[Any]]) -> None:
     """Rows of a state table (``hosts``) replaced by key; first_seen stays the first."""
-    src, params = _source(con, spec.pairs(), data, registered)
+    src, params = feed.source(spec.pairs(), data)
     names = ", ".join(ident(c) for c in spec.names)
     keep = set(spec.upsert_key) | {"first_seen", "last_ok"}
     updates = ", ".join(f"{ident(c)} = excluded.{ident(c)}" for c in spec.names
@@ -426,34 +440,33 @@ def _upsert(con: duckdb.DuckDBPyConnection, table: str, spec: TableSpec,
     # last_ok keeps the last good poll's time across failed ones
     extra = (", last_ok = coalesce(excluded.last_ok, hosts.last_ok)"
              if table == "hosts" else "")
-    con.execute(f"INSERT INTO {ident(table)} ({names}) SELECT {names} FROM {src} "
-                f"ON CONFLICT ({', '.join(map(ident, spec.upsert_key))}) "
-                f"DO UPDATE SET {updates}{extra}", params)
+    feed.con.execute(f"INSERT INTO {ident(table)} ({names}) SELECT {names} FROM {src} "
+                     f"ON CONFLICT ({', '.join(map(ident, spec.upsert_key))}) "
+                     f"DO UPDATE SET {updates}{extra}", params)
 
 
-def _store_hosts(con: duckdb.DuckDBPyConnection, spec: TableSpec,
-                 data: Mapping[str, list[Any]], registered: list[str]) -> None:
+def _store_hosts(feed: _Feed, spec: TableSpec, data: Mapping[str, list[Any]]) -> None:
     """The hosts' rows: the upsert for new hosts and those whose identity changed, an
     UPDATE of the state columns for the rest (each round, nearly all). For 20 hosts the
     upsert costs 8 ms of CPU here, the UPDATE and the SELECT that picks its rows 3 ms."""
     n = len(next(iter(data.values())))
     who = [c for c in spec.names if c != "host" and c != "first_seen" and c not in HOST_STATE]
-    stored = {r[0]: r[1:] for r in con.execute(
+    stored = {r[0]: r[1:] for r in feed.con.execute(
         f"SELECT host, {', '.join(ident(c) for c in who)} FROM hosts").fetchall()}
     cols = [data.get(c) or [None] * n for c in who]
     same = [i for i, h in enumerate(data.get("host") or [None] * n)
             if stored.get(h) == tuple(c[i] for c in cols)] if stored else []
     if len(same) < n:
         rest = set(range(n)).difference(same)
-        _upsert(con, "hosts", spec, {c: [v[i] for i in sorted(rest)] for c, v in data.items()},
-                registered)
+        _upsert(feed, "hosts", spec, {c: [v[i] for i in sorted(rest)] for c, v in data.items()})
     if same:
         state = [("host", "VARCHAR")] + [p for p in spec.pairs() if p[0] in HOST_STATE]
-        src, params = _source(con, state, {c: [(data.get(c) or [None] * n)[i] for i in same]
-                                           for c, _ in state}, registered)
+        src, params = feed.source(state, {c: [(data.get(c) or [None] * n)[i] for i in same]
+                                          for c, _ in state})
         sets = ", ".join(f"{ident(c)} = s.{ident(c)}" for c, _ in state[1:] if c != "last_ok")
-        con.execute(f"UPDATE hosts SET {sets}, last_ok = coalesce(s.last_ok, hosts.last_ok) "
-                    f"FROM {src} AS s WHERE hosts.host = s.host", params)
+        feed.con.execute(f"UPDATE hosts SET {sets}, "
+                         f"last_ok = coalesce(s.last_ok, hosts.last_ok) "
+                         f"FROM {src} AS s WHERE hosts.host = s.host", params)
 
 
 def write_batch(con: duckdb.DuckDBPyConnection, batch: Batch, check_schema: bool = True
@@ -462,7 +475,7 @@ def write_batch(con: duckdb.DuckDBPyConnection, batch: Batch, check_schema: bool
     ``check_schema``: False where the caller made sure of this batch's schema on this
     connection already (:class:`onion.storage.duckdb_sink.DuckDBSink` does, once per
     connection and schema)."""
-    registered: list[str] = []
+    feed = _Feed.for_rows(con, max((batch.row_count(t) for t in batch.data), default=0))
     con.execute("BEGIN TRANSACTION")
     try:
         if check_schema:
@@ -490,12 +503,12 @@ def write_batch(con: duckdb.DuckDBPyConnection, batch: Batch, check_schema: bool
             if not data or not next(iter(data.values()), None):
                 continue
             if table == "hosts":
-                _store_hosts(con, spec, data, registered)
+                _store_hosts(feed, spec, data)
             elif spec.upsert_key:
-                _upsert(con, table, spec, data, registered)
+                _upsert(feed, table, spec, data)
             else:
                 schema = "main" if table in CORE and table not in SAMPLED_CORE else HOT
-                _append(con, f"{schema}.{ident(table)}", spec.pairs(), data, registered)
+                _append(feed, f"{schema}.{ident(table)}", spec.pairs(), data)
         con.execute("COMMIT")
     except Exception:
         # A failed COMMIT (disk full) has already ended the transaction: keep its error.
@@ -503,6 +516,5 @@ def write_batch(con: duckdb.DuckDBPyConnection, batch: Batch, check_schema: bool
             con.execute("ROLLBACK")
         raise
     finally:
-        for name in registered:
-            con.unregister(name)
+        feed.close()
     return True

@@ -161,3 +161,27 @@ def test_hosts_keep_first_seen_and_last_ok_whichever_way_they_are_stored(
         ("n2", "10.0.0.1", ["web"], t[0], t[2], t[1], "timeout", "no answer"),
         ("n3", "10.0.0.1", ["web"], t[2], t[2], t[2], "ok", None),
     ]
+
+
+def test_a_batch_stores_the_same_as_lists_and_as_numpy_arrays(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch
+                                                             ) -> None:
+    """A small batch goes as list parameters, a big one as numpy arrays (one choice for
+    the whole batch): both store every row, the hosts' upsert and UPDATE alike."""
+    hosts = [{"host": "n1", "address": "10.0.0.1", "port": 22, "last_seen": TS,
+              "last_ok": TS, "last_status": "ok", "first_seen": TS}]
+    got = {}
+    for mode, most in (("lists", store.LISTS_MAX_ROWS), ("numpy", 0)):
+        monkeypatch.setattr(store, "LISTS_MAX_ROWS", most)
+        sink = sink_at(tmp_path / mode)
+        (tmp_path / mode).mkdir()
+        store_round(sink, batch(1, rows=5, hosts=hosts))
+        store_round(sink, batch(2, rows=5, hosts=[{**hosts[0], "last_status": "failed",
+                                                   "last_ok": None}]))
+        assert sink.con is not None
+        got[mode] = (sink.con.execute("SELECT run_id, host, ts, n FROM samples "
+                                      "ORDER BY run_id, n").fetchall(),
+                     sink.con.execute("SELECT * FROM hosts").fetchall())
+        sink.close()
+    assert got["lists"] == got["numpy"]
+    assert len(got["lists"][0]) == 10 and got["lists"][1][0][0] == "n1"
