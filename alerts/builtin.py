@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from onion.core.status import POLLER_SIDE
-from onion.probes.files import file_changes_sql
+from onion.probes.files import FILE_CHANGES_OF_RUN
 
 _PSEUDO_FS = "('squashfs', 'iso9660', 'udf', 'cd9660')"  # read-only images: always "full"
 
@@ -100,7 +100,7 @@ BUILTIN: dict[str, dict[str, Any]] = {
         "value": "celsius", "severity": "critical",
         "summary": "{{ chip }} {{ sensor }} at {{ celsius }} °C (critical {{ crit_celsius }} °C)"},
     "file_changed": {
-        "name": "file_changed", "source": file_changes_sql("WHERE ts >= $since"),
+        "name": "file_changed", "source": FILE_CHANGES_OF_RUN,
         "items": ["path"],
         "condition": "change <> 'touched'", "value": "change", "event": True,
         "summary": "{{ path }}: {{ change }}"},
