@@ -13,6 +13,7 @@ import duckdb
 
 from onion.alerts.rules import Rule
 from onion.alerts.state import AlertState, Event
+from onion.storage import catalog
 from onion.storage import duck as store
 
 ALERT_COLUMNS = [
@@ -79,9 +80,7 @@ def ensure(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def exists(con: duckdb.DuckDBPyConnection, table: str = "alerts") -> bool:
-    return bool(con.execute("SELECT count(*) FROM information_schema.tables "
-                            "WHERE table_schema = 'main' AND table_name = ?",
-                            [table]).fetchone()[0])  # type: ignore[index]
+    return catalog.has_table(con, table)
 
 
 _STATE_FIELDS = [n for n, _ in ALERT_COLUMNS if n != "labels"]

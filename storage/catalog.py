@@ -94,8 +94,12 @@ def ensure_table(con: Con, schema: str, table: str, columns: Sequence[tuple[str,
 
 
 def has_table(con: Con, name: str, schema: str = "main") -> bool:
-    return bool(con.execute("SELECT count(*) FROM information_schema.tables "
-                            "WHERE table_schema = ? AND table_name = ?",
+    """Whether a table of that name is in that schema, of any attached database.
+
+    duckdb_tables(), not information_schema.tables (a third of the cost, asked several
+    times a round), which lists views too: a view is no table here."""
+    return bool(con.execute("SELECT count(*) FROM duckdb_tables() "
+                            "WHERE schema_name = ? AND table_name = ?",
                             [schema, name]).fetchone()[0])  # type: ignore[index]
 
 
