@@ -35,20 +35,28 @@ MASK = "***"
 # A name (option or variable) is secret when it ends in one of these words.
 _SENSITIVE = (r"(?:pass(?:word|wd|phrase)?|pwd|secret|token|api[-_]?key|apikey"
               r"|access[-_]?key|private[-_]?key|credentials?|auth[-_]?key)")
-_DEFAULTS: tuple[tuple[str, re.Pattern[str]], ...] = (
+# Words one of which a secret name holds (each _SENSITIVE alternative has one).
+_WORDS = ("pass", "pwd", "secret", "token", "key", "credential")
+# name, pattern, and what the text must hold for the pattern to match: a literal, and
+# with the lower-cased text folded as (?i) folds it (_fold), any of some words.
+_DEFAULTS: tuple[tuple[str, re.Pattern[str], tuple[str, ...], tuple[str, ...]], ...] = (
     # --password=VALUE, -password=VALUE, password=VALUE, PGPASSWORD=VALUE, x.api_key=V
     ("key=value", re.compile(
-        rf"(?i)(?<![\w.-])(-{{0,2}}[\w.-]*{_SENSITIVE}=)(?P<v>[^\s&]+)")),
+        rf"(?i)(?<![\w.-])(-{{0,2}}[\w.-]*{_SENSITIVE}=)(?P<v>[^\s&]+)"), ("=",), _WORDS),
     # --password VALUE, --api-key VALUE (an option, then a value that is not an option)
     ("option value", re.compile(
-        rf"(?i)(?<!\S)(--?[\w.-]*{_SENSITIVE})(\s+)(?P<v>[^\s-]\S*)")),
+        rf"(?i)(?<!\S)(--?[\w.-]*{_SENSITIVE})(\s+)(?P<v>[^\s-]\S*)"), ("-",), _WORDS),
     # scheme://user:password@host
-    ("url", re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/@]*:)(?P<v>[^\s@/]+)(?=@)")),
+    ("url", re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/@]*:)(?P<v>[^\s@/]+)(?=@)"),
+     ("://", "@"), ()),
     # Authorization: Bearer TOKEN / Basic B64
-    ("bearer", re.compile(r"(?i)\b((?:bearer|basic)\s+)(?P<v>[A-Za-z0-9._~+/=-]{8,})")),
+    ("bearer", re.compile(r"(?i)\b((?:bearer|basic)\s+)(?P<v>[A-Za-z0-9._~+/=-]{8,})"),
+     (), ("bearer", "basic")),
 )
 _TRIGGERS = ("pass", "pwd", "secret", "token", "key", "credential", "://", "bearer", "basic",
              "-p")
+# The letters other than A-Z that (?i) matches to a-z; lower() makes K k but İ "i̇".
+_FOLD = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"})
 # mysql -pSECRET: the password glued to -p. Elsewhere -p is a port or "parents".
 _MYSQL = re.compile(r"(?i)(?:^|/)(?:mysql\w*|mariadb\w*)$")
 _MYSQL_P = re.compile(r"(?<!\S)(-p)(?P<v>\S+)")
@@ -68,14 +76,25 @@ class Redactor:
         # and this runs for every process of every host.
         low = text.lower()
         if any(word in low for word in _TRIGGERS):
-            for _, pattern in _DEFAULTS:
-                text = pattern.sub(_mask_named, text)
-            first = text.split(None, 1)[0] if text.strip() else ""
-            if _MYSQL.search(first):
-                text = _MYSQL_P.sub(_mask_named, text)
+            # Then each pattern only where it can match ("-p" alone, common, needs none of
+            # them). Masking never adds what a check looks for, so checking the text as
+            # it came in is checking it as each pattern sees it.
+            folded = low if text.isascii() else _fold(text)
+            for _, pattern, needs, words in _DEFAULTS:
+                if all(n in text for n in needs) and (
+                        not words or any(w in folded for w in words)):
+                    text = pattern.sub(_mask_named, text)
+            if "-p" in text:
+                first = text.split(None, 1)[0] if text.strip() else ""
+                if _MYSQL.search(first):
+                    text = _MYSQL_P.sub(_mask_named, text)
         for pattern in self.extra:
             text = pattern.sub(_mask_extra, text)
         return text
+
+
+def _fold(text: str) -> str:
+    return text.translate(_FOLD).lower()
 
 
 def _mask_named(m: re.Match[str]) -> str:
