@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from onion.alerts import rules
+from onion.alerts.notifiers import check as notifier_check
 from onion.alerts.notifiers import configure, plugins
 from onion.alerts.state import Policy
 from onion.core import duration
 from onion.core.errors import ConfigError
+from onion.core.plugins import PluginKind, Registry
 
 
 def policy(settings: Any) -> Policy:
@@ -24,8 +26,21 @@ def retry_for(settings: Any) -> dt.timedelta:
 
 
 def notifiers(cfg: Any) -> dict[str, Any]:
-    """Every configured notifier, built (ConfigError for a bad one)."""
-    found = plugins(Path(f) for f in cfg.plugins.paths)
+    """Every configured notifier, built (ConfigError for a bad one).
+
+    Only the types the config names are imported, found by their entry points' names
+    (each loads its own libraries, smtplib, http.client: every cron poll checks the
+    config); every type when one is not found so (a plugin whose entry point is named
+    otherwise, or a typo: the error lists them all). ``onion check`` loads every plugin
+    anyway, so two of one type are still told there."""
+    folders = [Path(f) for f in cfg.plugins.paths]
+    types = {t.get("type") for t in cfg.notifiers.values() if isinstance(t, dict)}
+    reg = Registry({PluginKind.NOTIFIER: notifier_check})
+    reg.load_entry_points(pick=lambda kind, name: name in types)
+    reg.load_folders(folders)
+    found = reg.of(PluginKind.NOTIFIER)
+    if not types <= set(found):
+        found = plugins(folders)
     out = {}
     for name, table in cfg.notifiers.items():
         if not isinstance(table, dict):
