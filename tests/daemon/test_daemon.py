@@ -108,16 +108,16 @@ def test_rounds_ctl_metrics_reload_and_stop(lab, tmp_path, start_daemon):
     config.write_text(good)
     assert "reloaded: 3 host(s)" in ctl(config, "reload").stdout
 
-    # SIGTERM: stored, exits in a few seconds, socket gone.
-    t0 = time.monotonic()
+    # SIGTERM: stored, exits by itself (stop() fails past its bound), socket gone.
     assert d.stop() == 0
-    assert time.monotonic() - t0 < 15
     assert not sock.exists()
     follow.wait(10)
     reader.join(5)
     events = [json.loads(x) for x in lines if x.strip()]
+    # What fired after the follower surely listened (node3 joined at the reload): the
+    # first round's may come before a slow interpreter start has subscribed.
     assert {(e["host"], e["event"]) for e in events} >= {
-        ("node0", "firing"), ("node2", "resolved")}
+        ("node3", "firing"), ("node2", "resolved")}
     assert any(e.get("summary") == "removed from inventory" for e in events)
 
 
