@@ -33,34 +33,29 @@ def _params(start: dt.datetime, host: str | None) -> dict[str, Any]:
 
 def set_changes(con: Con, table: str, item: str, start: dt.datetime,
                 host: str | None = None) -> list[dict[str, Any]]:
-    """Rows (host, item, change, ts), newest first.
+    """Rows (host, item, change, ts), newest first: an item that appeared at a poll of
+    its host, or vanished (at the first poll without it), against the host's poll before.
 
-    Most items are listed by every poll of their host: one grouped count finds them and
-    only the others go through the window functions. ``m`` is read again where it is
-    named (NOT MATERIALIZED): a scan costs less than DuckDB's copy of every row.
+    A host's set of items hardly ever changes: a sum of the items' hashes and their count
+    per poll, compared with the poll before, picks the few polls whose set changed (one
+    grouping of the window's rows and a window over one row per poll); only those polls
+    and the ones before them are read again, item by item.
     """
-    hc = _host_clause(host)
+    hc, hm = _host_clause(host), _host_clause(host, "m.")
+    t, it = ident(table), ident(item)
     sql = f"""
-    WITH m AS NOT MATERIALIZED (SELECT host, CAST({ident(item)} AS VARCHAR) AS item, ts
-                                FROM {ident(table)}
-               WHERE ts >= $start{hc}),
-    n AS (SELECT host, ts, row_number() OVER (PARTITION BY host ORDER BY ts) AS seq,
-                 count(*) OVER (PARTITION BY host) AS polls
-          FROM (SELECT host, ts FROM m GROUP BY host, ts)),
-    moving AS (SELECT c.host, c.item FROM (SELECT host, item, count(*) AS seen FROM m
-                                          GROUP BY host, item) c
-               JOIN (SELECT host, any_value(polls) AS polls FROM n GROUP BY host) p USING (host)
-               WHERE c.seen < p.polls),
-    e AS (SELECT m.host, m.item, m.ts, n.seq, n.polls,
-                 lag(n.seq) OVER w AS prev_seq, lead(n.seq) OVER w AS next_seq
-          FROM m SEMI JOIN moving USING (host, item) JOIN n USING (host, ts)
-          WINDOW w AS (PARTITION BY m.host, m.item ORDER BY n.seq))
-    SELECT host, item, 'appeared' AS change, ts FROM e
-      WHERE seq > 1 AND (prev_seq IS NULL OR prev_seq < seq - 1)
+    WITH p AS (SELECT host, ts, sum(hash(CAST({it} AS VARCHAR))) AS h, count(*) AS c
+               FROM {t} WHERE ts >= $start{hc} GROUP BY host, ts),
+    q AS (SELECT host, ts, h, c, lag(ts) OVER w AS prev_ts, lag(h) OVER w AS ph,
+                 lag(c) OVER w AS pc FROM p WINDOW w AS (PARTITION BY host ORDER BY ts)),
+    ch AS (SELECT host, ts, prev_ts FROM q WHERE prev_ts IS NOT NULL AND (h <> ph OR c <> pc)),
+    cur AS (SELECT ch.host, CAST(m.{it} AS VARCHAR) AS item, ch.ts FROM ch JOIN {t} m
+            ON m.host = ch.host AND m.ts = ch.ts WHERE m.ts >= $start{hm}),
+    prev AS (SELECT ch.host, CAST(m.{it} AS VARCHAR) AS item, ch.ts FROM ch JOIN {t} m
+             ON m.host = ch.host AND m.ts = ch.prev_ts WHERE m.ts >= $start{hm})
+    SELECT host, item, 'appeared' AS change, ts FROM (FROM cur EXCEPT FROM prev)
     UNION ALL
-    SELECT e.host, e.item, 'vanished' AS change, n.ts FROM e
-      JOIN n ON n.host = e.host AND n.seq = e.seq + 1
-      WHERE e.seq < e.polls AND (e.next_seq IS NULL OR e.next_seq > e.seq + 1)
+    SELECT host, item, 'vanished' AS change, ts FROM (FROM prev EXCEPT FROM cur)
     ORDER BY ts DESC, host, item"""
     return dicts(con, sql, _params(start, host))
 
