@@ -33,33 +33,13 @@ if str(ROOT) not in sys.path:
 from onion.alerts import engine, rules  # noqa: E402
 from onion.alerts.builtin import BUILTIN  # noqa: E402
 from onion.probes import registry  # noqa: E402
+from onion.probes.files import file_changes_sql  # noqa: E402
 from onion.storage import archive, schema  # noqa: E402
 from onion.storage import duck as store  # noqa: E402
 
-# The rule's source before issue #17: a window over every row since $since.
-OLD_SOURCE = """
-WITH w AS (
-  SELECT run_id, host, path, ts, exists, sha256, size_bytes, mtime, mode, uid, gid, error,
-    lag(ts) OVER p AS prev_ts, lag(exists) OVER p AS prev_exists,
-    lag(sha256) OVER p AS prev_sha256, lag(size_bytes) OVER p AS prev_size_bytes,
-    lag(mtime) OVER p AS prev_mtime, lag(mode) OVER p AS prev_mode,
-    lag(uid) OVER p AS prev_uid, lag(gid) OVER p AS prev_gid
-  FROM files WHERE ts >= $since WINDOW p AS (PARTITION BY host, path ORDER BY ts)
-)
-SELECT run_id, host, path, ts, prev_ts,
-  CASE WHEN NOT coalesce(prev_exists, false) AND exists THEN 'created'
-       WHEN prev_exists AND NOT coalesce(exists, false) THEN 'deleted'
-       WHEN sha256 IS DISTINCT FROM prev_sha256
-         OR size_bytes IS DISTINCT FROM prev_size_bytes THEN 'content'
-       WHEN mode IS DISTINCT FROM prev_mode OR uid IS DISTINCT FROM prev_uid
-         OR gid IS DISTINCT FROM prev_gid THEN 'owner_or_mode'
-       WHEN mtime IS DISTINCT FROM prev_mtime THEN 'touched'
-  END AS change,
-  prev_sha256, sha256, prev_size_bytes, size_bytes, prev_mtime, mtime, prev_mode, mode,
-  prev_uid, uid, prev_gid, gid
-FROM w
-WHERE prev_ts IS NOT NULL AND change IS NOT NULL
-"""
+# The rule's source before issue #17: a window over every row since $since (the
+# files view's SQL, bounded).
+OLD_SOURCE = file_changes_sql("WHERE ts >= $since")
 
 
 def build(db: Path, hosts: int, days: float, paths: int, interval: int) -> None:

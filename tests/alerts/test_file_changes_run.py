@@ -14,34 +14,13 @@ import duckdb
 
 from onion.alerts import engine, rules
 from onion.probes import registry
-from onion.probes.files import FILE_CHANGES_OF_RUN
+from onion.probes.files import FILE_CHANGES_OF_RUN, file_changes_sql
 from onion.storage import archive, schema
 from onion.storage import duck as store
 
-# The rule's source before it read one poll: lag() over every row since $since.
-OLD_SOURCE = """
-WITH w AS (
-  SELECT run_id, host, path, ts, exists, sha256, size_bytes, mtime, mode, uid, gid, error,
-    lag(ts) OVER p AS prev_ts, lag(exists) OVER p AS prev_exists,
-    lag(sha256) OVER p AS prev_sha256, lag(size_bytes) OVER p AS prev_size_bytes,
-    lag(mtime) OVER p AS prev_mtime, lag(mode) OVER p AS prev_mode,
-    lag(uid) OVER p AS prev_uid, lag(gid) OVER p AS prev_gid
-  FROM files WHERE ts >= $since WINDOW p AS (PARTITION BY host, path ORDER BY ts)
-)
-SELECT run_id, host, path, ts, prev_ts,
-  CASE WHEN NOT coalesce(prev_exists, false) AND exists THEN 'created'
-       WHEN prev_exists AND NOT coalesce(exists, false) THEN 'deleted'
-       WHEN sha256 IS DISTINCT FROM prev_sha256
-         OR size_bytes IS DISTINCT FROM prev_size_bytes THEN 'content'
-       WHEN mode IS DISTINCT FROM prev_mode OR uid IS DISTINCT FROM prev_uid
-         OR gid IS DISTINCT FROM prev_gid THEN 'owner_or_mode'
-       WHEN mtime IS DISTINCT FROM prev_mtime THEN 'touched'
-  END AS change,
-  prev_sha256, sha256, prev_size_bytes, size_bytes, prev_mtime, mtime, prev_mode, mode,
-  prev_uid, uid, prev_gid, gid
-FROM w
-WHERE prev_ts IS NOT NULL AND change IS NOT NULL
-"""
+# The rule's source before it read one poll: lag() over every row since $since (the
+# files view's SQL, bounded).
+OLD_SOURCE = file_changes_sql("WHERE ts >= $since")
 
 COLUMNS = ("run_id", "host", "path", "ts", "exists", "sha256", "size_bytes", "mtime",
            "mode", "uid", "gid")
