@@ -163,45 +163,45 @@ def _filesystems(src: _Src, w: series.Window, failed: list[float], mounts: list[
     return g
 
 
+def _rate_group(g: ChartGroup, data: dict[str, Any], w: series.Window, failed: list[float],
+                always: Sequence[str], labels: Sequence[str], quieter: Callable[[int], str],
+                idle_said: Callable[[int], str]) -> ChartGroup:
+    """Charts of the busiest items' rates (one line per label), the rest told in a note:
+    how many quieter ones are not charted, which idle ones are folded."""
+    data, idle = _active(data, always)
+    names, more = _busiest(data, MAX_ITEMS)
+    names += [n for n in data if n not in names and shown_always(n, always)]
+    for n in names:
+        g.charts.append(_chart(w, failed, n, "B/s", list(zip(labels, data[n], strict=False))))
+    g.note = "; ".join(x for x in (quieter(more).format(n=more) if more else "",
+                                   _idle_note(idle, idle_said)) if x)
+    return g
+
+
 def _network_disks(src: _Src, w: series.Window, failed: list[float], rels: set[str],
                    always: Sequence[str]) -> list[ChartGroup]:
     out = []
     if "network" in rels:
-        g = ChartGroup(_("Network"), "net")
         data = src.rates("network", ["rx_bytes", "tx_bytes"], [
             "sum(d_rx_bytes) / sum(dt)", "sum(d_tx_bytes) / sum(dt)"], key=ident("interface"))
-        data, idle = _active(data, always)
-        names, more = _busiest(data, MAX_ITEMS)
-        names += [n for n in data if n not in names and shown_always(n, always)]
-        for n in names:
-            g.charts.append(_chart(w, failed, n, "B/s", [(_("received"), data[n][0]),
-                                                         (_("sent"), data[n][1])]))
-        g.note = "; ".join(x for x in (
-            ngettext("{n} quieter interface not charted", "{n} quieter interfaces not charted",
-                     more).format(n=more) if more else "",
-            _idle_note(idle, lambda n: ngettext(
-                "{n} idle interface (nothing in the window): {names}",
-                "{n} idle interfaces (nothing in the window): {names}", n))) if x)
-        out.append(g)
+        out.append(_rate_group(
+            ChartGroup(_("Network"), "net"), data, w, failed, always,
+            (_("received"), _("sent")),
+            lambda n: ngettext("{n} quieter interface not charted",
+                               "{n} quieter interfaces not charted", n),
+            lambda n: ngettext("{n} idle interface (nothing in the window): {names}",
+                               "{n} idle interfaces (nothing in the window): {names}", n)))
     if "disk_io" in rels:
-        g = ChartGroup(_("Disk IO"), "disk")
         data = src.rates("disk_io", ["read_bytes", "written_bytes", "transferred_bytes"], [
             "sum(d_read_bytes) / sum(dt)", "sum(d_written_bytes) / sum(dt)",
             "sum(d_transferred_bytes) / sum(dt)"], key=ident("device"))
-        data, idle = _active(data, always)
-        names, more = _busiest(data, MAX_ITEMS)
-        names += [n for n in data if n not in names and shown_always(n, always)]
-        for n in names:
-            g.charts.append(_chart(w, failed, n, "B/s", [
-                (_("read"), data[n][0]), (_("written"), data[n][1]),
-                (_("read+written"), data[n][2])]))
-        g.note = "; ".join(x for x in (
-            ngettext("{n} quieter device not charted", "{n} quieter devices not charted",
-                     more).format(n=more) if more else "",
-            _idle_note(idle, lambda n: ngettext(
-                "{n} idle device (nothing in the window): {names}",
-                "{n} idle devices (nothing in the window): {names}", n))) if x)
-        out.append(g)
+        out.append(_rate_group(
+            ChartGroup(_("Disk IO"), "disk"), data, w, failed, always,
+            (_("read"), _("written"), _("read+written")),
+            lambda n: ngettext("{n} quieter device not charted",
+                               "{n} quieter devices not charted", n),
+            lambda n: ngettext("{n} idle device (nothing in the window): {names}",
+                               "{n} idle devices (nothing in the window): {names}", n)))
     return out
 
 
