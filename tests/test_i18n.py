@@ -31,6 +31,7 @@ from onion.cli.main import VERBS, main
 from onion.core import config, duration, i18n
 from onion.core.errors import ConfigError
 from onion.inventory import loader
+from tests.pseudo import unmarked as _unmarked
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCALE = ROOT / "core" / "locale"
@@ -53,12 +54,7 @@ def invoke(*args: str, env: dict[str, str] | None = None) -> str:
 
 
 def unmarked(text: str) -> str:
-    """What is left of ``text`` outside the pseudo-locale's markers (nested ones too)."""
-    while True:
-        stripped = _MARKED.sub(" ", text)
-        if stripped == text:
-            return text
-        text = stripped
+    return _unmarked(text, _MARKED)
 
 
 def commands() -> list[tuple[list[str], click.Command]]:

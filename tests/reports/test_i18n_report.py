@@ -33,6 +33,7 @@ from onion.core.version import describe
 from onion.reports import render
 from onion.reports.sql import relations
 from onion.storage import duck as store
+from tests.pseudo import unmarked as _unmarked
 from tests.reports.conftest import onion
 
 UNITS = {"UTC", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "Onion"}
@@ -106,11 +107,7 @@ def texts(html: str) -> list[tuple[str, str]]:
 
 
 def unmarked(text: str) -> str:
-    while True:
-        stripped = _MARKED.sub(" ", text)
-        if stripped == text:
-            return text
-        text = stripped
+    return _unmarked(text, _MARKED)
 
 
 class Data:
