@@ -22,7 +22,7 @@ import click
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from onion.cli import translated
-from onion.core import i18n
+from onion.core import i18n, libs
 from onion.core import version as _version
 from onion.core.i18n import N_
 
@@ -71,7 +71,8 @@ def _import_verb(name: str) -> ModuleType:
     enabled = gc.isenabled()
     gc.disable()
     try:
-        module = importlib.import_module(name)
+        with libs.from_linker_cache():  # asyncssh's lookups of liboqs and nettle
+            module = importlib.import_module(name)
         gc.freeze()
     finally:
         if enabled:
