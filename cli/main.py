@@ -68,6 +68,10 @@ def _import_verb(name: str) -> ModuleType:
     """
     if name in sys.modules:
         return sys.modules[name]
+    # Here, not at the top: ``onion --version`` defines no dataclass.
+    from onion.core import compiled
+
+    compiled.install()    # the dataclasses' methods compiled by an earlier run
     enabled = gc.isenabled()
     gc.disable()
     try:

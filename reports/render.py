@@ -39,6 +39,7 @@ import jinja2
 from markupsafe import Markup, escape
 
 from onion.core import i18n
+from onion.core.files import cache_dir
 from onion.core.version import __version__, describe
 from onion.reports import alerts as alerts_mod
 from onion.reports import changes as changes_mod
@@ -99,15 +100,8 @@ def _bytecode_cache() -> jinja2.BytecodeCache | None:
     0700 folder): compiling them is 0.3 s of CPU, every run of a cron report. jinja2 keys
     each by its file and checks its source and jinja2's and Python's versions; a file
     written there is 0600. None (compile every time) where that folder cannot be made."""
-    try:
-        folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") \
-            / "onion" / "templates"
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if folder.stat().st_uid != os.getuid() or folder.stat().st_mode & 0o077:
-            return None   # not ours alone: code loaded from it must be
-    except (OSError, RuntimeError):   # RuntimeError: a user without a home
-        return None
-    return jinja2.FileSystemBytecodeCache(str(folder))
+    folder = cache_dir("templates")
+    return None if folder is None else jinja2.FileSystemBytecodeCache(str(folder))
 
 
 def environment(user_templates: Path | None = None) -> jinja2.Environment:
