@@ -4,16 +4,22 @@ Nothing is parsed or stored. Same host key checks (one known_hosts file) and the
 user key as Onion gets. The script is sent on stdin to ``/bin/sh -s``.
 
     python3 bench/bare_asyncssh.py --hosts FILE --known-hosts KH --key KEY --script FILE
-      [--done MARKER] [--concurrency N]
+      [--done MARKER] [--concurrency N] [--duckdb PATH --tables N]
 
 ``--hosts`` has one ``address port`` per line. Prints ``ok K/N bytes B`` and, for a
 host that failed, its first error on stderr; exit status 0 when every host succeeded.
+
+With ``--duckdb``, the floor of storing the round too: after the SSH round it imports
+duckdb, opens PATH, creates (if need be) ``--tables`` tables, INSERTs one row per host
+into each (host, time, bytes received) and closes the connection, which checkpoints as
+``onion poll``'s close does.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import sys
 from pathlib import Path
 
@@ -34,6 +40,25 @@ async def _one(addr: str, port: int, kw: dict[str, object], script: bytes, done:
     if done and done not in out:
         return len(out) + len(err), f"{addr}:{port}: no end marker (exit {res.exit_status})"
     return len(out) + len(err), None
+
+
+def store(path: str, tables: int, rows: list[tuple[str, int]]) -> None:
+    """The least a poll's storing can cost with DuckDB: import, open, one INSERT into each
+    table, close. Imported here, after the round, as only this part needs it."""
+    import duckdb
+
+    ts = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    values = ", ".join(["(?, ?, ?)"] * len(rows))
+    params = [v for host, n in rows for v in (host, ts, n)]
+    con = duckdb.connect(path)
+    try:
+        for i in range(tables):
+            con.execute(f"CREATE TABLE IF NOT EXISTS t{i} "
+                        "(host VARCHAR, ts TIMESTAMP, bytes BIGINT)")
+            if rows:
+                con.execute(f"INSERT INTO t{i} VALUES {values}", params)
+    finally:
+        con.close()
 
 
 async def main_async(args: argparse.Namespace) -> int:
@@ -58,6 +83,9 @@ async def main_async(args: argparse.Namespace) -> int:
         _one(a, p, kw, script, args.done.encode(), sem, args.timeout) for a, p in hosts))
     errors = [e for _, e in results if e]
     total = sum(n for n, _ in results)
+    if args.duckdb:
+        store(args.duckdb, args.tables, [(f"{a}:{p}", n) for (a, p), (n, _) in
+                                         zip(hosts, results, strict=True)])
     print(f"ok {len(hosts) - len(errors)}/{len(hosts)} bytes {total}")
     for e in errors[:5]:
         print(e, file=sys.stderr)
@@ -76,6 +104,9 @@ def main() -> int:
     ap.add_argument("--timeout", type=float, default=120.0)
     ap.add_argument("--encryption", default="",
                     help="comma list of ciphers to offer (default: asyncssh's order)")
+    ap.add_argument("--duckdb", default="", metavar="PATH",
+                    help="then store one row per host in each of --tables tables there")
+    ap.add_argument("--tables", type=int, default=1, help="tables for --duckdb")
     return asyncio.run(main_async(ap.parse_args()))
 
 

@@ -1,12 +1,14 @@
 """Storage benchmark: Onion's bytes per sample and per process row against its peers.
 
-    python3 bench/storage.py [--hosts 20] [--days 7] [--interval 300]
+    python3 bench/storage.py [--hosts 20] [--days 7] [--interval 300] [--floor-every 10]
 
 1. A synthetic fleet (``storage_fleet``) is polled round by round and every round goes
    through Onion's real store path: ``poller.run.make_batch`` -> ``fanout.deliver`` to
-   the DuckDB sink, as ``onion poll`` does. Then ``archive.maintain(force_rewrite=True)``
-   archives every closed day (raw kept, all tiers written) and ``archive.stats`` measures
-   the archives.
+   the DuckDB sink, as ``onion poll`` does. Every ``--floor-every``-th round the same
+   rows, as ready numpy arrays, also go to a plain DuckDB file (open, one INSERT per
+   table, close; not part of the store path's time): the floor DuckDB itself sets. Then
+   ``archive.maintain(force_rewrite=True)`` archives every closed day (raw kept, all
+   tiers written) and ``archive.stats`` measures the archives.
 2. The same numeric samples are read back from Onion (every non-NULL numeric, non-key
    value of the metric tables; the generator's own count is checked against it) into one
    staging table, and from there fed to Prometheus (promtool blocks, then compacted by a
@@ -39,6 +41,7 @@ from onion.poller.run import make_batch
 from onion.probes.registry import installed
 from onion.storage import archive, catalog, fanout
 from onion.storage import duck as store
+from onion.storage.batch import Batch
 from onion.storage.duckdb_sink import DuckDBSink
 from onion.storage.queue import Queue
 
@@ -52,6 +55,12 @@ ROUND_RETENTION = archive.Retention(hot_days=DEFAULT_TIERS.hot_days, raw_days=0,
                                     days_1h=0, days_1d=0)
 # The goals of issue #17, each judged in every run.
 STORE_BASELINE_ROWS_S = 53_675   # the store path before this work, same data (20 hosts x 7 d)
+
+
+def ordinal(n: int) -> str:
+    """10 -> '10th', 2 -> '2nd'."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 def q(name: str) -> str:
@@ -91,10 +100,42 @@ class WriteResult:
     store_s: float = 0.0
     maintain_s: float = 0.0
     hot_bytes: int = 0               # largest the DuckDB file got (hot days + metadata)
+    floor_rounds: int = 0            # rounds also written to the DuckDB floor
+    floor_rows: int = 0
+    floor_s: float = 0.0             # open, INSERTs, close of those rounds; not in store_s
+
+
+def store_floor(db: Path, batch: Batch, made: set[str], out: WriteResult) -> None:
+    """One round's rows straight into plain DuckDB tables: what DuckDB alone costs. The
+    arrays are built and missing tables created before the clock starts."""
+    tables = {name: spec.pairs() for name, spec in batch.tables.items()
+              if batch.row_count(name)}
+    arrays = {name: store._arrays(cols, batch.data[name]) for name, cols in tables.items()}
+    if set(tables) - made:
+        con = duckdb.connect(str(db))
+        try:
+            for name in set(tables) - made:
+                cols = ", ".join(f"{q(c)} {sql}" for c, sql in tables[name])
+                con.execute(f"CREATE TABLE IF NOT EXISTS {q(name)} ({cols})")
+        finally:
+            con.close()
+        made.update(tables)
+    t0 = time.perf_counter()
+    con = duckdb.connect(str(db))
+    try:
+        for name, arr in arrays.items():
+            con.register("_floor_rows", arr)
+            con.execute(f"INSERT INTO {q(name)} SELECT * FROM _floor_rows")
+            con.unregister("_floor_rows")
+    finally:
+        con.close()   # checkpoints, as the sink's close does
+    out.floor_s += time.perf_counter() - t0
+    out.floor_rounds += 1
+    out.floor_rows += sum(batch.row_count(name) for name in tables)
 
 
 def write_fleet(args: argparse.Namespace, db: Path, arch: Path, spool_dir: Path,
-                start: int) -> WriteResult:
+                start: int, floor_db: Path | None = None) -> WriteResult:
     probes = sorted((installed()[n] for n in storage_fleet.PROBES), key=lambda p: p.name)
     fields = {t: numeric_fields(t) for t in METRIC_TABLES}
     fleet = storage_fleet.Fleet(args.hosts, start, seed=args.seed)
@@ -102,6 +143,7 @@ def write_fleet(args: argparse.Namespace, db: Path, arch: Path, spool_dir: Path,
     out = WriteResult()
     rounds = args.days * 86400 // args.interval
     report_every = max(1, rounds // 10)
+    floor_made: set[str] = set()     # tables the floor database has
     for k in range(rounds):
         round_ts = start + k * args.interval
         t0 = time.perf_counter()
@@ -145,6 +187,9 @@ def write_fleet(args: argparse.Namespace, db: Path, arch: Path, spool_dir: Path,
         out.store_s += t2 - t1
         out.maintain_s += t3 - t2
         out.hot_bytes = max(out.hot_bytes, db.stat().st_size)
+        # Not the first round (the schema's): the K-th, 2K-th, ... as a steady round.
+        if floor_db is not None and args.floor_every and (k + 1) % args.floor_every == 0:
+            store_floor(floor_db, batch, floor_made, out)
         out.rounds += 1
         out.host_polls += len(results)
         if (k + 1) % report_every == 0:
@@ -369,9 +414,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-peers", action="store_true", help="Onion only")
     ap.add_argument("--via-spool", action="store_true",
                     help="write every batch to the queue first (Queue.put, then deliver)")
+    ap.add_argument("--floor-every", type=int, default=10, metavar="K",
+                    help="every K-th round, time DuckDB alone on the same rows (0: never)")
     args = ap.parse_args(argv)
     if args.hosts < 1 or args.days < 1 or not 10 <= args.interval <= 86400:
         ap.error("need --hosts >= 1, --days >= 1, 10 <= --interval <= 86400")
+    if args.floor_every < 0:
+        ap.error("need --floor-every >= 0")
     work = Path(tempfile.mkdtemp(prefix="onion-storage-bench-", dir=args.workdir))
     try:
         return run(args, work)
@@ -390,7 +439,7 @@ def run(args: argparse.Namespace, work: Path) -> int:
     print(f"Onion storage benchmark: {args.hosts} hosts, {args.days} days, polls every "
           f"{args.interval} s, from {dt.datetime.fromtimestamp(start, dt.UTC):%Y-%m-%d} "
           f"(work folder {work})", file=sys.stderr)
-    w = write_fleet(args, db, arch, spool, start)
+    w = write_fleet(args, db, arch, spool, start, work / "floor.duckdb")
     t0 = time.perf_counter()
     keep_all = archive.Retention(hot_days=1, raw_days=0, days_5m=0, days_1h=0, days_1d=0)
     now = dt.datetime.fromtimestamp(end + 3600, dt.UTC).replace(tzinfo=None)
@@ -417,6 +466,14 @@ def run(args: argparse.Namespace, work: Path) -> int:
           f"{total_rows / w.store_s:,.0f} rows/s, {w.samples / w.store_s:,.0f} metric "
           f"samples/s, {w.store_s / w.rounds * 1000:.0f} ms per round of {args.hosts} hosts "
           f"(generating the records took {w.gen_s:.1f} s more)")
+    floor_ms = w.floor_s / w.floor_rounds * 1000 if w.floor_rounds else None
+    floor_rows_s = w.floor_rows / w.floor_s if w.floor_rounds and w.floor_s else None
+    if floor_ms is not None and floor_rows_s is not None:
+        print(f"DuckDB floor (the same rows from ready arrays: open, one INSERT per table, "
+              f"close; every {ordinal(args.floor_every)} round): {floor_ms:.0f} ms per "
+              f"round = {floor_rows_s:,.0f} rows/s")
+    else:
+        print("DuckDB floor: not measured (--floor-every 0, or fewer rounds than it)")
     print(f"archive.maintain after each round: {w.maintain_s:.1f} s in all "
           f"({w.maintain_s / w.rounds * 1000:.0f} ms per round); largest DuckDB file "
           f"{human(w.hot_bytes)}")
@@ -495,6 +552,13 @@ def run(args: argparse.Namespace, work: Path) -> int:
         return "unknown" if ok is None else "PASS" if ok else "MISS"
 
     rows_s = total_rows / w.store_s
+    store_note = ""
+    if floor_ms is not None and floor_rows_s is not None:
+        # What a round of the floor's rows may take at the goal's rate.
+        allowed_ms = w.floor_rows / w.floor_rounds / (2 * STORE_BASELINE_ROWS_S) * 1000
+        if floor_ms > allowed_ms:
+            store_note = (f"; DuckDB's floor here, {floor_ms:.0f} ms per round, is above "
+                          f"the {allowed_ms:.0f} ms the goal allows")
     goals = [
         ("fewer B/sample than Prometheus",
          f"{onion_ps:.3f} vs {prom.per_sample:.3f}" if prom and prom.per_sample else "no peer",
@@ -505,9 +569,14 @@ def run(args: argparse.Namespace, work: Path) -> int:
         (f"a year of {YEAR_HOSTS} hosts, default tiers <= {human(BUDGET)}",
          f"{human(year)} (extrapolated, hot peak included)", judge(year <= BUDGET)),
         (f"store path >= 2 x {STORE_BASELINE_ROWS_S:,} rows/s",
-         f"{rows_s:,.0f} rows/s ({rows_s / STORE_BASELINE_ROWS_S:.2f}x)",
+         f"{rows_s:,.0f} rows/s ({rows_s / STORE_BASELINE_ROWS_S:.2f}x){store_note}",
          judge(rows_s >= 2 * STORE_BASELINE_ROWS_S)),
     ]
+    if floor_ms is not None and floor_rows_s is not None:
+        # Information, not a goal: the most the store path could reach with DuckDB.
+        goals.append(("store path floor (DuckDB alone)",
+                      f"{floor_rows_s:,.0f} rows/s ({floor_rows_s / STORE_BASELINE_ROWS_S:.2f}x)"
+                      f", {floor_ms:.0f} ms per round", "floor"))
     if proc and proc.archived_rows:
         per_row = proc.archive_bytes / proc.archived_rows
         goals.append(("<= 3 B per process row", f"{per_row:.2f}", judge(per_row <= 3)))
