@@ -12,7 +12,7 @@ import datetime as dt
 import functools
 import keyword
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +21,15 @@ import duckdb
 from onion.alerts import messages
 from onion.alerts.builtin import BUILTIN
 from onion.alerts.rules import Rule
-from onion.alerts.state import INACTIVE, AlertState, Event, Observation, Policy, advance
+from onion.alerts.state import (
+    FIRING,
+    INACTIVE,
+    AlertState,
+    Event,
+    Observation,
+    Policy,
+    advance,
+)
 from onion.core.sqltext import ident
 
 MAX_RUNS_PER_EVALUATION = 1000   # a longer backlog is caught up over the next runs
@@ -60,11 +68,15 @@ def _text(v: Any) -> str | None:
 
 
 def observe(con: duckdb.DuckDBPyConnection, rule: Rule, items: Sequence[str], run_id: int,
-            hosts: Sequence[str], since: dt.datetime | None = None
+            hosts: Sequence[str], since: dt.datetime | None = None,
+            firing: Collection[tuple[str, str]] | None = None
             ) -> tuple[dict[tuple[str, str], Observation], set[str]]:
     """One poll's rows for a rule: those that fire, and every row of ``hosts``.
 
-    Returns the observations by (host, item) and the hosts that had any row.
+    Returns the observations by (host, item) and the hosts that had any row. ``firing``:
+    the (host, item) pairs whose alert fires; a row neither firing nor among them gets no
+    summary, which the state machine reads only then (most rows of most polls: a
+    quarter of the alerts' CPU at 50 hosts). None: every row gets one.
     """
     sql = rule_sql(rule)
     params: dict[str, Any] = {"run_id": run_id, "hosts": list(hosts)}
@@ -85,11 +97,14 @@ def observe(con: duckdb.DuckDBPyConnection, rule: Rule, items: Sequence[str], ru
         old = found.get((host, item))
         if old is not None and (old.fired or not fired):
             continue  # two rows for one item (a repeated label): the worse one counts
-        context = {**{k: float(f"{v:.6g}") if isinstance(v, float) else v
-                      for k, v in row.items()}, "host": host, "item": item, "value": value}
-        found[(host, item)] = Observation(
-            ts=row["ts"], run_id=run_id, fired=fired, cleared=cleared, value=value,
-            summary=summary(rule.summary, context))
+        said = ""
+        if fired or firing is None or (host, item) in firing:
+            context = {**{k: float(f"{v:.6g}") if isinstance(v, float) else v
+                          for k, v in row.items()}, "host": host, "item": item,
+                       "value": value}
+            said = summary(rule.summary, context)
+        found[(host, item)] = Observation(ts=row["ts"], run_id=run_id, fired=fired,
+                                          cleared=cleared, value=value, summary=said)
     return found, seen
 
 
@@ -152,9 +167,10 @@ def evaluate_runs(con: duckdb.DuckDBPyConnection, rules: Sequence[Rule],
                 continue  # told once per evaluation; a built-in with nothing to read
             mine = [st for st in states.values() if st.rule == rule.name]
             hosts = sorted({st.host for st in mine if st.host in polled})
+            firing = {(st.host, st.item) for st in mine if st.state == FIRING}
             try:
                 found, seen = observe(con, rule, item_columns(rule, specs), run_id, hosts,
-                                      since)
+                                      since, firing)
             except duckdb.CatalogException as exc:
                 if not rule.builtin:
                     out.errors[rule.name] = f"{type(exc).__name__}: {exc}"
