@@ -101,6 +101,7 @@ def store_round(cfg: Config, summary: RunSummary, meter: Meter, results: list[Ho
                 log.debug("closing sink %s failed", s.name, exc_info=True)
                 summary.errors.append(_("sink {sink}: close failed: {error}").format(
                     sink=s.name, error=exc))
+        phase("close")   # DuckDB's checkpoint: not the alerts' time
     if duck is not None and summary.maintenance is not None:
         try:
             duck.finish()

@@ -225,28 +225,31 @@ _NUMPY = {"TINYINT": "int8", "SMALLINT": "int16", "INTEGER": "int32", "BIGINT": 
           "UTINYINT": "uint8", "USMALLINT": "uint16", "UINTEGER": "uint32",
           "UBIGINT": "uint64", "FLOAT": "float64", "DOUBLE": "float64"}  # DuckDB narrows
 
-# A batch whose tables all have fewer rows than this goes to DuckDB as Python lists (one
-# list parameter per column, unnested): no numpy, whose import is 80-100 ms of every cron
-# poll's CPU, against 4.4 ms for 300 rows either way. A bigger batch pays for numpy anyway,
-# and its typed columns win from a few hundred rows (5,000 rows: 6 ms against 42).
-LISTS_MAX_ROWS = 2048
+# A batch of fewer rows than this in all goes to DuckDB without numpy, whose import is
+# 80-100 ms of a cron poll's CPU: through DuckDB's appender (about 8 us a row of 16
+# columns here) or, for an upsert, list parameters (24 us). numpy's typed columns take
+# 2.5 us a row, so they pay for their import from about 15,000 rows (a round of 100 hosts).
+NUMPY_MIN_ROWS = 16384
+# DuckDB's appender (2.0): rows buffered in C, one statement at the flush.
+_APPENDER = hasattr(duckdb.DuckDBPyConnection, "appender")
+
+
+def _clean(values: list[Any]) -> list[Any]:
+    """What the numpy path does to values, for the paths without it: NaN is NULL, an
+    aware time its UTC wall time."""
+    return [None if v != v else  # NaN, as numpy columns have it
+            v.astimezone(dt.UTC).replace(tzinfo=None)
+            if isinstance(v, dt.datetime) and v.tzinfo is not None else v
+            for v in values]
 
 
 def _lists(columns: Sequence[tuple[str, str]], data: Mapping[str, list[Any]], n: int
            ) -> tuple[str, list[list[Any]]]:
-    """A table's rows as a subquery over list parameters, with what the numpy path does
-    to the values done here too: NaN is NULL, an aware time its UTC wall time."""
+    """A table's rows as a subquery over list parameters (see :func:`_clean`)."""
     params = []
     for name, _ in columns:
         values = data.get(name)
-        if values is None:
-            values = [None] * n
-        else:
-            values = [None if v != v else  # NaN, as numpy columns have it
-                      v.astimezone(dt.UTC).replace(tzinfo=None)
-                      if isinstance(v, dt.datetime) and v.tzinfo is not None else v
-                      for v in values]
-        params.append(values)
+        params.append([None] * n if values is None else _clean(values))
     picked = ", ".join(f"CAST(unnest(${i}) AS {sql}) AS {ident(name)}"
                        for i, (name, sql) in enumerate(columns, 1))
     return f"(SELECT {picked})", params
@@ -263,8 +266,9 @@ class _Feed:
     registered: list[str] = field(default_factory=list)
 
     @classmethod
-    def for_rows(cls, con: duckdb.DuckDBPyConnection, most: int) -> _Feed:
-        return cls(con, most < LISTS_MAX_ROWS)
+    def for_rows(cls, con: duckdb.DuckDBPyConnection, rows: int) -> _Feed:
+        """For a transaction of this many rows in all."""
+        return cls(con, rows < NUMPY_MIN_ROWS)
 
     def source(self, columns: Sequence[tuple[str, str]], data: Mapping[str, list[Any]]
                ) -> tuple[str, list[Any]]:
@@ -375,7 +379,16 @@ def _arrays(columns: Sequence[tuple[str, str]], data: dict[str, list[Any]]
 
 def _append(feed: _Feed, target: str, columns: Sequence[tuple[str, str]],
             data: Mapping[str, list[Any]]) -> None:
-    """INSERT one table's rows into ``target`` (quoted, schema-qualified)."""
+    """INSERT one table's rows into ``target`` (quoted, schema-qualified): through the
+    appender without numpy or for a few rows (which typed arrays do not speed up), else
+    from registered arrays."""
+    n = len(next(iter(data.values()), []))
+    if _APPENDER and (feed.lists or n < TYPED_MIN_ROWS):
+        appender = feed.con.appender(target, columns=[c for c, _ in columns])
+        appender.append_rows(zip(*(_clean(data[c]) if c in data else [None] * n
+                                   for c, _ in columns), strict=True))
+        appender.flush()
+        return
     src, params = feed.source(columns, data)
     listed = ", ".join(ident(c) for c, _ in columns)
     feed.con.execute(f"INSERT INTO {target} ({listed}) SELECT {listed} FROM {src}", params)
@@ -475,7 +488,7 @@ def write_batch(con: duckdb.DuckDBPyConnection, batch: Batch, check_schema: bool
     ``check_schema``: False where the caller made sure of this batch's schema on this
     connection already (:class:`onion.storage.duckdb_sink.DuckDBSink` does, once per
     connection and schema)."""
-    feed = _Feed.for_rows(con, max((batch.row_count(t) for t in batch.data), default=0))
+    feed = _Feed.for_rows(con, sum(batch.row_count(t) for t in batch.data))
     con.execute("BEGIN TRANSACTION")
     try:
         if check_schema:

@@ -31,10 +31,25 @@ def con():
     c.close()
 
 
-@pytest.mark.parametrize("copies", [1, store.TYPED_MIN_ROWS, store.LISTS_MAX_ROWS])
-def test_every_value_and_null_survives(con, copies: int) -> None:
-    # Many rows take the fast path, typed numpy columns (masked where NULL) and datetime64
-    # timestamps; a few go as objects. An aware timestamp is stored as its UTC wall time.
+PATHS = ["appender", "lists", "numpy"]
+
+
+def use_path(monkeypatch: pytest.MonkeyPatch, path: str) -> None:
+    """The appender (the default below NUMPY_MIN_ROWS), list parameters (where DuckDB has
+    no appender) or numpy arrays (a big batch), for every table whatever its size."""
+    if path == "lists":
+        monkeypatch.setattr(store, "_APPENDER", False)
+    elif path == "numpy":
+        monkeypatch.setattr(store, "NUMPY_MIN_ROWS", 0)
+        monkeypatch.setattr(store, "TYPED_MIN_ROWS", 1)
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("copies", [1, store.TYPED_MIN_ROWS, store.NUMPY_MIN_ROWS])
+def test_every_value_and_null_survives(con, monkeypatch, copies: int, path: str) -> None:
+    # Typed numpy columns are masked where NULL, timestamps datetime64; the appender and
+    # list parameters take Python values. An aware timestamp is stored as its UTC wall time.
+    use_path(monkeypatch, path)
     con.execute("SET TimeZone = 'Asia/Tokyo'")  # must not shift anything
     rows = ROWS * copies
     store.insert_rows(con, "t", COLUMNS, rows)
@@ -44,11 +59,10 @@ def test_every_value_and_null_survives(con, copies: int) -> None:
     assert got == want
 
 
-@pytest.mark.parametrize("lists_max", [0, store.LISTS_MAX_ROWS], ids=["numpy", "lists"])
+@pytest.mark.parametrize("path", PATHS)
 def test_a_value_numpy_cannot_take_still_goes_through_duckdb(con, monkeypatch,
-                                                             lists_max: int) -> None:
-    monkeypatch.setattr(store, "TYPED_MIN_ROWS", 1)
-    monkeypatch.setattr(store, "LISTS_MAX_ROWS", lists_max)
+                                                             path: str) -> None:
+    use_path(monkeypatch, path)
     # A huge int in a BIGINT column is not silently wrapped: DuckDB refuses it.
     with pytest.raises(duckdb.Error):
         store.insert_rows(con, "t", COLUMNS, [(1, 2, 0.0, 0.0, 1 << 70, "s", T0, [], True)])
@@ -60,10 +74,10 @@ def test_a_value_numpy_cannot_take_still_goes_through_duckdb(con, monkeypatch,
     assert con.execute("SELECT a, e FROM t").fetchall() == [(1, 12), (2, 1)]
 
 
-@pytest.mark.parametrize("lists_max", [0, store.LISTS_MAX_ROWS], ids=["numpy", "lists"])
-def test_nan_is_null_and_an_aware_time_its_utc_wall_time_on_both_paths(con, monkeypatch,
-                                                                       lists_max: int) -> None:
-    monkeypatch.setattr(store, "LISTS_MAX_ROWS", lists_max)
+@pytest.mark.parametrize("path", PATHS)
+def test_nan_is_null_and_an_aware_time_its_utc_wall_time_on_every_path(con, monkeypatch,
+                                                                        path: str) -> None:
+    use_path(monkeypatch, path)
     con.execute("SET TimeZone = 'Asia/Tokyo'")
     aware = dt.datetime(2024, 1, 1, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=9)))
     store.insert_rows(con, "t", COLUMNS, [(1, 2, float("nan"), float("nan"), 3, "s", aware,
@@ -73,8 +87,8 @@ def test_nan_is_null_and_an_aware_time_its_utc_wall_time_on_both_paths(con, monk
 
 
 def test_a_small_batch_is_stored_without_numpy(tmp_path) -> None:
-    """numpy's import is 80-100 ms of a cron poll's CPU: a table of fewer rows than
-    LISTS_MAX_ROWS goes as Python lists, and the poll of one host never imports it."""
+    """numpy's import is 80-100 ms of a cron poll's CPU: fewer rows than NUMPY_MIN_ROWS
+    go through the appender, and the poll of one host never imports it."""
     code = (
         "import sys, datetime as dt\n"
         "import duckdb\n"

@@ -166,13 +166,16 @@ def test_hosts_keep_first_seen_and_last_ok_whichever_way_they_are_stored(
 def test_a_batch_stores_the_same_as_lists_and_as_numpy_arrays(tmp_path: Path,
                                                              monkeypatch: pytest.MonkeyPatch
                                                              ) -> None:
-    """A small batch goes as list parameters, a big one as numpy arrays (one choice for
-    the whole batch): both store every row, the hosts' upsert and UPDATE alike."""
+    """A small batch goes through the appender (or list parameters, where DuckDB has no
+    appender), a big one as numpy arrays (one choice for the whole batch): each stores
+    every row, the hosts' upsert and UPDATE alike."""
     hosts = [{"host": "n1", "address": "10.0.0.1", "port": 22, "last_seen": TS,
               "last_ok": TS, "last_status": "ok", "first_seen": TS}]
     got = {}
-    for mode, most in (("lists", store.LISTS_MAX_ROWS), ("numpy", 0)):
-        monkeypatch.setattr(store, "LISTS_MAX_ROWS", most)
+    for mode in ("appender", "lists", "numpy"):
+        monkeypatch.setattr(store, "_APPENDER", mode != "lists")
+        monkeypatch.setattr(store, "NUMPY_MIN_ROWS", 0 if mode == "numpy" else 16384)
+        monkeypatch.setattr(store, "TYPED_MIN_ROWS", 1 if mode == "numpy" else 256)
         sink = sink_at(tmp_path / mode)
         (tmp_path / mode).mkdir()
         store_round(sink, batch(1, rows=5, hosts=hosts))
@@ -183,5 +186,5 @@ def test_a_batch_stores_the_same_as_lists_and_as_numpy_arrays(tmp_path: Path,
                                       "ORDER BY run_id, n").fetchall(),
                      sink.con.execute("SELECT * FROM hosts").fetchall())
         sink.close()
-    assert got["lists"] == got["numpy"]
+    assert got["appender"] == got["lists"] == got["numpy"]
     assert len(got["lists"][0]) == 10 and got["lists"][1][0][0] == "n1"
