@@ -19,15 +19,15 @@ from __future__ import annotations
 import enum
 import importlib.util
 import logging
-import os
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from importlib.metadata import EntryPoint, EntryPoints, entry_points
 from pathlib import Path
 from typing import Any
 
+from onion.core import installed
 from onion.core.errors import PluginError
+from onion.core.installed import EntryPoint
 
 log = logging.getLogger("onion.plugins")
 
@@ -95,20 +95,19 @@ class Registry:
         """The installed plugins of these kinds; ``pick(kind, name)``: only the entry points
         it says yes to, because importing a plugin can cost more than the command that does
         not use it (a database driver, for a poll)."""
-        scan = _scan()
+        scan = installed.scan()
         for kind in kinds or list(self.checks):
-            for ep in scan.eps.select(group=kind.group):
+            for ep in scan.of(kind.group):
                 if pick is not None and not pick(kind, ep.name):
                     continue
-                dist = scan.dist(ep)
-                origin = _ep_origin(ep, dist)
+                origin = _ep_origin(ep)
                 try:
                     obj = ep.load()
                 except Exception as exc:  # a broken installed plugin costs only itself
                     self._broken(f"{kind.value} plugin {ep.name!r} ({origin}) cannot be "
                                  f"loaded: {type(exc).__name__}: {exc}", exc)
                     continue
-                builtin = dist is not None and dist[0] == "onion-poller"
+                builtin = ep.dist is not None and ep.dist[0] == installed.DISTRIBUTION
                 self.add(kind, obj, origin, builtin)
 
     def load_folders(self, folders: Iterable[Path]) -> None:
@@ -182,49 +181,6 @@ def _exec_file(path: Path) -> Any:
     return module
 
 
-@dataclass(slots=True)
-class _Scan:
-    """The installed entry points, and each distribution's name and version once read:
-    both ``Distribution.name`` and ``.version`` parse the whole METADATA file (Onion's
-    holds its README) on every access."""
-    key: tuple[tuple[str, int | None], ...]
-    eps: EntryPoints
-    dists: dict[int, tuple[str, str]] = field(default_factory=dict)
-
-    def dist(self, ep: EntryPoint) -> tuple[str, str] | None:
-        """The name and version of the distribution that declares ``ep``."""
-        if ep.dist is None:
-            return None
-        # Keyed by the object: every entry point of a distribution shares one, and the
-        # scan holds them all alive, so an id is never reused while it is cached.
-        found = self.dists.get(id(ep.dist))
-        if found is None:
-            meta = ep.dist.metadata
-            found = self.dists[id(ep.dist)] = (meta["Name"], meta["Version"])
-        return found
-
-
-_SCANNED: list[_Scan] = []
-
-
-def _scan() -> _Scan:
-    """``entry_points()`` once per process (10-17 ms: it reads every distribution's
-    entry_points.txt) while ``sys.path`` and its folders stay as they were: a command
-    builds several registries. Installing or removing a distribution changes its folder's
-    mtime, which is what importlib.metadata's own cache of a folder's listing goes by."""
-    key = tuple((p, _mtime(p)) for p in sys.path)
-    if not _SCANNED or _SCANNED[0].key != key:
-        _SCANNED[:] = [_Scan(key, entry_points())]
-    return _SCANNED[0]
-
-
-def _mtime(path: str) -> int | None:
-    try:
-        return os.stat(path or ".").st_mtime_ns
-    except OSError:
-        return None
-
-
-def _ep_origin(ep: EntryPoint, dist: tuple[str, str] | None) -> str:
-    where = f" ({dist[0]} {dist[1]})" if dist is not None else ""
+def _ep_origin(ep: EntryPoint) -> str:
+    where = f" ({ep.dist[0]} {ep.dist[1]})" if ep.dist is not None else ""
     return f"entry point {ep.group} {ep.name} = {ep.value}{where}"

@@ -19,16 +19,14 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from importlib.metadata import PackageNotFoundError, version
 
+from onion.core import installed
 from onion.core.i18n import N_, _
 
-DISTRIBUTION = "onion-poller"
-
-try:
-    __version__ = version(DISTRIBUTION)
-except PackageNotFoundError:  # a source tree that was never installed
-    __version__ = "0+unknown"
+DISTRIBUTION = installed.DISTRIBUTION
+# importlib.metadata's answer, kept between runs (core/installed.py); None: a source tree
+# that was never installed.
+__version__ = installed.version() or "0+unknown"
 
 
 class Channel(StrEnum):
