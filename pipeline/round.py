@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import importlib
 import logging
 import signal
@@ -73,11 +74,12 @@ def run_poll(cfg: Config, hosts: Sequence[Host], probes: Sequence[Probe],
         concurrency, lowered = fd_budget(min(cfg.poller.concurrency, max(len(hosts), 1)))
         if lowered:
             summary.warnings.append(lowered)
-        results, store = asyncio.run(_poll(cfg, hosts, probes, progress, concurrency,
-                                           signals))
-        if sinks is None:
-            sinks = [setup.duckdb_sink(cfg), *extra_sinks]
-        judged = store.store_round(cfg, summary, meter, results, probes, sinks)
+        with _collector_paused():
+            results, store = asyncio.run(_poll(cfg, hosts, probes, progress, concurrency,
+                                               signals))
+            if sinks is None:
+                sinks = [setup.duckdb_sink(cfg), *extra_sinks]
+            judged = store.store_round(cfg, summary, meter, results, probes, sinks)
     store.finish_round(cfg, summary, meter, judged)
     summary.signal = signals[0] if signals else None
     return summary
@@ -112,6 +114,22 @@ async def _poll(cfg: Config, hosts: Sequence[Host], probes: Sequence[Probe],
 
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector off for the round and its store. Everything a round
+    makes lives until it is stored (connections, outputs, records), and the collector
+    walked it again and again: 200 hosts, 200 collections, 0.18-0.26 s of CPU for no
+    garbage worth it (peak RSS 234-287 MiB with it, 256-271 without). Reference
+    counting still frees the rest; the collector is back for whatever follows."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _noting(signals: list[int]) -> Callable[[int, Any], None]:

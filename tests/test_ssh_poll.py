@@ -146,3 +146,27 @@ def test_cli_poll_with_inventory_and_limit(cluster, tmp_path):
     r = runner.invoke(main, ["sql", "--config", str(cfg), "--format", "csv",
                              "SELECT DISTINCT host FROM processes ORDER BY 1"])
     assert r.output.split() == ["host", "node1", "node2"]
+
+
+def test_the_collector_is_paused_for_the_round_and_back_after(cluster, tmp_path,
+                                                              monkeypatch):
+    """The cyclic collector is off while a round polls and stores (it walked everything
+    the round kept, for nothing) and on again afterwards."""
+    import gc
+
+    from onion.pipeline import store
+
+    seen: list[bool] = []
+    real = store.store_round
+
+    def spying(*args, **kwargs):
+        seen.append(gc.isenabled())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(store, "store_round", spying)
+    cfg = make_config(tmp_path, cluster["known"])
+    probes = registry.select(registry.installed(), ["cpu"])
+    assert gc.isenabled()
+    summary = run_poll(cfg, [host("gc1", cluster["servers"][0], cluster["user_key"])], probes)
+    assert summary.results[0].status == "ok" and summary.stored
+    assert seen == [False] and gc.isenabled()
