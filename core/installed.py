@@ -5,11 +5,11 @@ Reading every distribution's ``entry_points.txt`` costs 17 ms of CPU with 141
 distributions, Onion's version 4 ms more, and importing importlib.metadata (which pulls
 in the ``email`` package) 20-27 ms for the commands that import no DuckDB (whose
 ``_version`` imports it). The answer changes only when a distribution is installed or
-removed. That changes the folder on ``sys.path`` that
-holds it, and importlib.metadata's own cache of a folder's listing goes by that folder's
-mtime: so does this one. The answer is kept in ``$XDG_CACHE_HOME/onion/installed``
-under ``sys.path`` and each folder's mtime, and importlib.metadata is imported only when
-they changed (or there is no cache).
+removed. Each installed distribution has a
+``*.dist-info`` (or ``*.egg-info``) folder in a ``sys.path`` entry, written afresh by
+every install. The answer is kept in ``$XDG_CACHE_HOME/onion/installed`` under
+``sys.path`` and those folders' names and mtimes, and importlib.metadata is imported
+only when they changed (or there is no cache).
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ _SCANNED: list[Installed] = []
 def scan() -> Installed:
     """What is installed now: from this process's last scan, the cache, or
     importlib.metadata, whichever is still true."""
-    key = [[p, _mtime(p)] for p in sys.path]
+    key = [[p, _dists_in(p)] for p in sys.path]
     if _SCANNED and _SCANNED[0].key == key:
         return _SCANNED[0]
     folder = cache_dir("installed")
@@ -87,9 +87,20 @@ def version() -> str | None:
     return scan().version
 
 
-def _mtime(path: str) -> int | None:
+def _dists_in(path: str) -> list[list[Any]] | int | None:
+    """What says a distribution is installed in one ``sys.path`` entry: each
+    ``*.dist-info``/``*.egg-info`` in it and its mtime (pip writes one afresh for every
+    install), or a zip file's mtime. Not the folder's own mtime: the current folder and
+    the script's change whenever a file is made there (a database, a report)."""
     try:
-        return os.stat(path or ".").st_mtime_ns
+        with os.scandir(path or ".") as entries:
+            return sorted([e.name, e.stat().st_mtime_ns] for e in entries
+                          if e.name.endswith((".dist-info", ".egg-info")))
+    except NotADirectoryError:
+        try:
+            return os.stat(path).st_mtime_ns
+        except OSError:
+            return None
     except OSError:
         return None
 

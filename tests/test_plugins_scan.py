@@ -92,12 +92,13 @@ print(json.dumps({"origins": sorted(p.origin for p in reg.all()), "version": ver
 """
 
 
-def _start(cache: Path, extra_path: Path | None = None) -> dict[str, Any]:
+def _start(cache: Path, extra_path: Path | None = None, cwd: Path | None = None
+           ) -> dict[str, Any]:
     env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
     if extra_path is not None:
         env["PYTHONPATH"] = os.pathsep.join([str(extra_path), env.get("PYTHONPATH", "")])
     done = subprocess.run([sys.executable, "-c", RUN], env=env, capture_output=True,
-                          text=True, check=True)
+                          text=True, check=True, cwd=cwd)
     return json.loads(done.stdout)
 
 
@@ -146,3 +147,13 @@ def test_entry_point_values_load_as_importlib_metadata_loads_them() -> None:
 
 def test_the_groups_kept_are_the_plugin_kinds() -> None:
     assert set(installed.GROUPS) == {kind.group for kind in PluginKind}
+
+
+def test_a_file_made_in_the_current_folder_keeps_the_cache(tmp_path: Path) -> None:
+    """The current folder is on sys.path (``''``): a database or a report made there is
+    no install, and must not cost the next run a scan."""
+    work = tmp_path / "work"
+    work.mkdir()
+    _start(tmp_path / "cache", cwd=work)
+    (work / "onion.duckdb").write_text("made by a poll")
+    assert not _start(tmp_path / "cache", cwd=work)["metadata"]
