@@ -15,6 +15,7 @@ import datetime as dt
 import functools
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -230,6 +231,10 @@ _NUMPY = {"TINYINT": "int8", "SMALLINT": "int16", "INTEGER": "int32", "BIGINT": 
 # columns here) or, for an upsert, list parameters (24 us). numpy's typed columns take
 # 2.5 us a row, so they pay for their import from about 15,000 rows (a round of 100 hosts).
 NUMPY_MIN_ROWS = 16384
+def _numpy_loaded() -> bool:
+    return "numpy" in sys.modules
+
+
 # DuckDB's appender (2.0): rows buffered in C, one statement at the flush.
 _APPENDER = hasattr(duckdb.DuckDBPyConnection, "appender")
 
@@ -267,8 +272,9 @@ class _Feed:
 
     @classmethod
     def for_rows(cls, con: duckdb.DuckDBPyConnection, rows: int) -> _Feed:
-        """For a transaction of this many rows in all."""
-        return cls(con, rows < NUMPY_MIN_ROWS)
+        """For a transaction of this many rows in all. Once numpy is imported (a daemon,
+        a bench, an earlier big batch) its import is paid: typed arrays win then."""
+        return cls(con, rows < NUMPY_MIN_ROWS and not _numpy_loaded())
 
     def source(self, columns: Sequence[tuple[str, str]], data: Mapping[str, list[Any]]
                ) -> tuple[str, list[Any]]:

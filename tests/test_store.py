@@ -37,6 +37,7 @@ PATHS = ["appender", "lists", "numpy"]
 def use_path(monkeypatch: pytest.MonkeyPatch, path: str) -> None:
     """The appender (the default below NUMPY_MIN_ROWS), list parameters (where DuckDB has
     no appender) or numpy arrays (a big batch), for every table whatever its size."""
+    monkeypatch.setattr(store, "_numpy_loaded", lambda: False)   # as in a cron poll
     if path == "lists":
         monkeypatch.setattr(store, "_APPENDER", False)
     elif path == "numpy":
@@ -103,3 +104,21 @@ def test_a_small_batch_is_stored_without_numpy(tmp_path) -> None:
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["False"]
+
+
+def test_numpy_once_imported_is_used_for_a_small_batch(con, monkeypatch) -> None:
+    """A process that has imported numpy (a daemon, an earlier big batch) has paid for it:
+    a small batch's tables of TYPED_MIN_ROWS or more go as typed arrays; smaller ones and
+    a cron poll's (numpy never imported) through the appender."""
+    used: list[str] = []
+    real = store._arrays
+    monkeypatch.setattr(store, "_arrays", lambda *a: used.append("numpy") or real(*a))
+    rows = ROWS * store.TYPED_MIN_ROWS
+    monkeypatch.setattr(store, "_numpy_loaded", lambda: True)
+    store.insert_rows(con, "t", COLUMNS, rows)
+    store.insert_rows(con, "t", COLUMNS, ROWS)          # a few rows: the appender still
+    assert used == ["numpy"]
+    monkeypatch.setattr(store, "_numpy_loaded", lambda: False)
+    store.insert_rows(con, "t", COLUMNS, rows)
+    assert used == ["numpy"]
+    assert con.execute("SELECT count(*) FROM t").fetchone()[0] == 2 * len(rows) + len(ROWS)

@@ -174,6 +174,7 @@ def test_a_batch_stores_the_same_as_lists_and_as_numpy_arrays(tmp_path: Path,
     got = {}
     for mode in ("appender", "lists", "numpy"):
         monkeypatch.setattr(store, "_APPENDER", mode != "lists")
+        monkeypatch.setattr(store, "_numpy_loaded", lambda: False)
         monkeypatch.setattr(store, "NUMPY_MIN_ROWS", 0 if mode == "numpy" else 16384)
         monkeypatch.setattr(store, "TYPED_MIN_ROWS", 1 if mode == "numpy" else 256)
         sink = sink_at(tmp_path / mode)
