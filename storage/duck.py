@@ -231,7 +231,10 @@ _NUMPY = {"TINYINT": "int8", "SMALLINT": "int16", "INTEGER": "int32", "BIGINT": 
 # columns here) or, for an upsert, list parameters (24 us). numpy's typed columns take
 # 2.5 us a row, so they pay for their import from about 15,000 rows (a round of 100 hosts).
 NUMPY_MIN_ROWS = 16384
+
+
 def _numpy_loaded() -> bool:
+    """numpy is imported already (its cost paid): a daemon, a bench, an earlier batch."""
     return "numpy" in sys.modules
 
 
