@@ -22,7 +22,7 @@ import click
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from onion.cli import translated
-from onion.core import i18n, libs
+from onion.core import i18n, runtime
 from onion.core import version as _version
 from onion.core.i18n import N_
 
@@ -72,15 +72,9 @@ def _import_verb(name: str) -> ModuleType:
     from onion.core import compiled
 
     compiled.install()    # the dataclasses' methods compiled by an earlier run
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        with libs.from_linker_cache():  # asyncssh's lookups of liboqs and nettle
-            module = importlib.import_module(name)
+    with runtime.collector_paused(), runtime.from_linker_cache():
+        module = importlib.import_module(name)   # asyncssh looks up liboqs and nettle
         gc.freeze()
-    finally:
-        if enabled:
-            gc.enable()
     return module
 
 

@@ -20,6 +20,7 @@ import json
 import os
 import re
 import sys
+from pathlib import Path
 from typing import Any
 
 from onion.core.files import cache_dir, write_private
@@ -131,7 +132,7 @@ def _metadata(key: list[list[Any]]) -> Installed:
     return Installed(key, found, mine)
 
 
-def _read(path: Any, key: list[list[Any]]) -> Installed | None:
+def _read(path: Path, key: list[list[Any]]) -> Installed | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         if data["key"] != key:
@@ -143,7 +144,7 @@ def _read(path: Any, key: list[list[Any]]) -> Installed | None:
         return None
 
 
-def _write(path: Any, found: Installed) -> None:
+def _write(path: Path, found: Installed) -> None:
     data = {"key": found.key, "version": found.version,
             "entry_points": [[ep.group, ep.name, ep.value, ep.dist]
                              for ep in found.entry_points]}

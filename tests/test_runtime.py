@@ -1,4 +1,4 @@
-"""core/libs.py: the linker-cache lookups give ctypes' own answers, for less."""
+"""core/runtime.py: the linker-cache lookups give ctypes' own answers, for less."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import sys
 
 import pytest
 
-from onion.core import libs
+from onion.core import runtime
 
 pytestmark = pytest.mark.skipif(
-    not sys.platform.startswith("linux") or not os.access(libs.LDCONFIG, os.X_OK),
+    not sys.platform.startswith("linux") or not os.access(runtime.LDCONFIG, os.X_OK),
     reason="the linker-cache lookup is for Linux with glibc's ldconfig")
 
 # Present on every Debian (c, m, ssl, crypto), asyncssh's own (nettle, oqs, liboqs), and
@@ -24,7 +24,7 @@ def test_same_answers_as_ctypes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("LD_LIBRARY_PATH", raising=False)
     want = {n: ctypes.util.find_library(n) for n in NAMES}
     original = ctypes.util.find_library
-    with libs.from_linker_cache():
+    with runtime.from_linker_cache():
         assert ctypes.util.find_library is not original
         got = {n: ctypes.util.find_library(n) for n in NAMES}
     assert ctypes.util.find_library is original
@@ -37,13 +37,13 @@ def test_one_ldconfig_and_no_compiler_for_a_missing_library(tmp_path, monkeypatc
     that is not installed. Counted by a wrapper ldconfig that logs each call."""
     log = tmp_path / "calls"
     wrapper = tmp_path / "ldconfig"
-    wrapper.write_text(f"#!/bin/sh\necho call >> {log}\nexec {libs.LDCONFIG} \"$@\"\n")
+    wrapper.write_text(f"#!/bin/sh\necho call >> {log}\nexec {runtime.LDCONFIG} \"$@\"\n")
     wrapper.chmod(0o700)
-    monkeypatch.setattr(libs, "LDCONFIG", str(wrapper))
+    monkeypatch.setattr(runtime, "LDCONFIG", str(wrapper))
     monkeypatch.delenv("LD_LIBRARY_PATH", raising=False)
     called: list[str] = []
     monkeypatch.setattr(ctypes.util, "find_library", lambda n: called.append(n))
-    with libs.from_linker_cache():
+    with runtime.from_linker_cache():
         for name in NAMES:
             ctypes.util.find_library(name)
             ctypes.util.find_library(name)
@@ -56,7 +56,7 @@ def test_ld_library_path_asks_ctypes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LD_LIBRARY_PATH", "/nonexistent")
     called: list[str] = []
     monkeypatch.setattr(ctypes.util, "find_library", lambda n: called.append(n) or "libx.so")
-    with libs.from_linker_cache():
+    with runtime.from_linker_cache():
         assert ctypes.util.find_library("onion-no-such-library") == "libx.so"
         assert ctypes.util.find_library("c").startswith("libc.so")   # in the cache
     assert called == ["onion-no-such-library"]

@@ -1,4 +1,6 @@
-"""Shared-library lookups answered from one read of the linker's cache.
+"""How Onion's commands run the interpreter: the cyclic collector paused where a phase
+makes objects that live as long as the phase, and shared-library lookups answered from
+one read of the linker's cache.
 
 At import, asyncssh asks ``ctypes.util.find_library`` for liboqs (twice: ``oqs`` and
 ``liboqs``) and for nettle. On Linux each question runs ``ldconfig -p``, and a library
@@ -12,6 +14,7 @@ is used.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import re
 import struct
@@ -76,3 +79,18 @@ def from_linker_cache() -> Iterator[None]:
         yield
     finally:
         ctypes.util.find_library = original
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while the block runs, then as it was. For a
+    phase whose objects live on after it (a verb's modules, a round's data until it is
+    stored): the collector would walk them again and again for no garbage worth it;
+    reference counting still frees the rest."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
